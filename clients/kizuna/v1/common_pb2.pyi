@@ -1,0 +1,93 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Signed(_message.Message):
+    __slots__ = ("body", "signature", "author")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    signature: bytes
+    author: bytes
+    def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., author: _Optional[bytes] = ...) -> None: ...
+
+class GroupProperties(_message.Message):
+    __slots__ = ("group_uuid", "name", "creator", "initial_members", "network_seed")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_SEED_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    name: str
+    creator: bytes
+    initial_members: _containers.RepeatedScalarFieldContainer[bytes]
+    network_seed: str
+    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., network_seed: _Optional[str] = ...) -> None: ...
+
+class Invite(_message.Message):
+    __slots__ = ("group_uuid", "initial_members", "timestamp", "properties", "dna_hash")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    DNA_HASH_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    initial_members: _containers.RepeatedScalarFieldContainer[bytes]
+    timestamp: int
+    properties: GroupProperties
+    dna_hash: bytes
+    def __init__(self, group_uuid: _Optional[str] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., properties: _Optional[_Union[GroupProperties, _Mapping]] = ..., dna_hash: _Optional[bytes] = ...) -> None: ...
+
+class Groups(_message.Message):
+    __slots__ = ("group_uuids", "blocked")
+    GROUP_UUIDS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    group_uuids: _containers.RepeatedScalarFieldContainer[str]
+    blocked: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group_uuids: _Optional[_Iterable[str]] = ..., blocked: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MessageEntry(_message.Message):
+    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received")
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    TIME_SENT_FIELD_NUMBER: _ClassVar[int]
+    TIME_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    author: bytes
+    receiver: _containers.RepeatedScalarFieldContainer[bytes]
+    group_uuid: str
+    payload: str
+    time_sent: int
+    time_received: int
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ...) -> None: ...
+
+class BlockedAgents(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, agents: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Action(_message.Message):
+    __slots__ = ("seq", "prev_action", "timestamp", "author", "entry_type", "entry", "entry_hash")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PREV_ACTION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    prev_action: bytes
+    timestamp: int
+    author: bytes
+    entry_type: str
+    entry: bytes
+    entry_hash: bytes
+    def __init__(self, seq: _Optional[int] = ..., prev_action: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., author: _Optional[bytes] = ..., entry_type: _Optional[str] = ..., entry: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ...) -> None: ...

@@ -1,0 +1,114 @@
+from kizuna.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Agent(_message.Message):
+    __slots__ = ("agent", "encryption_key", "name", "created")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    encryption_key: bytes
+    name: str
+    created: int
+    def __init__(self, agent: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., name: _Optional[str] = ..., created: _Optional[int] = ...) -> None: ...
+
+class Cell(_message.Message):
+    __slots__ = ("agent", "dna_hash", "template", "properties", "created")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DNA_HASH_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    dna_hash: bytes
+    template: str
+    properties: _common_pb2.GroupProperties
+    created: int
+    def __init__(self, agent: _Optional[bytes] = ..., dna_hash: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., created: _Optional[int] = ...) -> None: ...
+
+class CreateAgentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CreateAgentResponse(_message.Message):
+    __slots__ = ("agent", "app_token", "lobby_cell")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    APP_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LOBBY_CELL_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    app_token: str
+    lobby_cell: Cell
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., app_token: _Optional[str] = ..., lobby_cell: _Optional[_Union[Cell, _Mapping]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Agent]
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
+
+class CloneDnaRequest(_message.Message):
+    __slots__ = ("agent", "template", "properties")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    template: str
+    properties: _common_pb2.GroupProperties
+    def __init__(self, agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ...) -> None: ...
+
+class CloneDnaResponse(_message.Message):
+    __slots__ = ("cell",)
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    cell: Cell
+    def __init__(self, cell: _Optional[_Union[Cell, _Mapping]] = ...) -> None: ...
+
+class ListCellsRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+
+class ListCellsResponse(_message.Message):
+    __slots__ = ("cells",)
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    cells: _containers.RepeatedCompositeFieldContainer[Cell]
+    def __init__(self, cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+
+class SignRequest(_message.Message):
+    __slots__ = ("agent", "data")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    data: bytes
+    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class SignResponse(_message.Message):
+    __slots__ = ("signature",)
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    signature: bytes
+    def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
+
+class ResolveTokenRequest(_message.Message):
+    __slots__ = ("app_token",)
+    APP_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    app_token: str
+    def __init__(self, app_token: _Optional[str] = ...) -> None: ...
+
+class ResolveTokenResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,260 @@
+from kizuna.v1 import common_pb2 as _common_pb2
+from kizuna.v1 import group_dht_pb2 as _group_dht_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GroupState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUP_STATE_UNSPECIFIED: _ClassVar[GroupState]
+    INVITED: _ClassVar[GroupState]
+    ACCEPTED: _ClassVar[GroupState]
+    BLOCKED: _ClassVar[GroupState]
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATUS_UNSPECIFIED: _ClassVar[DeliveryStatus]
+    DELIVERED: _ClassVar[DeliveryStatus]
+    STORED_IN_DHT: _ClassVar[DeliveryStatus]
+    QUEUED: _ClassVar[DeliveryStatus]
+    FAILED: _ClassVar[DeliveryStatus]
+GROUP_STATE_UNSPECIFIED: GroupState
+INVITED: GroupState
+ACCEPTED: GroupState
+BLOCKED: GroupState
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
+DELIVERED: DeliveryStatus
+STORED_IN_DHT: DeliveryStatus
+QUEUED: DeliveryStatus
+FAILED: DeliveryStatus
+
+class GroupInfo(_message.Message):
+    __slots__ = ("group_uuid", "name", "creator", "initial_members", "dna_hash", "timestamp", "state")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    DNA_HASH_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    name: str
+    creator: bytes
+    initial_members: _containers.RepeatedScalarFieldContainer[bytes]
+    dna_hash: bytes
+    timestamp: int
+    state: GroupState
+    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., dna_hash: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., state: _Optional[_Union[GroupState, str]] = ...) -> None: ...
+
+class DeliveryOutcome(_message.Message):
+    __slots__ = ("receiver", "status", "detail", "address", "attempts")
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    receiver: bytes
+    status: DeliveryStatus
+    detail: str
+    address: bytes
+    attempts: int
+    def __init__(self, receiver: _Optional[bytes] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., detail: _Optional[str] = ..., address: _Optional[bytes] = ..., attempts: _Optional[int] = ...) -> None: ...
+
+class MessageRecord(_message.Message):
+    __slots__ = ("entry", "message_hash", "blocked_members", "warning")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    entry: _common_pb2.MessageEntry
+    message_hash: bytes
+    blocked_members: _containers.RepeatedScalarFieldContainer[bytes]
+    warning: str
+    def __init__(self, entry: _Optional[_Union[_common_pb2.MessageEntry, _Mapping]] = ..., message_hash: _Optional[bytes] = ..., blocked_members: _Optional[_Iterable[bytes]] = ..., warning: _Optional[str] = ...) -> None: ...
+
+class SetUsernameRequest(_message.Message):
+    __slots__ = ("username",)
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    def __init__(self, username: _Optional[str] = ...) -> None: ...
+
+class SetUsernameResponse(_message.Message):
+    __slots__ = ("agent_info",)
+    AGENT_INFO_FIELD_NUMBER: _ClassVar[int]
+    agent_info: _group_dht_pb2.AgentInfo
+    def __init__(self, agent_info: _Optional[_Union[_group_dht_pb2.AgentInfo, _Mapping]] = ...) -> None: ...
+
+class GetAgentByUsernameRequest(_message.Message):
+    __slots__ = ("username",)
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    def __init__(self, username: _Optional[str] = ...) -> None: ...
+
+class GetAgentByUsernameResponse(_message.Message):
+    __slots__ = ("agent_info",)
+    AGENT_INFO_FIELD_NUMBER: _ClassVar[int]
+    agent_info: _group_dht_pb2.AgentInfo
+    def __init__(self, agent_info: _Optional[_Union[_group_dht_pb2.AgentInfo, _Mapping]] = ...) -> None: ...
+
+class GetGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetGroupsResponse(_message.Message):
+    __slots__ = ("groups", "details")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    groups: _common_pb2.Groups
+    details: _containers.RepeatedCompositeFieldContainer[GroupInfo]
+    def __init__(self, groups: _Optional[_Union[_common_pb2.Groups, _Mapping]] = ..., details: _Optional[_Iterable[_Union[GroupInfo, _Mapping]]] = ...) -> None: ...
+
+class CreateGroupRequest(_message.Message):
+    __slots__ = ("name", "participants")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateGroupResponse(_message.Message):
+    __slots__ = ("group", "invites")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    INVITES_FIELD_NUMBER: _ClassVar[int]
+    group: GroupInfo
+    invites: _containers.RepeatedCompositeFieldContainer[DeliveryOutcome]
+    def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., invites: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ...) -> None: ...
+
+class GroupRequest(_message.Message):
+    __slots__ = ("group_uuid",)
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    def __init__(self, group_uuid: _Optional[str] = ...) -> None: ...
+
+class GroupResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _common_pb2.Groups
+    def __init__(self, groups: _Optional[_Union[_common_pb2.Groups, _Mapping]] = ...) -> None: ...
+
+class AgentRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+
+class AgentResponse(_message.Message):
+    __slots__ = ("blocked_agents",)
+    BLOCKED_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    blocked_agents: _common_pb2.BlockedAgents
+    def __init__(self, blocked_agents: _Optional[_Union[_common_pb2.BlockedAgents, _Mapping]] = ...) -> None: ...
+
+class SendGroupMessageRequest(_message.Message):
+    __slots__ = ("group_uuid", "payload")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    payload: str
+    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ...) -> None: ...
+
+class SendGroupMessageResponse(_message.Message):
+    __slots__ = ("message", "outcomes")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    message: MessageRecord
+    outcomes: _containers.RepeatedCompositeFieldContainer[DeliveryOutcome]
+    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ...) -> None: ...
+
+class GetMessagesRequest(_message.Message):
+    __slots__ = ("group_uuid", "page_size", "page_token")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    page_size: int
+    page_token: str
+    def __init__(self, group_uuid: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetMessagesResponse(_message.Message):
+    __slots__ = ("messages", "next_page_token")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[MessageRecord]
+    next_page_token: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[MessageRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetSourceChainRequest(_message.Message):
+    __slots__ = ("from_seq", "limit")
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    from_seq: int
+    limit: int
+    def __init__(self, from_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetSourceChainResponse(_message.Message):
+    __slots__ = ("actions",)
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    actions: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, actions: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
+
+class SignalsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Signal(_message.Message):
+    __slots__ = ("ready", "message", "invite")
+    READY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INVITE_FIELD_NUMBER: _ClassVar[int]
+    ready: Ready
+    message: MessageSignal
+    invite: InviteSignal
+    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ...) -> None: ...
+
+class Ready(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+
+class MessageSignal(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: MessageRecord
+    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ...) -> None: ...
+
+class InviteSignal(_message.Message):
+    __slots__ = ("group", "inviter")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    INVITER_FIELD_NUMBER: _ClassVar[int]
+    group: GroupInfo
+    inviter: bytes
+    def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., inviter: _Optional[bytes] = ...) -> None: ...
+
+class ReceiveInviteRequest(_message.Message):
+    __slots__ = ("to_agent", "invite")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    INVITE_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    invite: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., invite: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveInviteResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReceiveGroupMessageRequest(_message.Message):
+    __slots__ = ("to_agent", "message")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    message: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., message: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveGroupMessageResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,29 @@
+"""Anchors: well-known base addresses in a space that links hang from."""
+
+from services.common.hashing import blake2b_256
+
+USERNAME_TAG = b"username:"
+
+
+def anchor(kind: str, name: bytes) -> bytes:
+    return blake2b_256(b"anchor:" + kind.encode() + b":" + name)
+
+
+def username_anchor(username: str) -> bytes:
+    """Links from here to an agent info entry claim a username; the first one wins."""
+    return anchor("username", username.encode())
+
+
+def agent_anchor(agent: bytes) -> bytes:
+    """Links from here point to the agent's published agent infos."""
+    return anchor("agent", agent)
+
+
+def inbox_anchor(agent: bytes) -> bytes:
+    """Links from here, in a group space, point to messages stored for the agent."""
+    return anchor("inbox", agent)
+
+
+def invites_anchor(agent: bytes) -> bytes:
+    """Links from here, in the Lobby space, point to invites stored for the agent."""
+    return anchor("invites", agent)

@@ -1,0 +1,22 @@
+"""Outgoing gRPC channels, one per address, reused across calls and closed together."""
+
+import grpc
+
+from services.common.server import server_options
+
+
+class ChannelPool:
+    def __init__(self):
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def get(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=server_options())
+            self._channels[address] = channel
+        return channel
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()

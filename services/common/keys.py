@@ -1,0 +1,34 @@
+"""Checking ed25519 signatures and agent keys; signing happens only in the conductor's keystore."""
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from services.common.errors import InvalidArgument, PermissionDenied
+
+KEY_LEN = 32
+SIGNATURE_LEN = 64
+
+
+def check_agent_key(agent: bytes, what: str = "agent") -> bytes:
+    """An agent key is 32 raw bytes of an ed25519 public key."""
+    if len(agent) != KEY_LEN:
+        raise InvalidArgument(f"{what} must be a 32-byte ed25519 public key, got {len(agent)} bytes")
+    return bytes(agent)
+
+
+def is_valid_signature(author: bytes, body: bytes, signature: bytes) -> bool:
+    if len(author) != KEY_LEN or len(signature) != SIGNATURE_LEN:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(author).verify(signature, body)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_signed(signed, what: str = "signed data") -> bytes:
+    """Returns the body of a Signed whose signature checks against its author, else refuses it."""
+    check_agent_key(signed.author, f"{what} author")
+    if not is_valid_signature(signed.author, signed.body, signed.signature):
+        raise PermissionDenied(f"{what}: signature does not verify against its author")
+    return signed.body

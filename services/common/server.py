@@ -1,0 +1,99 @@
+"""Server start-up shared by the three services: grpc.aio, health, reflection, SIGTERM.
+
+`run_service` parses the common flags (`--listen`, `--data-dir`, `--log-level`), builds the
+service, serves it with the standard health service and server reflection, and stops
+gracefully on SIGTERM or SIGINT. With KIZUNA_EXIT_WITH_PID set, it also stops when that
+process is gone, so servers a test started never outlive it.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger("kizuna.server")
+
+GRACE_SECONDS = 3.0
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--listen", default="127.0.0.1:0", help="host:port to serve on (port 0 picks a free one)")
+    parser.add_argument("--data-dir", required=True, help="directory of this service's LevelDB store")
+    parser.add_argument("--log-level", default=os.environ.get("KIZUNA_LOG_LEVEL", "INFO"))
+    return parser
+
+
+def setup_logging(level: str, name: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def server_options() -> list:
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("process %d is gone; stopping", pid)
+            stop.set()
+            return
+        except PermissionError:
+            pass
+        await asyncio.sleep(1.0)
+
+
+async def serve(listen: str, service_names: list[str], register, on_start=None, on_stop=None) -> None:
+    """Serves until SIGTERM/SIGINT. `register(server)` adds the servicers; `on_start(port)`
+    runs once the port is bound and before health says SERVING; `on_stop()` after the
+    server stopped."""
+    server = grpc.aio.server(options=server_options())
+    register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise SystemExit(f"cannot listen on {listen}")
+    await server.start()
+    host = listen.rsplit(":", 1)[0]
+    log.info("listening on %s:%d", host, port)
+    if on_start is not None:
+        await on_start(f"{host}:{port}")
+    for name in [*service_names, ""]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    parent = os.environ.get("KIZUNA_EXIT_WITH_PID")
+    if parent:
+        watcher = asyncio.create_task(_watch_parent(int(parent), stop))
+    await stop.wait()
+    log.info("stopping (grace %.1fs)", GRACE_SECONDS)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(GRACE_SECONDS)
+    if watcher is not None:
+        watcher.cancel()
+    if on_stop is not None:
+        await on_stop()
+    log.info("stopped")

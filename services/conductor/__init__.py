@@ -1,0 +1,1 @@
+"""The conductor service: keystore, cells, app tokens, DNA clones."""

@@ -1,0 +1,114 @@
+"""The conductor's domain: the keystore (the only holder of private keys), agents' cells,
+app tokens, and cloning the `group` template into a DNA of its own for each group."""
+
+import logging
+import secrets
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from kizuna.v1 import common_pb2, conductor_pb2
+from services.common import dna
+from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
+from services.common.hashing import blake2b_256, now_micros
+from services.common.keys import check_agent_key
+from services.conductor.store import ConductorStore
+
+log = logging.getLogger("kizuna.conductor")
+
+MAX_NAME_LEN = 64
+MAX_SIGN_BYTES = 1024 * 1024
+
+
+def _raw(key) -> bytes:
+    if hasattr(key, "private_bytes"):
+        return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def token_key(app_token: str) -> bytes:
+    """Tokens are stored by hash, so the store alone does not give them away."""
+    return blake2b_256(app_token.encode())
+
+
+class Conductor:
+    """`join_space(space, agent, template, properties)` is the node's DHT joining a space;
+    it raises KizunaError when the DHT refuses or cannot be reached."""
+
+    def __init__(self, store: ConductorStore, join_space):
+        self._store = store
+        self._join_space = join_space
+
+    def create_agent(self, name: str) -> tuple[conductor_pb2.Agent, str, conductor_pb2.Cell]:
+        if len(name) > MAX_NAME_LEN:
+            raise InvalidArgument(f"name is longer than {MAX_NAME_LEN} characters")
+        signing = Ed25519PrivateKey.generate()
+        encryption = X25519PrivateKey.generate()
+        agent = conductor_pb2.Agent(
+            agent=_raw(signing.public_key()),
+            encryption_key=_raw(encryption.public_key()),
+            name=name,
+            created=now_micros(),
+        )
+        app_token = secrets.token_urlsafe(32)
+        lobby_cell = conductor_pb2.Cell(
+            agent=agent.agent, dna_hash=dna.LOBBY_DNA_HASH, template=dna.LOBBY_TEMPLATE, created=agent.created
+        )
+        self._store.put_agent(agent, _raw(signing) + _raw(encryption), token_key(app_token), lobby_cell)
+        log.info("created agent %s", agent.agent.hex()[:16])
+        return agent, app_token, lobby_cell
+
+    def list_agents(self) -> list[conductor_pb2.Agent]:
+        return self._store.list_agents()
+
+    def _require_agent(self, agent: bytes) -> conductor_pb2.Agent:
+        check_agent_key(agent)
+        found = self._store.get_agent(agent)
+        if found is None:
+            raise NotFound("no such agent on this node")
+        return found
+
+    async def clone_dna(self, agent: bytes, template: str, properties: common_pb2.GroupProperties) -> conductor_pb2.Cell:
+        """Registers the agent's clone cell once the node's DHT has joined the clone's space;
+        when the DHT refuses, nothing is registered and the error says why."""
+        self._require_agent(agent)
+        if template != dna.GROUP_TEMPLATE:
+            raise InvalidArgument(f"only the '{dna.GROUP_TEMPLATE}' template can be cloned, not '{template}'")
+        dna.check_group_properties(properties)
+        if agent not in properties.initial_members:
+            raise FailedPrecondition("the agent is not among the group's initial_members")
+        dna_hash = dna.group_dna_hash(properties)
+        existing = self._store.get_cell(agent, dna_hash)
+        try:
+            await self._join_space(dna_hash, agent, template, properties)
+        except KizunaError as exc:
+            log.warning("clone of %s refused: DHT did not join the space: %s", dna_hash.hex()[:16], exc.message)
+            raise FailedPrecondition(f"clone failed: the node's DHT did not join the group's space: {exc.message}") from exc
+        if existing is not None:
+            return existing
+        cell = conductor_pb2.Cell(
+            agent=agent, dna_hash=dna_hash, template=template, properties=properties, created=now_micros()
+        )
+        self._store.put_cell(cell)
+        log.info("cloned group DNA %s for agent %s", dna_hash.hex()[:16], agent.hex()[:16])
+        return cell
+
+    def list_cells(self, agent: bytes) -> list[conductor_pb2.Cell]:
+        self._require_agent(agent)
+        return self._store.list_cells(agent)
+
+    def sign(self, agent: bytes, data: bytes) -> bytes:
+        self._require_agent(agent)
+        if len(data) > MAX_SIGN_BYTES:
+            raise InvalidArgument(f"data to sign is larger than {MAX_SIGN_BYTES} bytes")
+        secret = self._store.get_secret(agent)
+        return Ed25519PrivateKey.from_private_bytes(secret[:32]).sign(data)
+
+    def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
+        if not app_token:
+            raise Unauthenticated("missing app token")
+        agent = self._store.agent_for_token(token_key(app_token))
+        if agent is None:
+            raise Unauthenticated("unknown app token")
+        return self._store.get_agent(agent)

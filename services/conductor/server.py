@@ -1,0 +1,57 @@
+"""Runs a node's conductor: `kizuna-conductor --listen ADDR --data-dir DIR --dht ADDR`."""
+
+import asyncio
+
+import grpc
+
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
+from services.common.rpc import remote_error
+from services.common.server import base_parser, serve, setup_logging
+from services.conductor.conductor import Conductor
+from services.conductor.servicer import ConductorServicer
+from services.conductor.store import ConductorStore
+
+JOIN_TIMEOUT = 10.0
+
+
+def dht_joiner(channel: grpc.aio.Channel):
+    stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+
+    async def join_space(space, agent, template, properties):
+        try:
+            await stub.JoinSpace(
+                group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties),
+                timeout=JOIN_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise remote_error(exc) from exc
+
+    return join_space
+
+
+async def run(args) -> None:
+    store = ConductorStore(args.data_dir)
+    channel = grpc.aio.insecure_channel(args.dht)
+    conductor = Conductor(store, dht_joiner(channel))
+
+    def register(server):
+
+        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(conductor), server)
+
+    async def on_stop():
+        await channel.close()
+        store.close()
+
+    await serve(args.listen, [conductor_pb2.DESCRIPTOR.services_by_name["Conductor"].full_name], register, on_stop=on_stop)
+
+
+def main(argv=None) -> None:
+    parser = base_parser("Kizuna conductor: keystore, cells, app tokens, DNA clones")
+    parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, "conductor")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
