@@ -64,8 +64,12 @@ async def call_with_policy(policy: RetryPolicy, what: str, call):
     """Runs `await call(timeout)` under the policy; returns (result, attempts) or raises
     the last error. `call` raises KizunaError (e.g. RemoteError) on failure."""
     attempts = 0
-    async for attempt in policy.retrying(what):
-        with attempt:
-            attempts = attempt.retry_state.attempt_number
-            result = await call(policy.attempt_timeout)
+    try:
+        async for attempt in policy.retrying(what):
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                result = await call(policy.attempt_timeout)
+    except KizunaError as exc:
+        exc.attempts = attempts
+        raise
     return result, attempts

@@ -5,6 +5,7 @@ touches several keys goes through one synced write batch.
 """
 
 import contextlib
+import os
 import struct
 
 import plyvel
@@ -66,6 +67,7 @@ class Store:
     """One service's LevelDB directory."""
 
     def __init__(self, path: str):
+        os.makedirs(path, exist_ok=True)
         self._db = plyvel.DB(path, create_if_missing=True)
 
     def table(self, prefix: bytes) -> Table:

@@ -1,0 +1,328 @@
+"""An agent's UI as a Python object: the seed's UI calls on its lobby, and its signals as UI events.
+
+`Client` talks to one lobby with one app token. `start_signals` opens the signal stream;
+each signal after `ready` becomes a `UiEvent`, and a message from a group that is not
+among the accepted `group_uuids` of the agent's Groups entry carries the banner
+(`first_message`, with the actions accept, delete and block).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
+
+from kizuna.v1 import common_pb2, lobby_pb2, lobby_pb2_grpc
+
+RPC_TIMEOUT = 30.0
+SOURCE_CHAIN_PAGE = 1000
+BANNER_ACTIONS = ("accept", "delete", "block")
+
+
+class ClientError(Exception):
+    """A lobby call failed; `code` is the gRPC status code, `details` the server's words."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(code, details)
+        self.code = code
+        self.details = details or ""
+
+    def __str__(self) -> str:
+        name = self.code.name if isinstance(self.code, grpc.StatusCode) else str(self.code)
+        return f"{name}: {self.details}" if self.details else name
+
+
+def is_first_message(group_uuid: str, groups: common_pb2.Groups | None) -> bool:
+    """The banner rule: a message is its group's first for this agent when the group is not
+    among the accepted `group_uuids` of the agent's Groups entry."""
+    return groups is None or group_uuid not in groups.group_uuids
+
+
+@dataclass
+class UiEvent:
+    """What the UI shows for one signal."""
+
+    kind: str  # "message" | "invite"
+    group_uuid: str
+    signal: lobby_pb2.Signal
+    record: lobby_pb2.MessageRecord | None = None
+    warning: str = ""
+    first_message: bool = False
+    actions: tuple[str, ...] = field(default=())
+
+    @property
+    def group(self) -> lobby_pb2.GroupInfo | None:
+        """The group of an invite signal."""
+        return self.signal.invite.group if self.kind == "invite" else None
+
+
+_STREAM_END = object()
+
+
+class Client:
+    """One agent's UI on its lobby. Use as `async with Client(address, token) as c:`."""
+
+    def __init__(self, lobby_address: str, app_token: str, timeout: float = RPC_TIMEOUT):
+        self.lobby_address = lobby_address
+        self._metadata = (("authorization", f"Bearer {app_token}"),)
+        self._timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: lobby_pb2_grpc.LobbyStub | None = None
+        self._groups: common_pb2.Groups | None = None
+        self._details: dict[str, lobby_pb2.GroupInfo] = {}
+        self._stream: grpc.aio.UnaryStreamCall | None = None
+        self._stream_task: asyncio.Task | None = None
+        self._stream_error: ClientError | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._events: list[UiEvent] = []
+        self.agent: bytes | None = None
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> "Client":
+        self._ensure_channel()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    def _ensure_channel(self) -> lobby_pb2_grpc.LobbyStub:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.lobby_address)
+            self._stub = lobby_pb2_grpc.LobbyStub(self._channel)
+        return self._stub
+
+    async def close(self) -> None:
+        """Stops the signal stream and closes the channel."""
+        if self._stream is not None:
+            self._stream.cancel()
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stream_task
+        self._stream = None
+        self._stream_task = None
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = None
+        self._stub = None
+
+    async def _call(self, method: str, request):
+        stub = self._ensure_channel()
+        try:
+            return await getattr(stub, method)(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise ClientError(exc.code(), exc.details()) from None
+
+    # -------------------------------------------------------------- groups
+
+    async def groups(self) -> lobby_pb2.GetGroupsResponse:
+        """The Groups entry and the details of every known group; caches both."""
+        answer = await self._call("GetGroups", lobby_pb2.GetGroupsRequest())
+        self._groups = common_pb2.Groups()
+        self._groups.CopyFrom(answer.groups)
+        self._details = {g.group_uuid: g for g in answer.details}
+        return answer
+
+    @property
+    def cached_groups(self) -> common_pb2.Groups | None:
+        return self._groups
+
+    def group_info(self, group_uuid: str) -> lobby_pb2.GroupInfo | None:
+        """The cached details of a group, if known."""
+        return self._details.get(group_uuid)
+
+    async def create_group(self, name: str, participants: list[str]) -> lobby_pb2.CreateGroupResponse:
+        answer = await self._call(
+            "CreateGroup", lobby_pb2.CreateGroupRequest(name=name, participants=list(participants))
+        )
+        self._details[answer.group.group_uuid] = answer.group
+        await self.groups()
+        return answer
+
+    async def _group_call(self, method: str, group_uuid: str) -> common_pb2.Groups:
+        answer = await self._call(method, lobby_pb2.GroupRequest(group_uuid=group_uuid))
+        self._groups = common_pb2.Groups()
+        self._groups.CopyFrom(answer.groups)
+        with contextlib.suppress(ClientError):
+            await self.groups()  # the groups' states changed too; the entry above already holds
+        return answer.groups
+
+    async def accept(self, group_uuid: str) -> common_pb2.Groups:
+        return await self._group_call("AcceptGroup", group_uuid)
+
+    async def delete(self, group_uuid: str) -> common_pb2.Groups:
+        return await self._group_call("DeleteGroup", group_uuid)
+
+    async def block(self, group_uuid: str) -> common_pb2.Groups:
+        return await self._group_call("BlockGroup", group_uuid)
+
+    async def unblock(self, group_uuid: str) -> common_pb2.Groups:
+        return await self._group_call("UnblockGroup", group_uuid)
+
+    # -------------------------------------------------------------- agents
+
+    async def set_username(self, username: str):
+        return (await self._call("SetUsername", lobby_pb2.SetUsernameRequest(username=username))).agent_info
+
+    async def agent_by_username(self, username: str):
+        return (
+            await self._call("GetAgentByUsername", lobby_pb2.GetAgentByUsernameRequest(username=username))
+        ).agent_info
+
+    async def block_agent(self, agent: bytes) -> common_pb2.BlockedAgents:
+        return (await self._call("BlockAgent", lobby_pb2.AgentRequest(agent=agent))).blocked_agents
+
+    async def unblock_agent(self, agent: bytes) -> common_pb2.BlockedAgents:
+        return (await self._call("UnblockAgent", lobby_pb2.AgentRequest(agent=agent))).blocked_agents
+
+    # -------------------------------------------------------------- messages
+
+    async def send(self, group_uuid: str, payload: str) -> lobby_pb2.SendGroupMessageResponse:
+        return await self._call(
+            "SendGroupMessage", lobby_pb2.SendGroupMessageRequest(group_uuid=group_uuid, payload=payload)
+        )
+
+    async def history(self, group_uuid: str, page_size: int = 50, page_token: str = "") -> lobby_pb2.GetMessagesResponse:
+        """One page of a group's history, newest first."""
+        return await self._call(
+            "GetMessages",
+            lobby_pb2.GetMessagesRequest(group_uuid=group_uuid, page_size=page_size, page_token=page_token),
+        )
+
+    async def all_history(self, group_uuid: str, page_size: int = 500) -> list[lobby_pb2.MessageRecord]:
+        """A group's whole history, newest first, following the pages."""
+        records: list[lobby_pb2.MessageRecord] = []
+        token = ""
+        while True:
+            page = await self.history(group_uuid, page_size=page_size, page_token=token)
+            records.extend(page.messages)
+            if not page.next_page_token or not page.messages:
+                return records
+            token = page.next_page_token
+
+    async def source_chain(self) -> list[common_pb2.Signed]:
+        """Every action of the agent's source chain, oldest first."""
+        actions: list[common_pb2.Signed] = []
+        from_seq = 0
+        while True:
+            page = await self._call(
+                "GetSourceChain", lobby_pb2.GetSourceChainRequest(from_seq=from_seq, limit=SOURCE_CHAIN_PAGE)
+            )
+            if not page.actions:
+                return actions
+            actions.extend(page.actions)
+            last = common_pb2.Action()
+            last.ParseFromString(page.actions[-1].body)
+            if last.seq + 1 <= from_seq:  # a server that ignores from_seq must not loop us
+                return actions
+            from_seq = last.seq + 1
+
+    # -------------------------------------------------------------- signals
+
+    async def start_signals(self, timeout: float = 10.0) -> None:
+        """Fetches the Groups entry, opens the signal stream and returns once it is live
+        (its first signal, `ready`, arrived); later signals become UiEvents."""
+        if self._stream_task is not None:
+            return
+        stub = self._ensure_channel()
+        await self.groups()
+        self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=self._metadata)
+        try:
+            first = await asyncio.wait_for(self._stream.read(), timeout)
+        except asyncio.TimeoutError:
+            self._stream.cancel()
+            self._stream = None
+            raise TimeoutError(f"no ready signal from {self.lobby_address} within {timeout}s") from None
+        except grpc.aio.AioRpcError as exc:
+            self._stream = None
+            raise ClientError(exc.code(), exc.details()) from None
+        if first is grpc.aio.EOF or first.WhichOneof("signal") != "ready":
+            self._stream.cancel()
+            self._stream = None
+            raise ClientError(grpc.StatusCode.INTERNAL, "signal stream did not start with `ready`")
+        self.agent = first.ready.agent
+        self._stream_task = asyncio.create_task(self._read_signals(self._stream))
+
+    async def _read_signals(self, stream) -> None:
+        try:
+            while True:
+                signal = await stream.read()
+                if signal is grpc.aio.EOF:
+                    self._stream_error = ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
+                    break
+                event = await self.to_event(signal)
+                if event is not None:
+                    self._events.append(event)
+                    self._queue.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError as exc:
+            self._stream_error = ClientError(exc.code(), exc.details())
+        except ClientError as exc:
+            self._stream_error = exc
+        self._queue.put_nowait(_STREAM_END)
+
+    async def to_event(self, signal: lobby_pb2.Signal) -> UiEvent | None:
+        """The UI event for one signal; a message gets the banner when its group isn't accepted."""
+        kind = signal.WhichOneof("signal")
+        if kind == "message":
+            record = signal.message.message
+            group_uuid = record.entry.group_uuid
+            first = await self.is_first_message(group_uuid)
+            return UiEvent(
+                kind="message",
+                group_uuid=group_uuid,
+                signal=signal,
+                record=record,
+                warning=record.warning,
+                first_message=first,
+                actions=BANNER_ACTIONS if first else (),
+            )
+        if kind == "invite":
+            group = signal.invite.group
+            self._details[group.group_uuid] = group
+            return UiEvent(kind="invite", group_uuid=group.group_uuid, signal=signal)
+        return None  # `ready` again, or a kind this client doesn't know
+
+    async def is_first_message(self, group_uuid: str) -> bool:
+        """The banner rule against a Groups entry that is never stale: when the group isn't in
+        the cached accepted set, the entry is fetched again before deciding."""
+        if not is_first_message(group_uuid, self._groups):
+            return False
+        await self.groups()
+        return is_first_message(group_uuid, self._groups)
+
+    async def next_event(self, timeout: float = 10.0) -> UiEvent:
+        """The next UI event not yet taken; TimeoutError when none comes within `timeout`."""
+        try:
+            item = await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no UI event within {timeout}s") from None
+        if item is _STREAM_END:
+            self._queue.put_nowait(_STREAM_END)
+            raise self._stream_error or ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
+        return item
+
+    async def wait_for(self, predicate: Callable[[UiEvent], bool], timeout: float = 10.0) -> UiEvent:
+        """Takes events until one satisfies `predicate` and returns it; the others stay in
+        `events_so_far()`. TimeoutError when none does within `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching UI event within {timeout}s")
+            try:
+                event = await self.next_event(remaining)
+            except TimeoutError:
+                raise TimeoutError(f"no matching UI event within {timeout}s") from None
+            if predicate(event):
+                return event
+
+    def events_so_far(self) -> list[UiEvent]:
+        """Every UI event received so far, oldest first."""
+        return list(self._events)

@@ -1,0 +1,509 @@
+"""A local Kizuna network: each node's three services as background processes on loopback.
+
+`up` starts (or restarts) every node of a directory and creates one agent per node;
+`DIR/network.json` records every node's addresses, pids and extra arguments and every
+agent's key and app token, so `kizuna --as AGENT`, scripts, grpcurl and tests can find
+them. Processes run detached with their logs in `DIR/logs/<node>-<service>.log`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
+
+# Start order: a conductor needs its DHT, a lobby needs both.
+SERVICES = ("group_dht", "conductor", "lobby")
+DEFAULT_NODES = ("alice", "bobby", "charlie")
+CONFIG_NAME = "network.json"
+HOST = "127.0.0.1"
+POLL_SECONDS = 0.1
+RPC_TIMEOUT = 10.0
+
+
+class NetError(Exception):
+    """A local network could not be started, found or stopped; the message says why."""
+
+
+@dataclass
+class Network:
+    """What `DIR/network.json` says about a local network."""
+
+    directory: Path
+    nodes: dict = field(default_factory=dict)
+    agents: dict = field(default_factory=dict)
+    exit_with_pid: int | None = None
+
+    def agent(self, name: str) -> dict:
+        """The agent record (node, agent, encryption_key, app_token, username) of `name`,
+        which may be the agent's name or its username."""
+        if name in self.agents:
+            return self.agents[name]
+        for record in self.agents.values():
+            if record.get("username") == name:
+                return record
+        known = ", ".join(sorted(self.agents)) or "none"
+        raise NetError(f"no agent named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
+
+    def node(self, name: str) -> dict:
+        if name not in self.nodes:
+            known = ", ".join(sorted(self.nodes)) or "none"
+            raise NetError(f"no node named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
+        return self.nodes[name]
+
+    def lobby_address(self, name: str) -> str:
+        """The lobby address of agent `name`'s node."""
+        return self.node(self.agent(name)["node"])["lobby"]
+
+    def conductor_address(self, name: str) -> str:
+        return self.node(self.agent(name)["node"])["conductor"]
+
+    def dht_address(self, name: str) -> str:
+        return self.node(self.agent(name)["node"])["group_dht"]
+
+    def token(self, name: str) -> str:
+        return self.agent(name)["app_token"]
+
+    def agent_key(self, name: str) -> bytes:
+        return base64.b64decode(self.agent(name)["agent"])
+
+    def usernames_by_key(self) -> dict[bytes, str]:
+        """Every known agent key mapped to its username (or name)."""
+        return {base64.b64decode(r["agent"]): (r.get("username") or n) for n, r in self.agents.items()}
+
+    def to_json(self) -> dict:
+        return {"nodes": self.nodes, "agents": self.agents, "exit_with_pid": self.exit_with_pid}
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def pick_free_ports(count: int, host: str = HOST) -> list[int]:
+    """`count` distinct ports that were free on `host` a moment ago. All sockets stay bound
+    until every port is picked, so no port is returned twice."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def config_path(directory) -> Path:
+    return Path(directory) / CONFIG_NAME
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Writes `data` to `path` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(network: Network) -> None:
+    write_json_atomic(config_path(network.directory), network.to_json())
+
+
+def load(directory) -> Network:
+    """The network recorded in `DIR/network.json`."""
+    directory = Path(directory).resolve()
+    path = config_path(directory)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NetError(f"no network in {directory} (no {CONFIG_NAME}; run `kizuna net up --dir {directory}`)") from None
+    except json.JSONDecodeError as exc:
+        raise NetError(f"{path} is not valid JSON: {exc}") from None
+    return Network(
+        directory=directory,
+        nodes=data.get("nodes", {}),
+        agents=data.get("agents", {}),
+        exit_with_pid=data.get("exit_with_pid"),
+    )
+
+
+def _load_or_new(directory) -> Network:
+    directory = Path(directory).resolve()
+    if config_path(directory).exists():
+        return load(directory)
+    return Network(directory=directory)
+
+
+def _add_nodes(network: Network, names) -> None:
+    """Gives every node in `names` that the network doesn't know yet its ports and data dir."""
+    new = [n for n in names if n not in network.nodes]
+    if not new:
+        return
+    ports = iter(pick_free_ports(len(new) * len(SERVICES)))
+    for name in new:
+        record = {svc: f"{HOST}:{next(ports)}" for svc in SERVICES}
+        record["data_dir"] = str(network.directory / name)
+        record["pids"] = {}
+        record["extra_args"] = {}
+        network.nodes[name] = record
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _command(network: Network, name: str, service: str) -> list[str]:
+    node = network.nodes[name]
+    data_dir = Path(node["data_dir"])
+    base = [sys.executable, "-m", f"services.{service}.server", "--listen", node[service]]
+    if service == "group_dht":
+        peers = [n["group_dht"] for other, n in network.nodes.items() if other != name]
+        args = ["--data-dir", str(data_dir / "dht")]
+        if peers:
+            args += ["--bootstrap", ",".join(peers)]
+    elif service == "conductor":
+        args = ["--data-dir", str(data_dir / "conductor"), "--dht", node["group_dht"]]
+    else:
+        args = ["--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"], "--dht", node["group_dht"]]
+    extra = list(node.get("extra_args", {}).get(service, []))
+    return base + args + extra
+
+
+def _log_path(network: Network, name: str, service: str) -> Path:
+    return network.directory / "logs" / f"{name}-{service}.log"
+
+
+# Runs a server as a grandchild, so it belongs to no Python process that might not reap it:
+# the shim forks, reports the server's pid on stdout and exits; the server execs with the
+# shim's stderr (the log) as its stdout and stderr.
+_DAEMONIZE = """
+import os, sys
+pid = os.fork()
+if pid:
+    os.write(1, str(pid).encode())
+    os._exit(0)
+os.dup2(2, 1)
+try:
+    os.execv(sys.argv[1], sys.argv[1:])
+except OSError as exc:
+    os.write(2, f"cannot start {sys.argv[1]}: {exc}\\n".encode())
+    os._exit(127)
+"""
+
+
+def _spawn(network: Network, name: str, service: str) -> int:
+    log_path = _log_path(network, name, service)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    Path(network.nodes[name]["data_dir"]).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("KIZUNA_EXIT_WITH_PID", None)
+    if network.exit_with_pid:
+        env["KIZUNA_EXIT_WITH_PID"] = str(network.exit_with_pid)
+    with open(log_path, "ab") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} {service}\n".encode())
+        log.flush()
+        shim = subprocess.run(
+            [sys.executable, "-c", _DAEMONIZE, *_command(network, name, service)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            env=env,
+            timeout=30,
+        )
+    try:
+        pid = int(shim.stdout)
+    except ValueError:
+        raise NetError(f"could not start {name}'s {service} (see {log_path})") from None
+    network.nodes[name].setdefault("pids", {})[service] = pid
+    return pid
+
+
+def _is_ours(pid: int, service: str) -> bool:
+    """Whether `pid` still runs a Kizuna `service` (guards against a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc to ask: trust the record
+    return f"services.{service}.server".encode() in cmdline
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (OSError, IndexError):
+        pass
+    return True
+
+
+def _running(node: dict, service: str) -> int | None:
+    pid = node.get("pids", {}).get(service)
+    if pid and _alive(pid) and _is_ours(pid, service):
+        return pid
+    return None
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _terminate(pids: list[int], timeout: float, kill: bool = False) -> None:
+    """Sends SIGTERM (SIGKILL with `kill`) to `pids`, waits up to `timeout`, then SIGKILLs the rest."""
+    for pid in pids:
+        _signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    for pid in pids:
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+
+
+def _log_tail(network: Network, name: str, service: str, lines: int = 15) -> str:
+    try:
+        text = _log_path(network, name, service).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def check_health(address: str, timeout: float = 1.0) -> bool:
+    """Whether the server at `address` answers the standard health check with SERVING."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _wait_healthy(network: Network, waiting: list[tuple[str, str]], timeout: float) -> None:
+    """Polls every (node, service) in `waiting` until its health says SERVING; fails fast
+    when a process dies and with the log's tail when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    pending = list(waiting)
+    while pending:
+        for name, service in list(pending):
+            node = network.nodes[name]
+            pid = node["pids"].get(service)
+            if not _alive(pid):
+                tail = _log_tail(network, name, service)
+                raise NetError(
+                    f"{name}'s {service} exited while starting (log {_log_path(network, name, service)}):\n{tail}"
+                )
+            if check_health(node[service], timeout=min(1.0, max(0.1, deadline - time.monotonic()))):
+                pending.remove((name, service))
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            name, service = pending[0]
+            tail = _log_tail(network, name, service)
+            raise NetError(
+                f"{name}'s {service} at {network.nodes[name][service]} not healthy after {timeout:.0f}s"
+                f" (log {_log_path(network, name, service)}):\n{tail}"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _start(network: Network, names: list[str], timeout: float) -> None:
+    """Starts the services of `names` that aren't running, layer by layer (every DHT, then
+    every conductor, then every lobby), each layer healthy before the next starts."""
+    deadline = time.monotonic() + timeout
+    try:
+        for service in SERVICES:
+            waiting = []
+            for name in names:
+                if _running(network.nodes[name], service) is None:
+                    _spawn(network, name, service)
+                waiting.append((name, service))
+            _wait_healthy(network, waiting, max(0.5, deadline - time.monotonic()))
+    finally:
+        save(network)
+
+
+def _stop(network: Network, names: list[str], timeout: float, kill: bool = False) -> None:
+    """Stops the services of `names`, lobbies first, and forgets their pids."""
+    for service in reversed(SERVICES):
+        pids = []
+        for name in names:
+            pid = _running(network.nodes[name], service)
+            if pid is not None:
+                pids.append(pid)
+        _terminate(pids, timeout, kill=kill)
+        for name in names:
+            network.nodes[name].get("pids", {}).pop(service, None)
+    save(network)
+
+
+# ---------------------------------------------------------------- agents
+
+
+def _metadata(token: str) -> tuple:
+    return (("authorization", f"Bearer {token}"),)
+
+
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _call_until(what: str, call, deadline: float):
+    """`call()` again while it fails with a transient status (the nodes of a fresh network
+    are still finding one another), until `deadline`."""
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            if exc.code() not in TRANSIENT or time.monotonic() >= deadline:
+                raise NetError(f"{what}: {exc.code().name}: {exc.details()}") from None
+        time.sleep(0.25)
+
+
+def _ensure_agent(network: Network, name: str, deadline: float) -> None:
+    """Creates agent `name` on its node (once) and sets its username to its name."""
+    node = network.nodes[name]
+    record = network.agents.get(name)
+    if record is None:
+        with grpc.insecure_channel(node["conductor"]) as channel:
+            stub = conductor_pb2_grpc.ConductorStub(channel)
+            created = _call_until(
+                f"creating agent {name} on {node['conductor']}",
+                lambda: stub.CreateAgent(conductor_pb2.CreateAgentRequest(name=name), timeout=RPC_TIMEOUT),
+                deadline,
+            )
+        record = {
+            "node": name,
+            "agent": base64.b64encode(created.agent.agent).decode(),
+            "encryption_key": base64.b64encode(created.agent.encryption_key).decode(),
+            "app_token": created.app_token,
+            "username": "",
+        }
+        network.agents[name] = record
+        save(network)
+    if record.get("username") != name:
+        with grpc.insecure_channel(node["lobby"]) as channel:
+            stub = lobby_pb2_grpc.LobbyStub(channel)
+            _call_until(
+                f"setting {name}'s username on {node['lobby']}",
+                lambda: stub.SetUsername(
+                    lobby_pb2.SetUsernameRequest(username=name),
+                    metadata=_metadata(record["app_token"]),
+                    timeout=RPC_TIMEOUT,
+                ),
+                deadline,
+            )
+        record["username"] = name
+        save(network)
+
+
+# ---------------------------------------------------------------- the API
+
+
+def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, timeout=30) -> Network:
+    """Starts every node of `directory` (those already recorded and `nodes`), restarting any
+    that still run, and makes sure each node has its agent with its username set.
+
+    `extra_args` ({node: {service: [args]}}) replaces the recorded extra arguments of the
+    nodes it names; `exit_with_pid` makes the servers stop when that process is gone."""
+    network = _load_or_new(directory)
+    network.directory.mkdir(parents=True, exist_ok=True)
+    _add_nodes(network, nodes)
+    network.exit_with_pid = exit_with_pid
+    for name, per_service in (extra_args or {}).items():
+        if name not in network.nodes:
+            raise NetError(f"extra_args for unknown node {name!r}")
+        unknown = set(per_service) - set(SERVICES)
+        if unknown:
+            raise NetError(f"extra_args for unknown service(s) {sorted(unknown)} (services: {', '.join(SERVICES)})")
+        network.nodes[name]["extra_args"] = {svc: list(args) for svc, args in per_service.items()}
+    save(network)
+    names = list(network.nodes)
+    _stop(network, names, timeout=10)
+    deadline = time.monotonic() + timeout
+    _start(network, names, timeout)
+    for name in names:
+        _ensure_agent(network, name, deadline)
+    return network
+
+
+def down(directory, timeout=10) -> Network:
+    """Stops every process of the network: SIGTERM, then SIGKILL what's left after `timeout`."""
+    network = load(directory)
+    _stop(network, list(network.nodes), timeout)
+    return network
+
+
+def stop_node(directory, node, kill=False, timeout=10) -> Network:
+    """Stops one node; `kill` sends SIGKILL, as when a machine goes offline."""
+    network = load(directory)
+    network.node(node)
+    _stop(network, [node], timeout, kill=kill)
+    return network
+
+
+def start_node(directory, node, timeout=30) -> Network:
+    """Starts one node again with its recorded ports, data and extra arguments."""
+    network = load(directory)
+    network.node(node)
+    _start(network, [node], timeout)
+    return network
+
+
+def status(directory) -> dict:
+    """{node: {service: {"address", "pid", "running", "healthy"}}}."""
+    network = load(directory)
+    report = {}
+    for name, node in network.nodes.items():
+        report[name] = {}
+        for service in SERVICES:
+            pid = _running(node, service)
+            report[name][service] = {
+                "address": node[service],
+                "pid": pid,
+                "running": pid is not None,
+                "healthy": pid is not None and check_health(node[service]),
+            }
+    return report

@@ -1,0 +1,70 @@
+"""The peer table: other DHT nodes, the spaces they are in, and which of them just failed to answer."""
+
+import time
+
+from kizuna.v1 import group_dht_pb2
+from services.common.errors import InvalidArgument
+from services.common.hashing import HASH_LEN
+from services.group_dht.store import DhtStore
+
+DOWN_SECONDS = 5.0
+
+
+def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
+    if len(info.node_id) != HASH_LEN:
+        raise InvalidArgument(f"{what} needs a {HASH_LEN}-byte node_id")
+    if not info.address:
+        raise InvalidArgument(f"{what} needs an address")
+
+
+class PeerTable:
+    """Peers are kept (they may come back) but one that failed a call counts as down for
+    `down_seconds`, so reads ask live nodes first."""
+
+    def __init__(self, store: DhtStore, self_id: bytes, down_seconds: float = DOWN_SECONDS, clock=time.monotonic):
+        self._store = store
+        self._self_id = self_id
+        self._down_seconds = down_seconds
+        self._clock = clock
+        self._down_until: dict[bytes, float] = {}
+
+    def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
+        """Records what a node says about itself when it is newer than what is known; never self."""
+        if info.node_id == self._self_id or len(info.node_id) != HASH_LEN or not info.address:
+            return False
+        known = self._store.get_peer(info.node_id)
+        if known is not None and known.timestamp >= info.timestamp:
+            return False
+        self._store.put_peer(info)
+        return True
+
+    def get(self, node_id: bytes) -> group_dht_pb2.NodeInfo | None:
+        return self._store.get_peer(node_id)
+
+    def all(self) -> list[group_dht_pb2.NodeInfo]:
+        return self._store.list_peers()
+
+    def in_space(self, space: bytes) -> list[group_dht_pb2.NodeInfo]:
+        return [p for p in self.all() if space in p.spaces]
+
+    def addresses(self) -> set[str]:
+        return {p.address for p in self.all()}
+
+    def mark_down(self, node_id: bytes) -> None:
+        self._down_until[node_id] = self._clock() + self._down_seconds
+
+    def mark_up(self, node_id: bytes) -> None:
+        self._down_until.pop(node_id, None)
+
+    def is_down(self, node_id: bytes) -> bool:
+        until = self._down_until.get(node_id)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._down_until[node_id]
+            return False
+        return True
+
+    def live_first(self, peers: list[group_dht_pb2.NodeInfo]) -> list[group_dht_pb2.NodeInfo]:
+        """The same peers, the ones not marked down first, order otherwise kept."""
+        return sorted(peers, key=lambda p: self.is_down(p.node_id))

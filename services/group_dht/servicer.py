@@ -1,0 +1,40 @@
+"""The GroupDht RPC layer: parse the request, call the node, map the result."""
+
+from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
+from services.common.rpc import rpc_method
+from services.group_dht.dht import GroupDhtNode
+
+
+class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
+    def __init__(self, node: GroupDhtNode):
+        self._node = node
+
+    @rpc_method
+    async def Publish(self, request, context):
+        return await self._node.publish(request.op, request.local_only)
+
+    @rpc_method
+    async def Get(self, request, context):
+        return await self._node.get(request.space, request.address, request.local_only)
+
+    @rpc_method
+    async def GetLinks(self, request, context):
+        return await self._node.get_links(request.space, request.base, request.tag_prefix, request.local_only)
+
+    @rpc_method
+    async def JoinSpace(self, request, context):
+        await self._node.join_space(request.space, request.agent, request.template, request.properties)
+        return group_dht_pb2.JoinSpaceResponse()
+
+    @rpc_method
+    async def LeaveSpace(self, request, context):
+        await self._node.leave_space(request.space, request.agent)
+        return group_dht_pb2.LeaveSpaceResponse()
+
+    @rpc_method
+    async def ListSpaces(self, request, context):
+        return await self._node.list_spaces()
+
+    @rpc_method
+    async def ExchangePeers(self, request, context):
+        return await self._node.exchange_peers(getattr(request, "from"), list(request.known))

@@ -1,0 +1,121 @@
+"""The DHT node's records: ops and their indexes, spaces, peers, and the node's own id."""
+
+from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common.hashing import blake2b_256
+from services.common.store import Store
+
+NODE_ID = b"node_id"
+
+
+class DhtStore:
+    """Keys are designed so one space's records share a prefix (the 32-byte space hash),
+    and one base's links share `space + base`; storing an op and its index is one batch."""
+
+    def __init__(self, path: str):
+        self._store = Store(path)
+        self.ops = self._store.table(b"op:")  # space + op hash -> Signed{body = Op}
+        self.entries = self._store.table(b"entry:")  # space + entry address -> op hash
+        self.links = self._store.table(b"link:")  # space + base + link address -> op hash
+        self.deleted = self._store.table(b"deleted:")  # space + base + link address -> DELETE_LINK op hash
+        self.spaces = self._store.table(b"space:")  # space -> Space
+        self.peers = self._store.table(b"peer:")  # node id -> NodeInfo
+        self.meta = self._store.table(b"meta:")  # name -> value
+
+    # ops
+
+    def has_op(self, space: bytes, op_hash: bytes) -> bool:
+        return self.ops.get(space + op_hash) is not None
+
+    def put_op(self, op_hash: bytes, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> bool:
+        """Stores a validated op with its index; False (and no change) if it was already held."""
+        space = op.space
+        if self.has_op(space, op_hash):
+            return False
+        with self._store.batch() as b:
+            b.put(self.ops, space + op_hash, signed.SerializeToString())
+            if op.kind == group_dht_pb2.STORE_ENTRY:
+                address = blake2b_256(op.entry)
+                if self.entries.get(space + address) is None:
+                    b.put(self.entries, space + address, op_hash)
+            elif op.kind == group_dht_pb2.CREATE_LINK:
+                b.put(self.links, space + op.base + op_hash, op_hash)
+            elif op.kind == group_dht_pb2.DELETE_LINK:
+                b.put(self.deleted, space + op.base + op.link_address, op_hash)
+        return True
+
+    def get_signed(self, space: bytes, op_hash: bytes) -> common_pb2.Signed | None:
+        raw = self.ops.get(space + op_hash)
+        return common_pb2.Signed.FromString(raw) if raw is not None else None
+
+    def find_op(self, space: bytes, op_hash: bytes) -> group_dht_pb2.Op | None:
+        signed = self.get_signed(space, op_hash)
+        return group_dht_pb2.Op.FromString(signed.body) if signed is not None else None
+
+    def entry_op(self, space: bytes, address: bytes) -> common_pb2.Signed | None:
+        op_hash = self.entries.get(space + address)
+        return self.get_signed(space, op_hash) if op_hash is not None else None
+
+    def link_creates(self, space: bytes, base: bytes) -> list[tuple[bytes, common_pb2.Signed]]:
+        """(link address, CREATE_LINK op) for every link this node holds under the base."""
+        prefix = space + base
+        out = []
+        for key, op_hash in self.links.items(prefix=prefix):
+            signed = self.get_signed(space, op_hash)
+            if signed is not None:
+                out.append((key[len(prefix):], signed))
+        return out
+
+    def deleted_links(self, space: bytes, base: bytes) -> set[bytes]:
+        prefix = space + base
+        return {key[len(prefix):] for key in self.deleted.keys(prefix=prefix)}
+
+    def op_count(self, space: bytes) -> int:
+        return self.ops.count(prefix=space)
+
+    # spaces
+
+    def get_space(self, space: bytes) -> group_dht_pb2.Space | None:
+        raw = self.spaces.get(space)
+        return group_dht_pb2.Space.FromString(raw) if raw is not None else None
+
+    def put_space(self, record: group_dht_pb2.Space) -> None:
+        self.spaces.put(record.space, record.SerializeToString())
+
+    def list_spaces(self) -> list[group_dht_pb2.Space]:
+        return [group_dht_pb2.Space.FromString(v) for _, v in self.spaces.items()]
+
+    def space_count(self) -> int:
+        return self.spaces.count()
+
+    def drop_space(self, space: bytes) -> None:
+        """Forgets the space and every op held for it, in one batch."""
+        with self._store.batch() as b:
+            b.delete(self.spaces, space)
+            for table in (self.ops, self.entries, self.links, self.deleted):
+                for key in list(table.keys(prefix=space)):
+                    b.delete(table, key)
+
+    # peers
+
+    def get_peer(self, node_id: bytes) -> group_dht_pb2.NodeInfo | None:
+        raw = self.peers.get(node_id)
+        return group_dht_pb2.NodeInfo.FromString(raw) if raw is not None else None
+
+    def put_peer(self, info: group_dht_pb2.NodeInfo) -> None:
+        self.peers.put(info.node_id, info.SerializeToString())
+
+    def list_peers(self) -> list[group_dht_pb2.NodeInfo]:
+        return [group_dht_pb2.NodeInfo.FromString(v) for _, v in self.peers.items()]
+
+    # meta
+
+    def node_id(self, make) -> bytes:
+        """The node's id, made with `make()` and saved the first time it is asked for."""
+        node_id = self.meta.get(NODE_ID)
+        if node_id is None:
+            node_id = make()
+            self.meta.put(NODE_ID, node_id)
+        return node_id
+
+    def close(self) -> None:
+        self._store.close()

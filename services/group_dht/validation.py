@@ -1,0 +1,121 @@
+"""Validating ops: what every node checks before it stores or believes a signed op."""
+
+from google.protobuf.message import DecodeError
+
+from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import anchors, dna
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.hashing import HASH_LEN, blake2b_256, now_micros
+from services.common.keys import verify_signed
+
+MAX_OP_BYTES = 64 * 1024
+MAX_ENTRY_TYPE_LEN = 64
+MAX_TAG_BYTES = 1024
+MAX_FUTURE_MICROS = 5 * 60 * 1_000_000
+AGENT_INFO = "agent_info"
+
+KINDS = (group_dht_pb2.STORE_ENTRY, group_dht_pb2.CREATE_LINK, group_dht_pb2.DELETE_LINK)
+
+
+def op_hash(signed: common_pb2.Signed) -> bytes:
+    """An op's own hash; for a CREATE_LINK, the link's address."""
+    return blake2b_256(signed.body)
+
+
+def basis_address(op: group_dht_pb2.Op) -> bytes:
+    """Where an op is placed: the entry address for STORE_ENTRY, the base for links."""
+    if op.kind == group_dht_pb2.STORE_ENTRY:
+        return blake2b_256(op.entry)
+    return op.base
+
+
+def _check_hash(value: bytes, what: str) -> None:
+    if len(value) != HASH_LEN:
+        raise InvalidArgument(f"{what} must be {HASH_LEN} bytes, got {len(value)}")
+
+
+def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | None = None) -> group_dht_pb2.Op:
+    """The checks that need nothing but the op: size, signature (before parsing), author,
+    shape and time. Returns the parsed op or raises InvalidArgument / PermissionDenied."""
+    if len(signed.body) > MAX_OP_BYTES:
+        raise InvalidArgument(f"op is {len(signed.body)} bytes; the limit is {MAX_OP_BYTES}")
+    verify_signed(signed, "op")
+    try:
+        op = group_dht_pb2.Op.FromString(signed.body)
+    except DecodeError as exc:
+        raise InvalidArgument("op body is not an Op") from exc
+    if op.author != signed.author:
+        raise PermissionDenied("op author is not the agent that signed it")
+    if op.kind not in KINDS:
+        raise InvalidArgument("op kind must be STORE_ENTRY, CREATE_LINK or DELETE_LINK")
+    _check_hash(op.space, "op space")
+    if space is not None and op.space != space:
+        raise InvalidArgument("op belongs to another space")
+    now = now_micros() if now is None else now
+    if op.timestamp <= 0:
+        raise InvalidArgument("op timestamp must be positive")
+    if op.timestamp > now + MAX_FUTURE_MICROS:
+        raise InvalidArgument("op timestamp is more than 5 minutes in the future")
+    if op.kind == group_dht_pb2.STORE_ENTRY:
+        if not op.entry:
+            raise InvalidArgument("STORE_ENTRY needs a non-empty entry")
+        if not op.entry_type or len(op.entry_type) > MAX_ENTRY_TYPE_LEN:
+            raise InvalidArgument(f"STORE_ENTRY needs an entry_type of 1 to {MAX_ENTRY_TYPE_LEN} characters")
+    elif op.kind == group_dht_pb2.CREATE_LINK:
+        _check_hash(op.base, "link base")
+        _check_hash(op.target, "link target")
+        if len(op.tag) > MAX_TAG_BYTES:
+            raise InvalidArgument(f"link tag is longer than {MAX_TAG_BYTES} bytes")
+    else:
+        _check_hash(op.base, "link base")
+        _check_hash(op.link_address, "deleted link address")
+    return op
+
+
+def check_author_in_space(op: group_dht_pb2.Op, space_record: group_dht_pb2.Space) -> None:
+    """The membrane: in a group space only the initial members may author ops."""
+    if space_record.template == dna.GROUP_TEMPLATE and op.author not in space_record.properties.initial_members:
+        raise PermissionDenied("op author is not a member of this group")
+
+
+def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | None, lookup, now: int | None = None):
+    """Everything a holder checks before storing an op, given its record of the op's space
+    (None when this node is not in it) and `lookup`, the ops it holds (`find_op(space, op_hash)`
+    and `link_creates(space, base)` / `deleted_links(space, base)`). Returns the parsed Op."""
+    op = check_op(signed, space_record.space if space_record is not None else None, now)
+    if space_record is None:
+        raise FailedPrecondition("this node is not in the op's space")
+    check_author_in_space(op, space_record)
+    if op.kind == group_dht_pb2.STORE_ENTRY and space_record.template == dna.LOBBY_TEMPLATE and op.entry_type == AGENT_INFO:
+        try:
+            info = group_dht_pb2.AgentInfo.FromString(op.entry)
+        except DecodeError as exc:
+            raise InvalidArgument("agent_info entry is not an AgentInfo") from exc
+        if info.agent != op.author:
+            raise PermissionDenied("an agent_info may only be published by its own agent")
+    elif op.kind == group_dht_pb2.CREATE_LINK and op.tag.startswith(anchors.USERNAME_TAG):
+        _check_username_unclaimed(op, lookup)
+    elif op.kind == group_dht_pb2.DELETE_LINK:
+        _check_may_delete(op, lookup)
+    return op
+
+
+def _check_username_unclaimed(op: group_dht_pb2.Op, lookup) -> None:
+    deleted = lookup.deleted_links(op.space, op.base)
+    for address, signed in lookup.link_creates(op.space, op.base):
+        if address in deleted or signed.author == op.author:
+            continue
+        claim = group_dht_pb2.Op.FromString(signed.body)
+        if claim.tag.startswith(anchors.USERNAME_TAG):
+            raise AlreadyExists("this username is already claimed by another agent")
+
+
+def _check_may_delete(op: group_dht_pb2.Op, lookup) -> None:
+    create = lookup.find_op(op.space, op.link_address)
+    if create is None:
+        return
+    if create.kind != group_dht_pb2.CREATE_LINK or create.base != op.base:
+        raise InvalidArgument("link_address is not a link under this base")
+    inboxes = (anchors.inbox_anchor(op.author), anchors.invites_anchor(op.author))
+    if create.author != op.author and op.base not in inboxes:
+        raise PermissionDenied("only a link's author, or the agent whose inbox it is in, may delete it")

@@ -1,0 +1,88 @@
+"""Agent infos in the Lobby space: publishing our agents' addresses and usernames, and
+finding other agents' by key or by username (the first claim of a username wins)."""
+
+import time
+
+from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import anchors
+from services.common.dna import LOBBY_DNA_HASH
+from services.common.errors import NotFound
+from services.common.hashing import blake2b_256, now_micros
+from services.common.keys import is_valid_signature
+
+AGENT_INFO_TAG = b"agent_info"
+AGENT_INFO_TTL_MICROS = 3600 * 1_000_000
+CACHE_SECONDS = 5.0
+
+
+def op_of(signed) -> group_dht_pb2.Op:
+    return group_dht_pb2.Op.FromString(signed.body)
+
+
+class Directory:
+    def __init__(self, dht, sign):
+        self._dht = dht
+        self._sign = sign
+        self._cache: dict[bytes, tuple[float, group_dht_pb2.AgentInfo]] = {}
+
+    async def publish_op(self, agent: bytes, op: group_dht_pb2.Op) -> group_dht_pb2.PublishResponse:
+        body = op.SerializeToString()
+        signed = common_pb2.Signed(body=body, signature=await self._sign(agent, body), author=agent)
+        return await self._dht.publish(signed)
+
+    async def publish_agent_info(self, agent: bytes, encryption_key: bytes, username: str, lobby_address: str, dht_address: str) -> group_dht_pb2.AgentInfo:
+        now = now_micros()
+        info = group_dht_pb2.AgentInfo(
+            agent=agent,
+            encryption_key=encryption_key,
+            username=username,
+            lobby_address=lobby_address,
+            dht_address=dht_address,
+            timestamp=now,
+            expires_at=now + AGENT_INFO_TTL_MICROS,
+        )
+        entry = info.SerializeToString()
+        address = blake2b_256(entry)
+        await self.publish_op(agent, group_dht_pb2.Op(
+            space=LOBBY_DNA_HASH, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
+            entry_type="agent_info", entry=entry))
+        await self.publish_op(agent, group_dht_pb2.Op(
+            space=LOBBY_DNA_HASH, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
+            base=anchors.agent_anchor(agent), target=address, tag=AGENT_INFO_TAG))
+        if username:
+            await self.publish_op(agent, group_dht_pb2.Op(
+                space=LOBBY_DNA_HASH, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
+                base=anchors.username_anchor(username), target=address,
+                tag=anchors.USERNAME_TAG + username.encode()))
+        self._cache[agent] = (time.monotonic(), info)
+        return info
+
+    async def username_owner(self, username: str) -> bytes | None:
+        """The agent whose claim on the username came first, if any."""
+        links = await self._dht.get_links(
+            LOBBY_DNA_HASH, anchors.username_anchor(username), anchors.USERNAME_TAG + username.encode()
+        )
+        claims = sorted((op_of(link.create).timestamp, link.address, link.create.author) for link in links)
+        return claims[0][2] if claims else None
+
+    async def agent_info(self, agent: bytes, fresh: bool = False) -> group_dht_pb2.AgentInfo:
+        """The agent's newest unexpired agent info; NotFound when it has none."""
+        cached = self._cache.get(agent)
+        if cached is not None and not fresh and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        links = await self._dht.get_links(LOBBY_DNA_HASH, anchors.agent_anchor(agent), AGENT_INFO_TAG)
+        candidates = sorted(
+            (link for link in links if link.create.author == agent),
+            key=lambda link: op_of(link.create).timestamp,
+            reverse=True,
+        )
+        now = now_micros()
+        for link in candidates:
+            signed = await self._dht.get(LOBBY_DNA_HASH, op_of(link.create).target)
+            if signed is None or not is_valid_signature(signed.author, signed.body, signed.signature):
+                continue
+            info = group_dht_pb2.AgentInfo.FromString(op_of(signed).entry)
+            if info.agent == agent and signed.author == agent and info.expires_at > now:
+                self._cache[agent] = (time.monotonic(), info)
+                return info
+        raise NotFound("no agent info published for that agent")

@@ -1,0 +1,460 @@
+"""The Lobby DNA's domain logic for every agent this node hosts: groups, invites, group
+messages and the seed's receive rules, blocking, and history.
+
+Workflows are named <verb>_<noun>. Outgoing calls go through the ports handed in
+(conductor, DHT, other lobbies), so nothing here imports grpc.
+"""
+
+import asyncio
+import base64
+import binascii
+import logging
+import re
+import secrets
+import uuid
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common import dna
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    KizunaError,
+    NotFound,
+    PermissionDenied,
+)
+from services.common.hashing import blake2b_256, now_micros
+from services.common.keys import check_agent_key, verify_signed
+from services.common.retry import RetryPolicy, call_with_policy
+from services.lobby.directory import Directory
+from services.lobby.signals import SignalHub
+from services.lobby.source_chain import SourceChain
+from services.lobby.store import LobbyStore, group_key
+
+log = logging.getLogger("kizuna.lobby")
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+MAX_GROUP_NAME = 50
+MAX_PARTICIPANTS = 100
+MAX_PAYLOAD_BYTES = 16 * 1024
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
+
+
+def short(agent: bytes) -> str:
+    return base64.b64encode(agent).decode()[:8]
+
+
+def parse_agent_ref(ref: str) -> bytes | None:
+    """A participant given as a base64 agent key, else None (then it is a username)."""
+    try:
+        raw = base64.b64decode(ref, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            raw = base64.urlsafe_b64decode(ref)
+        except (binascii.Error, ValueError):
+            return None
+    return raw if len(raw) == 32 else None
+
+
+class Lobby:
+    """`conductor`, `dht` and `remote` are the ports of services.lobby.ports (or fakes in
+    unit tests); `address` is where other lobbies reach this one; `dht_address` is what
+    this node's agent infos advertise for its DHT."""
+
+    def __init__(self, store: LobbyStore, conductor, dht, remote, address: str, dht_address: str,
+                 retry_policy: RetryPolicy):
+        self.store = store
+        self.conductor = conductor
+        self.dht = dht
+        self.remote = remote
+        self.address = address
+        self.dht_address = dht_address
+        self.retry_policy = retry_policy
+        self.signals = SignalHub()
+        self.chain = SourceChain(store, conductor.sign)
+        self.directory = Directory(dht, conductor.sign)
+        self._hosted: dict[bytes, object] = {}
+        self._tokens: dict[str, bytes] = {}
+
+    # hosting and authentication
+
+    async def host_agents(self) -> None:
+        """Joins the Lobby space and publishes agent infos for every agent of the conductor."""
+        for agent in await self.conductor.list_agents():
+            await self.host_agent(agent)
+
+    async def host_agent(self, agent) -> None:
+        if agent.agent in self._hosted:
+            return
+        await self.dht.join_space(dna.LOBBY_DNA_HASH, agent.agent, dna.LOBBY_TEMPLATE)
+        await self.directory.publish_agent_info(
+            agent.agent, agent.encryption_key, self.store.get_username(agent.agent), self.address, self.dht_address
+        )
+        self._hosted[agent.agent] = agent
+        log.info("hosting agent %s", short(agent.agent))
+
+    async def authenticate(self, app_token: str) -> bytes:
+        """The agent an app token names; Unauthenticated when none."""
+        agent = self._tokens.get(app_token)
+        if agent is None:
+            resolved = await self.conductor.resolve_token(app_token)
+            await self.host_agent(resolved)
+            agent = self._tokens[app_token] = resolved.agent
+        return agent
+
+    async def require_hosted(self, agent: bytes) -> None:
+        check_agent_key(agent, "to_agent")
+        if agent not in self._hosted:
+            for candidate in await self.conductor.list_agents():
+                if candidate.agent == agent:
+                    await self.host_agent(candidate)
+                    return
+            raise NotFound("that agent is not hosted by this lobby")
+
+    async def display_name(self, agent: bytes) -> str:
+        """The agent's username where it published one, else a short form of its key."""
+        try:
+            return (await self.directory.agent_info(agent)).username or short(agent)
+        except KizunaError:
+            return short(agent)
+
+    # usernames
+
+    async def set_username(self, agent: bytes, username: str):
+        if not USERNAME_RE.match(username):
+            raise InvalidArgument("a username is 1 to 32 characters: a-z, 0-9, and _ . - after the first")
+        owner = await self.directory.username_owner(username)
+        if owner is not None and owner != agent:
+            raise AlreadyExists(f"the username '{username}' is taken")
+        self.store.profiles.put(agent, username.encode())
+        hosted = self._hosted[agent]
+        return await self.directory.publish_agent_info(
+            agent, hosted.encryption_key, username, self.address, self.dht_address
+        )
+
+    async def get_agent_by_username(self, username: str):
+        if not USERNAME_RE.match(username):
+            raise InvalidArgument(f"'{username}' is not a valid username")
+        owner = await self.directory.username_owner(username)
+        if owner is None:
+            raise NotFound(f"no agent has the username '{username}'")
+        return await self.directory.agent_info(owner)
+
+    # groups
+
+    def get_groups(self, agent: bytes) -> tuple[common_pb2.Groups, list[lobby_pb2.GroupInfo]]:
+        return self.store.get_groups(agent), self.store.list_group_info(agent)
+
+    async def resolve_participant(self, ref: str) -> bytes:
+        key = parse_agent_ref(ref)
+        if key is not None:
+            return key
+        return (await self.get_agent_by_username(ref)).agent
+
+    async def create_group(self, agent: bytes, name: str, participants: list[str]):
+        """Clones the group DNA first; only when that succeeds commits the Invite and the
+        Groups entry and sends the invites, in parallel. Returns the group and one outcome
+        per invitee."""
+        name = name.strip()
+        if not 1 <= len(name) <= MAX_GROUP_NAME:
+            raise InvalidArgument(f"a group name is 1 to {MAX_GROUP_NAME} characters")
+        if not participants:
+            raise InvalidArgument("a group needs at least one participant besides its creator")
+        if len(participants) > MAX_PARTICIPANTS:
+            raise InvalidArgument(f"a group has at most {MAX_PARTICIPANTS} participants")
+        members = [agent]
+        for ref in participants:
+            key = await self.resolve_participant(ref)
+            if key not in members:
+                members.append(key)
+        if len(members) < 2:
+            raise InvalidArgument("a group needs at least one participant besides its creator")
+        properties = common_pb2.GroupProperties(
+            group_uuid=str(uuid.uuid4()),
+            name=name,
+            creator=agent,
+            initial_members=members,
+            network_seed=secrets.token_hex(16),
+        )
+        cell = await self.conductor.clone_dna(agent, properties)
+        invite = common_pb2.Invite(
+            group_uuid=properties.group_uuid,
+            initial_members=members,
+            timestamp=now_micros(),
+            properties=properties,
+            dna_hash=cell.dna_hash,
+        )
+        info = self._group_info(invite, lobby_pb2.ACCEPTED)
+        async with self.chain.lock(agent):
+            groups = self.store.get_groups(agent)
+            groups.group_uuids.append(properties.group_uuid)
+            invite_bytes = invite.SerializeToString()
+
+            def apply(batch):
+                self._put_group(batch, agent, invite, info, groups)
+
+            await self.chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
+        signed_invite = common_pb2.Signed(body=invite_bytes, signature=await self.conductor.sign(agent, invite_bytes), author=agent)
+        outcomes = await asyncio.gather(*(
+            self.send_invite(agent, invitee, signed_invite) for invitee in members[1:]
+        ))
+        return info, list(outcomes)
+
+    async def send_invite(self, agent: bytes, invitee: bytes, signed_invite) -> lobby_pb2.DeliveryOutcome:
+        request = lobby_pb2.ReceiveInviteRequest(to_agent=invitee, invite=signed_invite)
+        return await self.deliver(invitee, "ReceiveInvite", request)
+
+    def _group_info(self, invite: common_pb2.Invite, state) -> lobby_pb2.GroupInfo:
+        return lobby_pb2.GroupInfo(
+            group_uuid=invite.group_uuid,
+            name=invite.properties.name,
+            creator=invite.properties.creator,
+            initial_members=invite.initial_members,
+            dna_hash=invite.dna_hash,
+            timestamp=invite.timestamp,
+            state=state,
+        )
+
+    def _put_group(self, batch, agent, invite, info, groups) -> None:
+        gk = agent + group_key(invite.group_uuid)
+        batch.put(self.store.invites, gk, invite.SerializeToString())
+        batch.put(self.store.group_info, gk, info.SerializeToString())
+        batch.delete(self.store.hidden, gk)
+        if groups is not None:
+            batch.put(self.store.groups, agent, groups.SerializeToString())
+
+    async def receive_invite(self, to_agent: bytes, signed_invite) -> None:
+        await self.require_hosted(to_agent)
+        body = verify_signed(signed_invite, "invite")
+        invite = common_pb2.Invite.FromString(body)
+        properties = invite.properties
+        dna.check_group_properties(properties)
+        if dna.group_dna_hash(properties) != invite.dna_hash:
+            raise PermissionDenied("the invite's DNA hash does not match its group properties")
+        if invite.group_uuid != properties.group_uuid or list(invite.initial_members) != list(properties.initial_members):
+            raise InvalidArgument("the invite disagrees with its group properties")
+        if signed_invite.author not in properties.initial_members:
+            raise PermissionDenied("the inviter is not a member of the group")
+        if to_agent not in properties.initial_members:
+            raise PermissionDenied("the invitee is not a member of the group")
+        if self.store.get_invite(to_agent, invite.group_uuid) is not None:
+            return  # a duplicate: already received
+        await self.conductor.clone_dna(to_agent, properties)
+        info = self._group_info(invite, lobby_pb2.INVITED)
+        async with self.chain.lock(to_agent):
+            if self.store.get_invite(to_agent, invite.group_uuid) is not None:
+                return
+
+            def apply(batch):
+                self._put_group(batch, to_agent, invite, info, None)
+
+            await self.chain.commit(to_agent, [("invite", body)], apply)
+        self.signals.emit_signal(to_agent, lobby_pb2.Signal(
+            invite=lobby_pb2.InviteSignal(group=info, inviter=signed_invite.author)))
+        log.info("agent %s invited to group %s", short(to_agent), invite.group_uuid)
+
+    def _require_group(self, agent: bytes, group_uuid: str) -> lobby_pb2.GroupInfo:
+        if not group_uuid:
+            raise InvalidArgument("group_uuid is required")
+        info = self.store.get_group_info(agent, group_uuid)
+        if info is None:
+            raise NotFound(f"no group {group_uuid} for this agent")
+        return info
+
+    async def _change_groups(self, agent: bytes, group_uuid: str, state, change, extra_entries=(), extra_apply=None):
+        """Commits a new Groups entry made by `change(groups)` and sets the group's state."""
+        async with self.chain.lock(agent):
+            info = self._require_group(agent, group_uuid)
+            groups = self.store.get_groups(agent)
+            change(groups)
+            info.state = state
+
+            def apply(batch):
+                batch.put(self.store.groups, agent, groups.SerializeToString())
+                batch.put(self.store.group_info, agent + group_key(group_uuid), info.SerializeToString())
+                if extra_apply is not None:
+                    extra_apply(batch)
+
+            await self.chain.commit(agent, [*extra_entries, ("groups", groups.SerializeToString())], apply)
+            return groups
+
+    @staticmethod
+    def _without(values, value) -> list:
+        return [v for v in values if v != value]
+
+    async def accept_group(self, agent: bytes, group_uuid: str) -> common_pb2.Groups:
+        def change(groups):
+            if group_uuid not in groups.group_uuids:
+                groups.group_uuids.append(group_uuid)
+            groups.blocked[:] = self._without(groups.blocked, group_uuid)
+
+        return await self._change_groups(agent, group_uuid, lobby_pb2.ACCEPTED, change)
+
+    async def block_group(self, agent: bytes, group_uuid: str) -> common_pb2.Groups:
+        def change(groups):
+            groups.group_uuids[:] = self._without(groups.group_uuids, group_uuid)
+            if group_uuid not in groups.blocked:
+                groups.blocked.append(group_uuid)
+
+        return await self._change_groups(agent, group_uuid, lobby_pb2.BLOCKED, change)
+
+    async def unblock_group(self, agent: bytes, group_uuid: str) -> common_pb2.Groups:
+        def change(groups):
+            groups.blocked[:] = self._without(groups.blocked, group_uuid)
+
+        return await self._change_groups(agent, group_uuid, lobby_pb2.INVITED, change)
+
+    async def delete_group(self, agent: bytes, group_uuid: str) -> common_pb2.Groups:
+        """Forgets the invite and the group's messages; the group's properties are kept so
+        a later message from it can still be checked, and shows the banner again."""
+        if self.store.is_hidden(agent, group_uuid):
+            raise NotFound(f"no group {group_uuid} for this agent")
+
+        def change(groups):
+            groups.group_uuids[:] = self._without(groups.group_uuids, group_uuid)
+            groups.blocked[:] = self._without(groups.blocked, group_uuid)
+
+        def forget(batch):
+            batch.put(self.store.hidden, agent + group_key(group_uuid), b"")
+            for key in self.store.message_keys(agent, group_uuid):
+                batch.delete(self.store.messages, key)
+
+        return await self._change_groups(
+            agent, group_uuid, lobby_pb2.INVITED, change,
+            extra_entries=[("delete_invite", group_uuid.encode())], extra_apply=forget,
+        )
+
+    # blocking agents
+
+    async def set_agent_blocked(self, agent: bytes, other: bytes, blocked: bool) -> common_pb2.BlockedAgents:
+        check_agent_key(other)
+        if other == agent:
+            raise InvalidArgument("an agent cannot block itself")
+        async with self.chain.lock(agent):
+            current = self.store.get_blocked_agents(agent)
+            agents = [a for a in current.agents if a != other] + ([other] if blocked else [])
+            updated = common_pb2.BlockedAgents(agents=agents)
+            entry = updated.SerializeToString()
+            await self.chain.commit(agent, [("blocked_agents", entry)],
+                                    lambda batch: batch.put(self.store.blocked_agents, agent, entry))
+            return updated
+
+    # messages
+
+    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str):
+        """Signs the MessageEntry, stores it in the sender's history, and delivers it to
+        every receiver at once; one outcome per receiver."""
+        info = self._require_group(agent, group_uuid)
+        if self.store.is_hidden(agent, group_uuid) or info.state != lobby_pb2.ACCEPTED:
+            raise FailedPrecondition("accept the group before sending to it")
+        if not payload:
+            raise InvalidArgument("payload is empty")
+        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+            raise InvalidArgument(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        entry = common_pb2.MessageEntry(
+            author=agent,
+            receiver=[m for m in info.initial_members if m != agent],
+            group_uuid=group_uuid,
+            payload=payload,
+            time_sent=now_micros(),
+        )
+        body = entry.SerializeToString()
+        signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
+        with self.store.batch() as batch:
+            self.store.put_message(batch, agent, record)
+        outcomes = await asyncio.gather(*(
+            self.deliver(receiver, "ReceiveGroupMessage",
+                         lobby_pb2.ReceiveGroupMessageRequest(to_agent=receiver, message=signed))
+            for receiver in entry.receiver
+        ))
+        return record, list(outcomes)
+
+    async def call_remote(self, to_agent: bytes, method: str, request, policy: RetryPolicy):
+        """Calls `method` on the lobby hosting `to_agent` under the retry policy; returns
+        (response, attempts) or raises the last error."""
+        info = await self.directory.agent_info(to_agent)
+        return await call_with_policy(
+            policy, f"{method} to {short(to_agent)}",
+            lambda timeout: self.remote.call(info.lobby_address, method, request, timeout),
+        )
+
+    async def deliver(self, to_agent: bytes, method: str, request) -> lobby_pb2.DeliveryOutcome:
+        try:
+            _, attempts = await self.call_remote(to_agent, method, request, self.retry_policy)
+        except KizunaError as exc:
+            log.info("%s to %s failed: %s %s", method, short(to_agent), exc.code, exc.message)
+            return lobby_pb2.DeliveryOutcome(
+                receiver=to_agent, status=lobby_pb2.FAILED, detail=f"{exc.code}: {exc.message}",
+                attempts=getattr(exc, "attempts", 0))
+        return lobby_pb2.DeliveryOutcome(receiver=to_agent, status=lobby_pb2.DELIVERED, attempts=attempts)
+
+    async def receive_group_message(self, to_agent: bytes, signed) -> None:
+        """The seed's rules, in order: verify; drop a duplicate; a blocked group gets
+        nothing; a blocked member gets a warning; else the message is signalled. Stored
+        with time_received."""
+        await self.require_hosted(to_agent)
+        body = verify_signed(signed, "message")
+        entry = common_pb2.MessageEntry.FromString(body)
+        if entry.author != signed.author:
+            raise PermissionDenied("the message's author did not sign it")
+        if entry.HasField("time_received"):
+            raise InvalidArgument("a sent message carries no time_received")
+        if to_agent not in entry.receiver:
+            raise PermissionDenied("the message is not addressed to this agent")
+        invite = self.store.get_invite(to_agent, entry.group_uuid)
+        if invite is None:
+            raise FailedPrecondition(f"this agent has no invite to group {entry.group_uuid}")
+        members = set(invite.initial_members)
+        if entry.author not in members:
+            raise PermissionDenied("the author is not a member of the group")
+        if any(r not in members for r in entry.receiver):
+            raise PermissionDenied("the message names receivers outside the group")
+        message_hash = blake2b_256(body)
+        if self.store.has_seen(to_agent, message_hash):
+            return
+        groups = self.store.get_groups(to_agent)
+        if entry.group_uuid in groups.blocked:
+            return
+        blocked = set(self.store.get_blocked_agents(to_agent).agents)
+        involved = [entry.author, *[r for r in entry.receiver if r != to_agent]]
+        blocked_members = [a for a in involved if a in blocked]
+        entry.time_received = now_micros()
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=message_hash, blocked_members=blocked_members)
+        if blocked_members:
+            names = ", ".join([await self.display_name(a) for a in blocked_members])
+            record.warning = f"someone in this group is blocked by you: {names}"
+        with self.store.batch() as batch:
+            self.store.put_message(batch, to_agent, record)
+            if self.store.is_hidden(to_agent, entry.group_uuid):
+                batch.delete(self.store.hidden, to_agent + group_key(entry.group_uuid))
+        self.signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+
+    # history
+
+    def get_messages(self, agent: bytes, group_uuid: str, page_size: int, page_token: str):
+        self._require_group(agent, group_uuid)
+        if page_size < 0 or page_size > MAX_PAGE:
+            raise InvalidArgument(f"page_size is 0 (default {DEFAULT_PAGE}) to {MAX_PAGE}")
+        before = None
+        if page_token:
+            try:
+                suffix = base64.urlsafe_b64decode(page_token.encode())
+            except (binascii.Error, ValueError):
+                raise InvalidArgument("page_token is not one this lobby gave out") from None
+            if len(suffix) != 40:
+                raise InvalidArgument("page_token is not one this lobby gave out")
+            before = self.store.message_key(agent, group_uuid, 0, b"")[:-8] + suffix
+        records, last = self.store.messages_page(agent, group_uuid, before, page_size or DEFAULT_PAGE)
+        next_token = ""
+        if last is not None and len(records) == (page_size or DEFAULT_PAGE):
+            more, _ = self.store.messages_page(agent, group_uuid, last, 1)
+            if more:
+                next_token = base64.urlsafe_b64encode(last[-40:]).decode()
+        return records, next_token
+
+    def get_source_chain(self, agent: bytes, from_seq: int, limit: int):
+        if limit < 0 or limit > MAX_CHAIN_PAGE:
+            raise InvalidArgument(f"limit is 0 (default {DEFAULT_CHAIN_PAGE}) to {MAX_CHAIN_PAGE}")
+        return self.store.actions(agent, from_seq, limit or DEFAULT_CHAIN_PAGE)

@@ -1,0 +1,72 @@
+"""The lobby's outgoing calls over gRPC: its conductor, its DHT node, and other lobbies.
+
+Each failed call becomes a domain error carrying the status that came back, so the
+domain code never sees grpc.
+"""
+
+import grpc
+
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2_grpc
+from services.common import dna
+from services.common.channels import ChannelPool
+from services.common.rpc import remote_error
+
+LOCAL_TIMEOUT = 10.0
+
+
+async def _call(method, request, timeout):
+    try:
+        return await method(request, timeout=timeout)
+    except grpc.aio.AioRpcError as exc:
+        raise remote_error(exc) from exc
+
+
+class ConductorPort:
+    def __init__(self, channel: grpc.aio.Channel):
+        self._stub = conductor_pb2_grpc.ConductorStub(channel)
+
+    async def sign(self, agent: bytes, data: bytes) -> bytes:
+        response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT)
+        return response.signature
+
+    async def clone_dna(self, agent: bytes, properties) -> conductor_pb2.Cell:
+        request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties)
+        return (await _call(self._stub.CloneDna, request, LOCAL_TIMEOUT)).cell
+
+    async def list_agents(self) -> list[conductor_pb2.Agent]:
+        return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT)).agents)
+
+    async def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
+        request = conductor_pb2.ResolveTokenRequest(app_token=app_token)
+        return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT)).agent
+
+
+class DhtPort:
+    def __init__(self, channel: grpc.aio.Channel):
+        self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+
+    async def publish(self, signed_op) -> group_dht_pb2.PublishResponse:
+        return await _call(self._stub.Publish, group_dht_pb2.PublishRequest(op=signed_op), LOCAL_TIMEOUT)
+
+    async def get(self, space: bytes, address: bytes):
+        response = await _call(self._stub.Get, group_dht_pb2.GetRequest(space=space, address=address), LOCAL_TIMEOUT)
+        return response.op if response.found else None
+
+    async def get_links(self, space: bytes, base: bytes, tag_prefix: bytes = b"") -> list[group_dht_pb2.Link]:
+        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix)
+        return list((await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT)).links)
+
+    async def join_space(self, space: bytes, agent: bytes, template: str, properties=None) -> None:
+        request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties)
+        await _call(self._stub.JoinSpace, request, LOCAL_TIMEOUT)
+
+
+class RemoteLobbies:
+    """call_remote's transport: one call of a Lobby method on another node's lobby."""
+
+    def __init__(self, pool: ChannelPool):
+        self._pool = pool
+
+    async def call(self, address: str, method: str, request, timeout: float):
+        stub = lobby_pb2_grpc.LobbyStub(self._pool.get(address))
+        return await _call(getattr(stub, method), request, timeout)

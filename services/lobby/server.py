@@ -1,0 +1,74 @@
+"""Runs a node's lobby: `kizuna-lobby --listen ADDR --data-dir DIR --conductor ADDR --dht ADDR`."""
+
+import asyncio
+import logging
+
+from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
+from services.common.channels import ChannelPool
+from services.common.errors import KizunaError
+from services.common.retry import RetryPolicy
+from services.common.server import base_parser, serve, setup_logging
+from services.lobby.lobby import Lobby
+from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
+from services.lobby.servicer import LobbyServicer
+from services.lobby.store import LobbyStore
+
+log = logging.getLogger("kizuna.lobby")
+
+HOSTING_RETRY_SECONDS = 1.0
+
+
+async def run(args) -> None:
+    store = LobbyStore(args.data_dir)
+    pool = ChannelPool()
+    lobby = Lobby(
+        store,
+        ConductorPort(pool.get(args.conductor)),
+        DhtPort(pool.get(args.dht)),
+        RemoteLobbies(pool),
+        args.advertise,
+        args.dht,
+        RetryPolicy.from_args(args),
+    )
+
+    def register(server):
+        lobby_pb2_grpc.add_LobbyServicer_to_server(LobbyServicer(lobby), server)
+
+    async def on_start(address):
+        lobby.address = args.advertise or address
+        # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
+        # on its first call.
+        await _host_until_done(lobby)
+
+    async def on_stop():
+        lobby.signals.close()
+        await pool.close()
+        store.close()
+
+    await serve(args.listen, [lobby_pb2.DESCRIPTOR.services_by_name["Lobby"].full_name], register, on_start, on_stop)
+
+
+async def _host_until_done(lobby: Lobby, attempts: int = 30) -> None:
+    for _ in range(attempts):
+        try:
+            await lobby.host_agents()
+            return
+        except KizunaError as exc:
+            log.warning("cannot host agents yet (%s: %s); retrying", exc.code, exc.message)
+            await asyncio.sleep(HOSTING_RETRY_SECONDS)
+    log.error("gave up hosting agents at start; each is hosted on its first call")
+
+
+def main(argv=None) -> None:
+    parser = base_parser("Kizuna lobby: the Lobby DNA's logic, call_remote and signals")
+    parser.add_argument("--conductor", required=True, help="address of this node's conductor")
+    parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
+    parser.add_argument("--advertise", default="", help="address other lobbies reach this one at (default: the bound one)")
+    RetryPolicy.add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, "lobby")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

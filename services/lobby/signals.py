@@ -1,0 +1,57 @@
+"""emit_signal: what each agent's UI must see, fanned out to its open signal streams."""
+
+import asyncio
+import collections
+import logging
+
+log = logging.getLogger("kizuna.lobby.signals")
+
+MAX_PENDING = 10_000
+
+
+class Subscription:
+    """One open signal stream. `next()` returns the next signal, or None once the stream
+    is closed (the lobby stops, or the UI fell too far behind to keep up)."""
+
+    def __init__(self):
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self.fell_behind = False
+
+    def push(self, signal) -> None:
+        if self._queue.qsize() >= MAX_PENDING:
+            self.fell_behind = True
+            self._queue.put_nowait(None)
+        elif not self.fell_behind:
+            self._queue.put_nowait(signal)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def next(self):
+        return await self._queue.get()
+
+
+class SignalHub:
+    def __init__(self):
+        self._subscribers: dict[bytes, set[Subscription]] = collections.defaultdict(set)
+
+    def subscribe(self, agent: bytes) -> Subscription:
+        subscription = Subscription()
+        self._subscribers[agent].add(subscription)
+        return subscription
+
+    def unsubscribe(self, agent: bytes, subscription: Subscription) -> None:
+        self._subscribers[agent].discard(subscription)
+
+    def emit_signal(self, agent: bytes, signal) -> None:
+        for subscription in list(self._subscribers.get(agent, ())):
+            subscription.push(signal)
+            if subscription.fell_behind:
+                log.warning("a signal stream fell %d signals behind; closing it", MAX_PENDING)
+                self.unsubscribe(agent, subscription)
+
+    def close(self) -> None:
+        for subscriptions in self._subscribers.values():
+            for subscription in subscriptions:
+                subscription.close()
+        self._subscribers.clear()

@@ -1,0 +1,50 @@
+"""Each hosted agent's source chain: append only, every action hash-linked to the one
+before it and signed by the agent through the conductor's keystore."""
+
+import asyncio
+import collections
+
+from kizuna.v1 import common_pb2
+from services.common.hashing import blake2b_256, now_micros
+from services.lobby.store import LobbyStore
+
+
+class SourceChain:
+    """`sign(agent, data) -> signature` is the conductor's keystore."""
+
+    def __init__(self, store: LobbyStore, sign):
+        self._store = store
+        self._sign = sign
+        self._locks: dict[bytes, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+
+    def lock(self, agent: bytes) -> asyncio.Lock:
+        """Held around read-decide-commit, so two calls for one agent never fork its chain."""
+        return self._locks[agent]
+
+    async def commit(self, agent: bytes, entries: list[tuple[str, bytes]], apply=None) -> list[common_pb2.Signed]:
+        """Appends one action per (entry_type, entry), signed, and writes them together with
+        `apply(batch)` (the derived state they change) in one synced batch. The caller holds
+        `lock(agent)`."""
+        head = self._store.head(agent)
+        seq, prev = (head[0] + 1, head[1]) if head is not None else (0, b"")
+        signed_actions = []
+        for entry_type, entry in entries:
+            action = common_pb2.Action(
+                seq=seq,
+                prev_action=prev,
+                timestamp=now_micros(),
+                author=agent,
+                entry_type=entry_type,
+                entry=entry,
+                entry_hash=blake2b_256(entry),
+            )
+            body = action.SerializeToString()
+            signature = await self._sign(agent, body)
+            signed_actions.append(common_pb2.Signed(body=body, signature=signature, author=agent))
+            seq, prev = seq + 1, blake2b_256(body)
+        with self._store.batch() as batch:
+            for signed in signed_actions:
+                self._store.put_action(batch, agent, common_pb2.Action.FromString(signed.body).seq, signed)
+            if apply is not None:
+                apply(batch)
+        return signed_actions

@@ -1,0 +1,46 @@
+"""`make demo`'s program: it plays the seed's scenario and leaves no process running."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def processes_using(directory) -> list[str]:
+    """Command lines of running processes that name the directory (as their --data-dir)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in cmdline and "services." in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_demo_prints_the_scenario_as_each_ui_saw_it_and_stops_every_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kizuna.demo", "--dir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "bobby's UI]  invite from alice to 'Weekend trip'" in out
+    assert "charlie's UI]  message from alice: 'Hi both! Hiking on Saturday?'" in out
+    assert "first message of this group: [accept / delete / block]" in out
+    assert "warning: someone in this group is blocked by you: bobby" in out
+    assert "All processes stopped." in out
+
+    network = json.loads((tmp_path / "network.json").read_text())
+    assert len(network["nodes"]) == 3
+    assert processes_using(tmp_path) == []

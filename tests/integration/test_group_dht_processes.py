@@ -1,0 +1,116 @@
+"""Three real kizuna-group-dht processes that bootstrap to each other: replication across
+processes, reads on another node, and a quorum write after one node is SIGKILLed."""
+
+import time
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
+from services.common import anchors, dna
+from services.common.hashing import blake2b_256, now_micros
+
+pytestmark = pytest.mark.integration
+
+CONVERGE_TIMEOUT = 15.0
+
+
+class Agent:
+    def __init__(self):
+        self.key = Ed25519PrivateKey.generate()
+        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, **fields) -> common_pb2.Signed:
+        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
+        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
+
+
+def wait_for(condition, what: str, timeout: float = CONVERGE_TIMEOUT):
+    """Polls `condition()` until it is truthy; fails with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting until {what}")
+
+
+@pytest.fixture
+def three_nodes(start_process, free_port, tmp_path):
+    """Three DHT processes, each bootstrapping to the other two; yields (process, stub) pairs."""
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    processes = []
+    for i, address in enumerate(addresses):
+        others = ",".join(a for a in addresses if a != address)
+        processes.append(
+            start_process(
+                "services.group_dht.server", "--listen", address, "--data-dir", str(tmp_path / f"dht{i}"),
+                "--bootstrap", others, address=address, name=f"dht{i}",
+            )
+        )
+    channels = [grpc.insecure_channel(a) for a in addresses]
+    yield [(p, group_dht_pb2_grpc.GroupDhtStub(c)) for p, c in zip(processes, channels)]
+    for channel in channels:
+        channel.close()
+
+
+def peers_in_space(stub, space) -> int:
+    listed = stub.ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=2)
+    return sum(1 for p in listed.peers if space in p.spaces)
+
+
+def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sigkill(three_nodes):
+    agents = [Agent() for _ in range(3)]
+    props = common_pb2.GroupProperties(
+        group_uuid="g-proc", name="g", creator=agents[0].public, initial_members=[a.public for a in agents]
+    )
+    space = dna.group_dna_hash(props)
+    stubs = [stub for _, stub in three_nodes]
+    for stub, agent in zip(stubs, agents):
+        stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5)
+    wait_for(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
+
+    signed = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hello")
+    published = stubs[0].Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)
+    assert (published.stored, published.holders) == (3, 3)
+    for stub in stubs:
+        held = stub.Get(group_dht_pb2.GetRequest(space=space, address=blake2b_256(b"hello"), local_only=True), timeout=5)
+        assert held.found and held.op == signed
+
+    inbox = anchors.inbox_anchor(agents[1].public)
+    link = agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=inbox, target=blake2b_256(b"hello"), tag=b"msg")
+    link_address = stubs[0].Publish(group_dht_pb2.PublishRequest(op=link), timeout=5).op_hash
+    links = stubs[1].GetLinks(group_dht_pb2.GetLinksRequest(space=space, base=inbox), timeout=5)
+    assert [l.address for l in links.links] == [link_address]
+
+    # the inbox owner deletes the link through one node; another node's merged read no longer shows it
+    delete = agents[1].sign(space=space, kind=group_dht_pb2.DELETE_LINK, base=inbox, link_address=link_address)
+    stubs[1].Publish(group_dht_pb2.PublishRequest(op=delete), timeout=5)
+    after = stubs[2].GetLinks(group_dht_pb2.GetLinksRequest(space=space, base=inbox), timeout=5)
+    assert list(after.links) == [] and list(after.deleted) == [link_address]
+
+    killed, _ = three_nodes[2]
+    killed.process.kill()
+    killed.process.wait(5)
+
+    later = agents[1].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"still here")
+    published = stubs[1].Publish(group_dht_pb2.PublishRequest(op=later), timeout=5)
+    assert (published.stored, published.holders) == (2, 3)
+    got = stubs[0].Get(group_dht_pb2.GetRequest(space=space, address=blake2b_256(b"still here")), timeout=5)
+    assert got.found and got.op == later
+    assert stubs[0].Get(group_dht_pb2.GetRequest(space=space, address=blake2b_256(b"hello")), timeout=5).op == signed
+
+
+def test_process_refuses_an_op_from_a_non_member_with_permission_denied(three_nodes):
+    member, outsider = Agent(), Agent()
+    props = common_pb2.GroupProperties(group_uuid="g2", name="g", creator=member.public, initial_members=[member.public])
+    space = dna.group_dna_hash(props)
+    stub = three_nodes[0][1]
+    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=member.public, template="group", properties=props), timeout=5)
+    signed = outsider.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"x")
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED

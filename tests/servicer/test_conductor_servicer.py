@@ -1,0 +1,160 @@
+"""The Conductor's RPC layer on a real in-process grpc.aio server on port 0:
+each refusal is the status that says what is wrong, never INTERNAL."""
+
+import asyncio
+import threading
+
+import grpc
+import pytest
+
+from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc
+from services.common.errors import RemoteError
+from services.conductor.conductor import Conductor
+from services.conductor.servicer import ConductorServicer
+from services.conductor.store import ConductorStore
+
+
+class FakeDht:
+    def __init__(self):
+        self.refuse: Exception | None = None
+
+    async def join_space(self, space, agent, template, properties):
+        if self.refuse is not None:
+            raise self.refuse
+
+
+class ServerThread:
+    """A grpc.aio server with the ConductorServicer, on its own event loop in a thread."""
+
+    def __init__(self, conductor: Conductor):
+        self._conductor = conductor
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server = None
+
+    def _run(self, coro, timeout=10):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _start(self) -> int:
+        self._server = grpc.aio.server()
+        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(self._conductor), self._server)
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        await self._server.start()
+        return port
+
+    def start(self) -> str:
+        self._thread.start()
+        return f"127.0.0.1:{self._run(self._start())}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._run(self._server.stop(0))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+@pytest.fixture
+def conductor_server(tmp_path):
+    """(stub, fake dht) for a Conductor on a temporary LevelDB served on a free port."""
+    store = ConductorStore(str(tmp_path / "conductor"))
+    dht = FakeDht()
+    server = ServerThread(Conductor(store, dht.join_space))
+    address = server.start()
+    channel = grpc.insecure_channel(address)
+    try:
+        yield conductor_pb2_grpc.ConductorStub(channel), dht
+    finally:
+        channel.close()
+        server.stop()
+        store.close()
+
+
+def refusal(call, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, timeout=10)
+    error = raised.value
+    assert error.code() != grpc.StatusCode.INTERNAL, error.details()
+    assert error.details(), "a refusal says what is wrong"
+    return error
+
+
+def test_create_agent_then_list_agents_shows_it(conductor_server):
+    stub, _ = conductor_server
+    created = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
+    assert len(created.agent.agent) == 32
+    assert created.app_token
+    assert created.lobby_cell.template == "lobby"
+    listed = stub.ListAgents(conductor_pb2.ListAgentsRequest(), timeout=10)
+    assert [a.agent for a in listed.agents] == [created.agent.agent]
+    assert listed.agents[0].name == "alice"
+
+
+@pytest.mark.parametrize("agent", [b"", b"short", b"\x01" * 33])
+def test_malformed_agent_key_is_invalid_argument_with_a_message(conductor_server, agent):
+    stub, _ = conductor_server
+    for call, request in [
+        (stub.Sign, conductor_pb2.SignRequest(agent=agent, data=b"x")),
+        (stub.ListCells, conductor_pb2.ListCellsRequest(agent=agent)),
+        (stub.CloneDna, conductor_pb2.CloneDnaRequest(agent=agent, template="group")),
+    ]:
+        error = refusal(call, request)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "32-byte" in error.details()
+
+
+def test_unknown_agent_is_not_found(conductor_server):
+    stub, _ = conductor_server
+    stranger = b"\x05" * 32
+    for call, request in [
+        (stub.Sign, conductor_pb2.SignRequest(agent=stranger, data=b"x")),
+        (stub.ListCells, conductor_pb2.ListCellsRequest(agent=stranger)),
+    ]:
+        assert refusal(call, request).code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("token", ["", "no-such-token"])
+def test_resolve_token_unknown_is_unauthenticated(conductor_server, token):
+    stub, _ = conductor_server
+    stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
+    error = refusal(stub.ResolveToken, conductor_pb2.ResolveTokenRequest(app_token=token))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_resolve_token_names_the_agent(conductor_server):
+    stub, _ = conductor_server
+    created = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
+    resolved = stub.ResolveToken(conductor_pb2.ResolveTokenRequest(app_token=created.app_token), timeout=10)
+    assert resolved.agent == created.agent
+
+
+def _clone_request(agent: bytes, template: str = "group") -> conductor_pb2.CloneDnaRequest:
+    properties = common_pb2.GroupProperties(group_uuid="g-1", name="friends", creator=agent, initial_members=[agent])
+    return conductor_pb2.CloneDnaRequest(agent=agent, template=template, properties=properties)
+
+
+def test_clone_dna_when_the_dht_refuses_is_failed_precondition(conductor_server):
+    stub, dht = conductor_server
+    alice = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10).agent.agent
+    dht.refuse = RemoteError("UNAVAILABLE", "connection refused")
+    error = refusal(stub.CloneDna, _clone_request(alice))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "connection refused" in error.details()
+    cells = stub.ListCells(conductor_pb2.ListCellsRequest(agent=alice), timeout=10).cells
+    assert [c.template for c in cells] == ["lobby"]
+
+
+def test_clone_dna_bad_template_is_invalid_argument(conductor_server):
+    stub, _ = conductor_server
+    alice = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10).agent.agent
+    error = refusal(stub.CloneDna, _clone_request(alice, template="lobby"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_clone_dna_then_list_cells_shows_the_clone_cell(conductor_server):
+    stub, _ = conductor_server
+    alice = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10).agent.agent
+    cell = stub.CloneDna(_clone_request(alice), timeout=10).cell
+    assert len(cell.dna_hash) == 32
+    cells = stub.ListCells(conductor_pb2.ListCellsRequest(agent=alice), timeout=10).cells
+    assert {c.template for c in cells} == {"lobby", "group"}

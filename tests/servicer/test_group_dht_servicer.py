@@ -1,0 +1,164 @@
+"""The GroupDht RPC layer on a real grpc.aio server on port 0: statuses for bad input,
+the max-spaces refusal, and a publish/read round trip."""
+
+import asyncio
+import functools
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
+from services.common import dna
+from services.common.channels import ChannelPool
+from services.common.hashing import blake2b_256, now_micros
+from services.group_dht.dht import GroupDhtNode
+from services.group_dht.server import GrpcTransport, bootstrap_addresses
+from services.group_dht.servicer import GroupDhtServicer
+from services.group_dht.store import DhtStore
+
+
+def async_test(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+class Agent:
+    def __init__(self):
+        self.key = Ed25519PrivateKey.generate()
+        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, **fields) -> common_pb2.Signed:
+        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
+        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
+
+
+class Served:
+    """One node behind a real server on a free port, and a stub to it."""
+
+    def __init__(self, data_dir, **options):
+        self.store = DhtStore(data_dir)
+        self.pool = ChannelPool()
+        self.node = GroupDhtNode(self.store, GrpcTransport(self.pool), **options)
+        self.server = grpc.aio.server()
+        group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(self.node), self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.node.address = f"127.0.0.1:{port}"
+
+    async def __aenter__(self):
+        await self.server.start()
+        self.channel = grpc.aio.insecure_channel(self.node.address)
+        self.stub = group_dht_pb2_grpc.GroupDhtStub(self.channel)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.channel.close()
+        await self.node.stop()
+        await self.server.stop(None)
+        await self.pool.close()
+        self.store.close()
+
+
+@pytest.fixture
+def make_served(tmp_path):
+    count = iter(range(100))
+    return lambda **options: Served(str(tmp_path / f"n{next(count)}"), **options)
+
+
+@pytest.fixture
+def agent():
+    return Agent()
+
+
+def group_of(agent):
+    props = common_pb2.GroupProperties(group_uuid="g", name="g", creator=agent.public, initial_members=[agent.public])
+    return dna.group_dna_hash(props), props
+
+
+async def status_of(call):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value.code(), info.value.details()
+
+
+@async_test
+async def test_publish_without_a_signed_op_is_invalid_argument(make_served):
+    async with make_served() as s:
+        code, details = await status_of(s.stub.Publish(group_dht_pb2.PublishRequest()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "32-byte" in details
+
+
+@async_test
+async def test_forged_op_is_permission_denied(make_served, agent):
+    signed = agent.sign(space=b"s" * 32, kind=group_dht_pb2.STORE_ENTRY, entry_type="m", entry=b"e")
+    signed.signature = Agent().key.sign(signed.body)
+    async with make_served() as s:
+        code, details = await status_of(s.stub.Publish(group_dht_pb2.PublishRequest(op=signed)))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "signature" in details
+
+
+@async_test
+async def test_reads_with_malformed_addresses_are_invalid_argument(make_served):
+    async with make_served() as s:
+        get = await status_of(s.stub.Get(group_dht_pb2.GetRequest(space=b"s" * 32, address=b"short")))
+        links = await status_of(s.stub.GetLinks(group_dht_pb2.GetLinksRequest(space=b"", base=b"b" * 32)))
+    assert get == (grpc.StatusCode.INVALID_ARGUMENT, "address must be 32 bytes, got 5")
+    assert links == (grpc.StatusCode.INVALID_ARGUMENT, "space must be 32 bytes, got 0")
+
+
+@async_test
+async def test_join_with_bad_template_agent_or_properties_is_invalid_argument(make_served, agent):
+    space, props = group_of(agent)
+    async with make_served() as s:
+        template = await status_of(s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="chat")))
+        short_agent = await status_of(s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=b"a", template="group", properties=props)))
+        wrong_hash = await status_of(s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=b"x" * 32, agent=agent.public, template="group", properties=props)))
+        listed = await s.stub.ListSpaces(group_dht_pb2.ListSpacesRequest())
+    assert template[0] == short_agent[0] == wrong_hash[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert "template" in template[1] and "agent" in short_agent[1] and "DNA hash" in wrong_hash[1]
+    assert list(listed.spaces) == []
+
+
+@async_test
+async def test_exchange_peers_without_a_node_id_is_invalid_argument(make_served):
+    async with make_served() as s:
+        code, details = await status_of(s.stub.ExchangePeers(group_dht_pb2.ExchangePeersRequest()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "node_id" in details
+
+
+@async_test
+async def test_join_beyond_max_spaces_is_resource_exhausted(make_served, agent):
+    space, props = group_of(agent)
+    async with make_served(max_spaces=1) as s:
+        await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=dna.LOBBY_DNA_HASH, agent=agent.public, template="lobby"))
+        code, details = await status_of(
+            s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props))
+        )
+        listed = await s.stub.ListSpaces(group_dht_pb2.ListSpacesRequest())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details == "this node's DHT holds its maximum of 1 spaces"
+    assert [sp.space for sp in listed.spaces] == [dna.LOBBY_DNA_HASH]
+
+
+@async_test
+async def test_two_served_nodes_exchange_peers_and_replicate_a_publish(make_served, agent):
+    space, props = group_of(agent)
+    async with make_served() as a, make_served() as b:
+        a.node._bootstrap.append(b.node.address)
+        for s in (a, b):
+            await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props))
+        await a.node.settle()
+        await a.node.exchange_with_peers()
+        signed = agent.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hi")
+        published = await a.stub.Publish(group_dht_pb2.PublishRequest(op=signed))
+        got = await b.stub.Get(group_dht_pb2.GetRequest(space=space, address=blake2b_256(b"hi"), local_only=True))
+    assert (published.stored, published.holders) == (2, 2)
+    assert got.found and got.op == signed
+
+
+def test_bootstrap_flags_may_repeat_and_hold_comma_separated_lists():
+    assert bootstrap_addresses(["a:1,b:2", "c:3", " a:1 ,"]) == ["a:1", "b:2", "c:3"]

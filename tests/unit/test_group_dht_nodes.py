@@ -1,0 +1,289 @@
+"""Several GroupDhtNodes on temporary LevelDBs, wired by an in-memory transport: placement,
+quorum writes, reads from non-holders, link merging, peers, restart."""
+
+import asyncio
+import functools
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import anchors, dna
+from services.common.errors import FailedPrecondition, RemoteError, ResourceExhausted, Unavailable
+from services.common.hashing import blake2b_256, now_micros
+from services.group_dht.dht import GroupDhtNode
+from services.group_dht.store import DhtStore
+
+
+def async_test(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def copy(message):
+    """What crossing the wire does to a message."""
+    return type(message).FromString(message.SerializeToString())
+
+
+class InMemoryNetwork:
+    """The transport: calls go straight to the node registered at the address, unless it is down."""
+
+    def __init__(self):
+        self.nodes: dict[str, GroupDhtNode] = {}
+        self.down: set[str] = set()
+
+    def _node(self, address):
+        if address in self.down or address not in self.nodes:
+            raise RemoteError("UNAVAILABLE", f"{address} is down")
+        return self.nodes[address]
+
+    async def publish(self, address, signed, timeout):
+        return copy(await self._node(address).publish(copy(signed), local_only=True))
+
+    async def get(self, address, space, entry_address, timeout):
+        return copy(await self._node(address).get(space, entry_address, local_only=True))
+
+    async def get_links(self, address, space, base, tag_prefix, timeout):
+        return copy(await self._node(address).get_links(space, base, tag_prefix, local_only=True))
+
+    async def exchange_peers(self, address, node, known, timeout):
+        return copy(await self._node(address).exchange_peers(copy(node), [copy(k) for k in known]))
+
+
+class Agent:
+    def __init__(self):
+        self.key = Ed25519PrivateKey.generate()
+        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, **fields) -> common_pb2.Signed:
+        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
+        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
+
+
+@pytest.fixture
+def network():
+    return InMemoryNetwork()
+
+
+@pytest.fixture
+def make_node(tmp_path, network):
+    stores = []
+
+    def make(name, **options):
+        store = DhtStore(str(tmp_path / name))
+        stores.append(store)
+        address = f"mem://{name}"
+        node = GroupDhtNode(store, network, advertise=address, bootstrap=list(network.nodes), **options)
+        network.nodes[address] = node
+        return node
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def agents():
+    return [Agent() for _ in range(4)]
+
+
+@pytest.fixture
+def group(agents):
+    members = [a.public for a in agents]
+    props = common_pb2.GroupProperties(group_uuid="g-1", name="g", creator=members[0], initial_members=members)
+    return dna.group_dna_hash(props), props
+
+
+async def connect(nodes):
+    """Two rounds of peer exchange: everyone learns everyone and their spaces."""
+    for _ in range(2):
+        for node in nodes:
+            await node.settle()
+            await node.exchange_with_peers()
+
+
+async def join_all(nodes, agents, group):
+    space, props = group
+    for node, agent in zip(nodes, agents):
+        await node.join_space(space, agent.public, "group", props)
+    await connect(nodes)
+
+
+def entry_op(agent, space, text=b"hello"):
+    return agent.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=text)
+
+
+def holds_entry(node, space, address):
+    return node._store.entry_op(space, address) is not None
+
+
+@async_test
+async def test_publish_replicates_to_holders_and_a_non_holder_reads_it(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    space = group[0]
+    signed = entry_op(agents[0], space)
+    address = blake2b_256(b"hello")
+
+    answer = await nodes[0].publish(signed)
+
+    assert (answer.stored, answer.holders) == (3, 3)
+    assert answer.address == address and answer.op_hash == blake2b_256(signed.body)
+    holders = set(nodes[0].holders(space, address))
+    assert {n.node_id for n in nodes if holds_entry(n, space, address)} == holders
+    outsider = next(n for n in nodes if n.node_id not in holders)
+    assert not (await outsider.get(space, address, local_only=True)).found
+    got = await outsider.get(space, address)
+    assert got.found and got.op == signed
+
+
+@async_test
+async def test_get_links_from_a_non_holder_and_a_node_outside_the_space(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    outside = make_node("outside")
+    await connect([*nodes, outside])
+    space, base = group[0], anchors.inbox_anchor(agents[1].public)
+    created = await nodes[0].publish(agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=base, target=b"t" * 32, tag=b"msg"))
+    await nodes[0].publish(agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=base, target=b"u" * 32, tag=b"other"))
+
+    non_holder = next(n for n in nodes if n.node_id not in nodes[0].holders(space, base))
+    links = await non_holder.get_links(space, base, b"msg")
+    assert [link.address for link in links.links] == [created.op_hash]
+    assert len((await outside.get_links(space, base)).links) == 2
+
+
+@async_test
+async def test_link_delete_held_by_one_holder_hides_the_link_in_merged_reads(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    space, base = group[0], b"b" * 32
+    create = agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=base, target=b"t" * 32)
+    link_address = (await nodes[0].publish(create)).op_hash
+    delete = agents[0].sign(space=space, kind=group_dht_pb2.DELETE_LINK, base=base, link_address=link_address)
+    await nodes[1].publish(delete, local_only=True)
+
+    assert len((await nodes[2].get_links(space, base, local_only=True)).links) == 1
+    merged = await nodes[2].get_links(space, base)
+    assert list(merged.links) == [] and list(merged.deleted) == [link_address]
+
+
+@async_test
+async def test_links_are_ordered_by_timestamp_then_address(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    space, base = group[0], b"b" * 32
+    stamps = [now_micros() + d for d in (30, 10, 20)]
+    for i, ts in enumerate(stamps):
+        body = group_dht_pb2.Op(space=space, kind=group_dht_pb2.CREATE_LINK, author=agents[0].public, timestamp=ts, base=base, target=bytes([i]) * 32).SerializeToString()
+        await nodes[i].publish(common_pb2.Signed(body=body, signature=agents[0].key.sign(body), author=agents[0].public), local_only=True)
+    links = (await nodes[0].get_links(space, base)).links
+    assert [group_dht_pb2.Op.FromString(link.create.body).timestamp for link in links] == sorted(stamps)
+
+
+@async_test
+async def test_publish_meets_quorum_with_one_of_three_holders_down(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    network.down.add(nodes[2].address)
+
+    answer = await nodes[0].publish(entry_op(agents[0], group[0]))
+
+    assert (answer.stored, answer.holders) == (2, 3)
+    assert nodes[0].peers.is_down(nodes[2].node_id)
+
+
+@async_test
+async def test_publish_below_quorum_is_unavailable_and_keeps_what_was_stored(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    network.down.update({nodes[1].address, nodes[2].address})
+    signed = entry_op(agents[0], group[0])
+
+    with pytest.raises(Unavailable, match="stored on 1 of 3 holders; quorum is 2"):
+        await nodes[0].publish(signed)
+    assert (await nodes[0].get(group[0], blake2b_256(b"hello"), local_only=True)).op == signed
+
+
+@async_test
+async def test_publishing_the_same_op_twice_changes_nothing(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    signed = entry_op(agents[0], group[0])
+    first = await nodes[0].publish(signed)
+    second = await nodes[1].publish(signed)
+    assert first == second
+    assert [s.ops for s in (await nodes[2].list_spaces()).spaces] == [1]
+
+
+@async_test
+async def test_node_outside_the_space_routes_a_publish_only_when_it_knows_members(make_node, agents, group):
+    lonely = make_node("lonely")
+    with pytest.raises(FailedPrecondition, match="knows no node"):
+        await lonely.publish(entry_op(agents[0], group[0]))
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    router = make_node("router")
+    await connect([*nodes, router])
+    answer = await router.publish(entry_op(agents[0], group[0]))
+    assert (answer.stored, answer.holders) == (3, 3)
+    assert (await router.list_spaces()).spaces == []
+
+
+@async_test
+async def test_join_beyond_max_spaces_is_resource_exhausted_and_changes_nothing(make_node, agents, group):
+    node = make_node("n0", max_spaces=1)
+    await node.join_space(dna.LOBBY_DNA_HASH, agents[0].public, "lobby", common_pb2.GroupProperties())
+    with pytest.raises(ResourceExhausted, match="maximum of 1 spaces"):
+        await node.join_space(group[0], agents[0].public, "group", group[1])
+    await node.join_space(dna.LOBBY_DNA_HASH, agents[1].public, "lobby", common_pb2.GroupProperties())
+    spaces = (await node.list_spaces()).spaces
+    assert [(s.space, list(s.agents)) for s in spaces] == [(dna.LOBBY_DNA_HASH, [agents[0].public, agents[1].public])]
+
+
+@async_test
+async def test_leaving_with_the_last_agent_leaves_the_space_and_tells_peers(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(2)]
+    await join_all(nodes, agents, group)
+    await nodes[0].publish(entry_op(agents[0], group[0]))
+    await nodes[1].leave_space(group[0], agents[1].public)
+    await nodes[1].settle()
+    assert (await nodes[1].list_spaces()).spaces == []
+    assert nodes[0].peers.in_space(group[0]) == []
+
+
+@async_test
+async def test_agent_info_in_the_lobby_adds_its_dht_address_to_bootstrap(make_node, agents):
+    a, b = make_node("a"), make_node("b")
+    a._bootstrap.clear()  # a does not know b
+    await a.join_space(dna.LOBBY_DNA_HASH, agents[0].public, "lobby", common_pb2.GroupProperties())
+    info = group_dht_pb2.AgentInfo(agent=agents[0].public, dht_address=b.address)
+    await a.publish(agents[0].sign(space=dna.LOBBY_DNA_HASH, kind=group_dht_pb2.STORE_ENTRY, entry_type="agent_info", entry=info.SerializeToString()))
+    await a.settle()
+    await a.exchange_with_peers()
+    assert [p.node_id for p in a.peers.all()] == [b.node_id]
+
+
+@async_test
+async def test_restart_keeps_ops_spaces_peers_and_node_id(tmp_path, make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    signed = entry_op(agents[0], group[0])
+    await nodes[0].publish(signed)
+    before = await nodes[0].list_spaces()
+    nodes[0]._store.close()
+
+    store = DhtStore(str(tmp_path / "n0"))
+    try:
+        reopened = GroupDhtNode(store, network, advertise=nodes[0].address)
+        after = await reopened.list_spaces()
+        assert after.node_id == before.node_id
+        assert after.spaces == before.spaces and after.spaces[0].ops == 1
+        assert {p.node_id for p in after.peers} == {nodes[1].node_id, nodes[2].node_id}
+        assert (await reopened.get(group[0], blake2b_256(b"hello"), local_only=True)).op == signed
+    finally:
+        store.close()

@@ -1,0 +1,205 @@
+"""The lobby's workflows on temporary LevelDB stores, with in-memory ports."""
+
+import asyncio
+
+import pytest
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.hashing import blake2b_256
+from tests.unit.lobby_fakes import drain, make_lobbies
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_create_group_invites_each_member_and_commits_invite_and_groups(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        bob_signals = lobbies["bobby"].signals.subscribe(agents["bobby"])
+        info, outcomes = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby", "charlie"])
+        assert [o.status for o in outcomes] == [lobby_pb2.DELIVERED, lobby_pb2.DELIVERED]
+        groups, details = lobbies["alice"].get_groups(agents["alice"])
+        assert list(groups.group_uuids) == [info.group_uuid]
+        chain = lobbies["alice"].get_source_chain(agents["alice"], 0, 100)
+        types = [common_pb2.Action.FromString(s.body).entry_type for s in chain]
+        assert types[-2:] == ["invite", "groups"]
+        got = drain(bob_signals)
+        assert got[0].invite.group.group_uuid == info.group_uuid
+        bob_groups, bob_details = lobbies["bobby"].get_groups(agents["bobby"])
+        assert list(bob_groups.group_uuids) == []  # an invite is not an acceptance
+        assert bob_details[0].state == lobby_pb2.INVITED
+
+    run(scenario())
+
+
+def test_clone_failure_commits_nothing_and_sends_no_invite(tmp_path):
+    async def scenario():
+        lobbies, agents, conductor, remote = await make_lobbies(tmp_path, ["alice", "bobby"])
+        before = len(lobbies["alice"].get_source_chain(agents["alice"], 0, 100))
+        calls_before = sum(remote.calls.values())
+        conductor.refuse_clone = "the node's DHT refused the space"
+        with pytest.raises(FailedPrecondition, match="refused"):
+            await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby"])
+        assert len(lobbies["alice"].get_source_chain(agents["alice"], 0, 100)) == before
+        assert sum(remote.calls.values()) == calls_before
+        assert lobbies["bobby"].get_groups(agents["bobby"])[1] == []
+
+    run(scenario())
+
+
+async def _group(lobbies, agents):
+    info, _ = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby", "charlie"])
+    return info.group_uuid
+
+
+def test_message_reaches_each_receiver_once_with_time_received(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        group = await _group(lobbies, agents)
+        subs = {n: lobbies[n].signals.subscribe(agents[n]) for n in ("bobby", "charlie")}
+        record, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "hello")
+        assert {o.status for o in outcomes} == {lobby_pb2.DELIVERED}
+        for name, sub in subs.items():
+            messages = [s.message.message for s in drain(sub) if s.WhichOneof("signal") == "message"]
+            assert len(messages) == 1
+            assert messages[0].entry.payload == "hello"
+            assert messages[0].entry.author == agents["alice"]
+            stored, _ = lobbies[name].get_messages(agents[name], group, 10, "")
+            assert stored[0].entry.HasField("time_received")
+
+    run(scenario())
+
+
+def test_duplicate_delivery_is_ignored(tmp_path):
+    async def scenario():
+        lobbies, agents, conductor, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
+                                        group_uuid=info.group_uuid, payload="once", time_sent=1)
+        body = entry.SerializeToString()
+        signed = common_pb2.Signed(body=body, signature=await conductor.sign(agents["alice"], body), author=agents["alice"])
+        sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
+        await lobbies["bobby"].receive_group_message(agents["bobby"], signed)
+        await lobbies["bobby"].receive_group_message(agents["bobby"], signed)
+        assert len(drain(sub)) == 1
+        assert len(lobbies["bobby"].get_messages(agents["bobby"], info.group_uuid, 10, "")[0]) == 1
+
+    run(scenario())
+
+
+def test_blocked_group_gets_nothing_but_sender_sees_delivered(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        group = await _group(lobbies, agents)
+        await lobbies["bobby"].block_group(agents["bobby"], group)
+        sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "anyone?")
+        assert {o.status for o in outcomes} == {lobby_pb2.DELIVERED}
+        assert drain(sub) == []
+        assert lobbies["bobby"].get_messages(agents["bobby"], group, 10, "")[0] == []
+
+    run(scenario())
+
+
+def test_blocked_member_gives_warning_naming_them(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        group = await _group(lobbies, agents)
+        await lobbies["charlie"].directory.agent_info(agents["bobby"])
+        await lobbies["charlie"].set_agent_blocked(agents["charlie"], agents["bobby"], True)
+        sub = lobbies["charlie"].signals.subscribe(agents["charlie"])
+        await lobbies["alice"].send_group_message(agents["alice"], group, "hi all")
+        record = drain(sub)[0].message.message
+        assert list(record.blocked_members) == [agents["bobby"]]
+        assert "bobby" in record.warning
+
+    run(scenario())
+
+
+def test_forged_message_is_refused_and_not_stored(tmp_path):
+    async def scenario():
+        lobbies, agents, conductor, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
+                                        group_uuid=info.group_uuid, payload="x", time_sent=1)
+        body = entry.SerializeToString()
+        forged = common_pb2.Signed(body=body, signature=await conductor.sign(agents["bobby"], body), author=agents["alice"])
+        with pytest.raises(PermissionDenied):
+            await lobbies["bobby"].receive_group_message(agents["bobby"], forged)
+        assert lobbies["bobby"].get_messages(agents["bobby"], info.group_uuid, 10, "")[0] == []
+
+    run(scenario())
+
+
+def test_unreachable_receiver_gets_a_failed_outcome_after_the_policy_gives_up(tmp_path):
+    async def scenario():
+        lobbies, agents, _, remote = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        group = await _group(lobbies, agents)
+        remote.down.add("lobby-charlie")
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "hello")
+        by_receiver = {o.receiver: o for o in outcomes}
+        assert by_receiver[agents["bobby"]].status == lobby_pb2.DELIVERED
+        assert by_receiver[agents["charlie"]].status == lobby_pb2.FAILED
+        assert by_receiver[agents["charlie"]].attempts == 2
+        assert "UNAVAILABLE" in by_receiver[agents["charlie"]].detail
+
+    run(scenario())
+
+
+def test_history_pages_newest_first_without_gaps(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        for i in range(7):
+            await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, f"m{i}")
+        seen, token = [], ""
+        while True:
+            page, token = lobbies["alice"].get_messages(agents["alice"], info.group_uuid, 3, token)
+            seen += [r.entry.payload for r in page]
+            if not token:
+                break
+        assert seen == [f"m{i}" for i in reversed(range(7))]
+        with pytest.raises(InvalidArgument):
+            lobbies["alice"].get_messages(agents["alice"], info.group_uuid, 3, "not-a-token")
+
+    run(scenario())
+
+
+def test_accept_delete_and_unknown_group(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        groups = await lobbies["bobby"].accept_group(agents["bobby"], info.group_uuid)
+        assert list(groups.group_uuids) == [info.group_uuid]
+        await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "one")
+        groups = await lobbies["bobby"].delete_group(agents["bobby"], info.group_uuid)
+        assert list(groups.group_uuids) == []
+        assert lobbies["bobby"].get_groups(agents["bobby"])[1] == []
+        with pytest.raises(NotFound):
+            await lobbies["bobby"].accept_group(agents["bobby"], "no-such-group")
+        # a later message brings the group back, as a first message again
+        await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "two")
+        details = lobbies["bobby"].get_groups(agents["bobby"])[1]
+        assert [d.state for d in details] == [lobby_pb2.INVITED]
+        assert [r.entry.payload for r in lobbies["bobby"].get_messages(agents["bobby"], info.group_uuid, 10, "")[0]] == ["two"]
+
+    run(scenario())
+
+
+def test_source_chain_is_hash_linked_and_signed(tmp_path):
+    async def scenario():
+        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        await lobbies["alice"].set_agent_blocked(agents["alice"], agents["bobby"], True)
+        chain = lobbies["alice"].get_source_chain(agents["alice"], 0, 100)
+        prev = b""
+        for seq, signed in enumerate(chain):
+            action = common_pb2.Action.FromString(signed.body)
+            assert action.seq == seq and action.prev_action == prev
+            assert action.entry_hash == blake2b_256(action.entry)
+            prev = blake2b_256(signed.body)
+        assert len(chain) == 3
+
+    run(scenario())
