@@ -45,7 +45,7 @@ def is_first_message(group_uuid: str, groups: common_pb2.Groups | None) -> bool:
 class UiEvent:
     """What the UI shows for one signal."""
 
-    kind: str  # "message" | "invite"
+    kind: str  # "message" | "invite" | "delivery"
     group_uuid: str
     signal: lobby_pb2.Signal
     record: lobby_pb2.MessageRecord | None = None
@@ -57,6 +57,11 @@ class UiEvent:
     def group(self) -> lobby_pb2.GroupInfo | None:
         """The group of an invite signal."""
         return self.signal.invite.group if self.kind == "invite" else None
+
+    @property
+    def delivery(self) -> lobby_pb2.DeliverySignal | None:
+        """A sent message's changed outcome for one receiver, of a delivery signal."""
+        return self.signal.delivery if self.kind == "delivery" else None
 
 
 _STREAM_END = object()
@@ -204,6 +209,10 @@ class Client:
                 return records
             token = page.next_page_token
 
+    async def sync_inbox(self) -> lobby_pb2.SyncInboxResponse:
+        """Asks the lobby to catch up now on what waits in the agent's inboxes."""
+        return await self._call("SyncInbox", lobby_pb2.SyncInboxRequest())
+
     async def source_chain(self) -> list[common_pb2.Signed]:
         """Every action of the agent's source chain, oldest first."""
         actions: list[common_pb2.Signed] = []
@@ -286,6 +295,8 @@ class Client:
             group = signal.invite.group
             self._details[group.group_uuid] = group
             return UiEvent(kind="invite", group_uuid=group.group_uuid, signal=signal)
+        if kind == "delivery":
+            return UiEvent(kind="delivery", group_uuid=signal.delivery.group_uuid, signal=signal)
         return None  # `ready` again, or a kind this client doesn't know
 
     async def is_first_message(self, group_uuid: str) -> bool:

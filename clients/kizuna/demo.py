@@ -2,7 +2,9 @@
 
 alice creates a group with bobby and charlie, by username; each of them sees the invite
 and the group's first message with the accept / delete / block banner; they accept and
-talk. Every process the demo starts is stopped at the end.
+talk. Then charlie's node goes offline while alice writes: his messages wait, sealed to
+him, in the group's DHT, and reach him when he is back. Every process the demo starts is
+stopped at the end.
 """
 
 import argparse
@@ -101,6 +103,28 @@ async def play(directory: str) -> None:
         await clients["alice"].send(group, "Great, see you both there")
         await expect_message(clients["charlie"], group, "Great, see you both there", "charlie", t)
         await expect_message(clients["bobby"], group, "Great, see you both there", "bobby", t)
+
+        t.step("charlie's node goes offline (its three processes are killed); alice writes on")
+        await clients["charlie"].close()
+        net.stop_node(directory, "charlie", kill=True)
+        t.say("charlie", "(offline)")
+        offline_lines = ["Change of plan: 10am", "Bring water", "Weather looks fine"]
+        for text in offline_lines:
+            started = time.monotonic()
+            sent = await clients["alice"].send(group, text)
+            took = (time.monotonic() - started) * 1000
+            outcomes = ", ".join(f"{t.who(o.receiver)}: {status_name(o.status)}" for o in sent.outcomes)
+            t.say("alice", f"sent {text!r} in {took:.0f} ms -> {outcomes}")
+            await expect_message(clients["bobby"], group, text, "bobby", t)
+
+        t.step("charlie's node comes back; his lobby catches up from the group's DHT")
+        net.start_node(directory, "charlie")
+        clients["charlie"] = Client(network.lobby_address("charlie"), network.token("charlie"))
+        await clients["charlie"].groups()
+        await clients["charlie"].start_signals()
+        t.say("charlie", "back online; signals open")
+        for text in offline_lines:
+            await expect_message(clients["charlie"], group, text, "charlie", t)
 
         t.step("History, as each UI shows it (newest first)")
         for name, client in clients.items():

@@ -13,6 +13,7 @@ from services.common import dna
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import check_agent_key
+from services.common.sealing import open_sealed
 from services.conductor.store import ConductorStore
 
 log = logging.getLogger("kizuna.conductor")
@@ -104,6 +105,16 @@ class Conductor:
             raise InvalidArgument(f"data to sign is larger than {MAX_SIGN_BYTES} bytes")
         secret = self._store.get_secret(agent)
         return Ed25519PrivateKey.from_private_bytes(secret[:32]).sign(data)
+
+    def decrypt(self, agent: bytes, sealed: common_pb2.SealedBox, aad: bytes) -> bytes:
+        """Opens a box sealed to the agent's X25519 key."""
+        self._require_agent(agent)
+        if sealed.receiver != agent:
+            raise InvalidArgument("the sealed box is addressed to another agent")
+        if len(sealed.ciphertext) > MAX_SIGN_BYTES:
+            raise InvalidArgument(f"a sealed box is at most {MAX_SIGN_BYTES} bytes")
+        secret = self._store.get_secret(agent)
+        return open_sealed(X25519PrivateKey.from_private_bytes(secret[32:]), sealed, aad)
 
     def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         if not app_token:

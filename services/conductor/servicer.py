@@ -34,3 +34,8 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
     @rpc_method
     async def ResolveToken(self, request, context):
         return conductor_pb2.ResolveTokenResponse(agent=self._conductor.resolve_token(request.app_token))
+
+    @rpc_method
+    async def Decrypt(self, request, context):
+        plaintext = self._conductor.decrypt(request.agent, request.sealed, request.aad)
+        return conductor_pb2.DecryptResponse(plaintext=plaintext)

@@ -101,7 +101,8 @@ class GroupDhtNode:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def settle(self) -> None:
-        """Waits for the background pushes started so far (peer announcements)."""
+        """Waits for the background work started so far (peer announcements, writes to
+        holders marked down)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
@@ -151,6 +152,16 @@ class GroupDhtNode:
             raise
         self.peers.mark_up(peer.node_id)
         return result
+
+    async def _call_in_background(self, peer: group_dht_pb2.NodeInfo, what: str, call) -> None:
+        """`_call` that nobody awaits: its failure is only logged (at debug); its success
+        still marks the peer up."""
+        try:
+            await self._call(peer, what, call)
+        except KizunaError:
+            pass  # logged by _call
+        except Exception as exc:  # noqa: BLE001 - nobody is waiting to hear about it
+            log.debug("background %s to %s failed: %r", what, peer.address, exc)
 
     # spaces
 
@@ -223,7 +234,11 @@ class GroupDhtNode:
 
     async def publish(self, signed: common_pb2.Signed, local_only: bool = False) -> group_dht_pb2.PublishResponse:
         """Validates the op and writes it to the holders of its basis address in parallel;
-        succeeds when a quorum stored it (what was stored stays stored either way)."""
+        succeeds when a quorum stored it (what was stored stays stored either way).
+
+        A holder the peer table marks down is not waited on: it counts as not stored (but
+        still among the holders the quorum is taken of) and is sent the op in the
+        background, so that one that is back after all still gets it."""
         op = check_op(signed)
         address, hash_ = basis_address(op), op_hash(signed)
         if local_only:
@@ -236,16 +251,22 @@ class GroupDhtNode:
         if not nodes:
             raise FailedPrecondition("this node is not in the op's space and knows no node that is")
         holder_ids = placement.holders(address, nodes, self.replication)
+        send = lambda a, t: self._transport.publish(a, signed, t)  # noqa: E731
+        down = [n for n in holder_ids if n != self.node_id and self.peers.is_down(n)]
+        for node_id in down:
+            log.debug("holder %s is marked down: op %s sent to it in the background", node_id.hex()[:16], hash_.hex()[:16])
+            self._spawn(self._call_in_background(nodes[node_id], "publish", send))
+        awaited = [n for n in holder_ids if n not in down]
 
         async def write(node_id: bytes):
             if node_id == self.node_id:
                 self._store_validated(signed, op)  # validated above: this node is in the space
                 return
-            await self._call(nodes[node_id], "publish", lambda a, t: self._transport.publish(a, signed, t))
+            await self._call(nodes[node_id], "publish", send)
 
-        results = await asyncio.gather(*(write(n) for n in holder_ids), return_exceptions=True)
+        results = await asyncio.gather(*(write(n) for n in awaited), return_exceptions=True)
         stored = sum(1 for r in results if r is None)
-        for node_id, r in zip(holder_ids, results):
+        for node_id, r in zip(awaited, results):
             if isinstance(r, KizunaError):
                 log.warning("holder %s did not store op %s: %s %s", node_id.hex()[:16], hash_.hex()[:16], r.code, r.message)
         needed = placement.quorum(len(holder_ids))
@@ -256,18 +277,20 @@ class GroupDhtNode:
             for r in results:
                 if isinstance(r, BaseException) and not isinstance(r, KizunaError):
                     log.error("publish to a holder failed unexpectedly", exc_info=r)
-            raise Unavailable(f"stored on {stored} of {len(holder_ids)} holders; quorum is {needed}")
+            skipped = f" ({len(down)} marked down, not waited on)" if down else ""
+            raise Unavailable(f"stored on {stored} of {len(holder_ids)} holders; quorum is {needed}{skipped}")
         return group_dht_pb2.PublishResponse(address=address, op_hash=hash_, stored=stored, holders=len(holder_ids))
 
     def _others_to_ask(self, space: bytes, address: bytes) -> list[group_dht_pb2.NodeInfo]:
-        """Peers to read from: the holders first, then the rest of the space; live ones first in each."""
+        """Peers to read from: live holders, then the live rest of the space; the ones
+        marked down last (holders first among them)."""
         nodes = self._nodes_in_space(space)
         if not nodes:
             raise FailedPrecondition("this node is not in the space and knows no node that is")
         holder_ids = placement.holders(address, nodes, self.replication)
         holders = [nodes[n] for n in holder_ids if n != self.node_id]
         rest = [p for n, p in nodes.items() if p is not None and n not in holder_ids]
-        return self.peers.live_first(holders) + self.peers.live_first(rest)
+        return self.peers.live_first(holders + rest)
 
     def _believe_entry(self, signed: common_pb2.Signed, space: bytes, address: bytes) -> bool:
         """Whether an op another node answered with is a valid STORE_ENTRY of this address."""
@@ -322,20 +345,23 @@ class GroupDhtNode:
         self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False
     ) -> group_dht_pb2.GetLinksResponse:
         """The live links under a base: the creates this node and every holder know of,
-        minus the deletes any of them know of, ordered by (timestamp, address)."""
+        minus the deletes any of them know of, ordered by (timestamp, address).
+
+        The holders are asked in parallel; those the peer table marks down are asked only
+        when none of the others answered."""
         _check_hash(space, "space")
         _check_hash(base, "base")
         creates, deleted = self._local_links(space, base, tag_prefix)
         if not local_only:
             holder_ids = set(self.holders(space, base))
             peers = [p for p in self._others_to_ask(space, base) if p.node_id in holder_ids]
-            answers = await asyncio.gather(
-                *(
-                    self._call(p, "get_links", lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t))
-                    for p in peers
-                ),
-                return_exceptions=True,
-            )
+            is_down = {p.node_id: self.peers.is_down(p.node_id) for p in peers}
+            live = [p for p in peers if not is_down[p.node_id]]
+            down = [p for p in peers if is_down[p.node_id]]
+            ask = lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t)  # noqa: E731
+            answers = await asyncio.gather(*(self._call(p, "get_links", ask) for p in live), return_exceptions=True)
+            if down and not any(isinstance(a, group_dht_pb2.GetLinksResponse) for a in answers):
+                answers += await asyncio.gather(*(self._call(p, "get_links", ask) for p in down), return_exceptions=True)
             for answer in answers:
                 if not isinstance(answer, group_dht_pb2.GetLinksResponse):
                     continue

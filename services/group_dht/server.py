@@ -20,9 +20,11 @@ class GrpcTransport:
     """The node's outgoing calls as GroupDht stubs over pooled channels; a failed call
     raises the domain error carrying the same status.
 
-    Calls wait for the channel to be ready (within their timeout) rather than failing at
-    once while a channel is backing off after an earlier failure, e.g. to a peer that was
-    not up yet when this node started."""
+    Only ExchangePeers waits for the channel to be ready (within its timeout): it is how a
+    node finds peers at start-up, when they may not be up yet. The data path (Publish, Get,
+    GetLinks) fails fast with UNAVAILABLE on a channel that cannot connect, so a dead
+    holder costs no more than a refused connection; the pool's short reconnect backoff
+    lets a peer that comes back be reached again within about a second."""
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool
@@ -39,15 +41,15 @@ class GrpcTransport:
 
     async def publish(self, address, signed, timeout):
         request = group_dht_pb2.PublishRequest(op=signed, local_only=True)
-        return await self._unary(self._stub(address).Publish(request, timeout=timeout, wait_for_ready=True))
+        return await self._unary(self._stub(address).Publish(request, timeout=timeout))
 
     async def get(self, address, space, entry_address, timeout):
         request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
-        return await self._unary(self._stub(address).Get(request, timeout=timeout, wait_for_ready=True))
+        return await self._unary(self._stub(address).Get(request, timeout=timeout))
 
     async def get_links(self, address, space, base, tag_prefix, timeout):
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True)
-        return await self._unary(self._stub(address).GetLinks(request, timeout=timeout, wait_for_ready=True))
+        return await self._unary(self._stub(address).GetLinks(request, timeout=timeout))
 
     async def exchange_peers(self, address, node, known, timeout):
         request = group_dht_pb2.ExchangePeersRequest(known=known)

@@ -13,8 +13,8 @@ import re
 import secrets
 import uuid
 
-from kizuna.v1 import common_pb2, lobby_pb2
-from services.common import dna
+from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
+from services.common import anchors, dna
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -25,8 +25,11 @@ from services.common.errors import (
 )
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import check_agent_key, verify_signed
-from services.common.retry import RetryPolicy, call_with_policy
-from services.lobby.directory import Directory
+from services.common.retry import RetryPolicy, call_with_policy, is_transient
+from services.common.sealing import seal, sealed_aad
+from services.lobby.directory import Directory, op_of
+from services.lobby.liveness import PeerLiveness
+from services.lobby.outbox import Outbox
 from services.lobby.signals import SignalHub
 from services.lobby.source_chain import SourceChain
 from services.lobby.store import LobbyStore, group_key
@@ -63,7 +66,7 @@ class Lobby:
     this node's agent infos advertise for its DHT."""
 
     def __init__(self, store: LobbyStore, conductor, dht, remote, address: str, dht_address: str,
-                 retry_policy: RetryPolicy):
+                 retry_policy: RetryPolicy, liveness_window: float = 5.0, outbox: Outbox | None = None):
         self.store = store
         self.conductor = conductor
         self.dht = dht
@@ -74,6 +77,9 @@ class Lobby:
         self.signals = SignalHub()
         self.chain = SourceChain(store, conductor.sign)
         self.directory = Directory(dht, conductor.sign)
+        self.liveness = PeerLiveness(liveness_window)
+        self.outbox = outbox or Outbox(store)
+        self._sync_locks: dict[bytes, asyncio.Lock] = {}
         self._hosted: dict[bytes, object] = {}
         self._tokens: dict[str, bytes] = {}
 
@@ -197,13 +203,12 @@ class Lobby:
             await self.chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
         signed_invite = common_pb2.Signed(body=invite_bytes, signature=await self.conductor.sign(agent, invite_bytes), author=agent)
         outcomes = await asyncio.gather(*(
-            self.send_invite(agent, invitee, signed_invite) for invitee in members[1:]
+            self.deliver(lobby_pb2.OutboxItem(
+                author=agent, receiver=invitee, kind="invite", signed=signed_invite,
+                group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH))
+            for invitee in members[1:]
         ))
         return info, list(outcomes)
-
-    async def send_invite(self, agent: bytes, invitee: bytes, signed_invite) -> lobby_pb2.DeliveryOutcome:
-        request = lobby_pb2.ReceiveInviteRequest(to_agent=invitee, invite=signed_invite)
-        return await self.deliver(invitee, "ReceiveInvite", request)
 
     def _group_info(self, invite: common_pb2.Invite, state) -> lobby_pb2.GroupInfo:
         return lobby_pb2.GroupInfo(
@@ -224,7 +229,7 @@ class Lobby:
         if groups is not None:
             batch.put(self.store.groups, agent, groups.SerializeToString())
 
-    async def receive_invite(self, to_agent: bytes, signed_invite) -> None:
+    async def receive_invite(self, to_agent: bytes, signed_invite) -> bool:
         await self.require_hosted(to_agent)
         body = verify_signed(signed_invite, "invite")
         invite = common_pb2.Invite.FromString(body)
@@ -239,12 +244,12 @@ class Lobby:
         if to_agent not in properties.initial_members:
             raise PermissionDenied("the invitee is not a member of the group")
         if self.store.get_invite(to_agent, invite.group_uuid) is not None:
-            return  # a duplicate: already received
+            return False  # a duplicate: already received
         await self.conductor.clone_dna(to_agent, properties)
         info = self._group_info(invite, lobby_pb2.INVITED)
         async with self.chain.lock(to_agent):
             if self.store.get_invite(to_agent, invite.group_uuid) is not None:
-                return
+                return False
 
             def apply(batch):
                 self._put_group(batch, to_agent, invite, info, None)
@@ -253,6 +258,7 @@ class Lobby:
         self.signals.emit_signal(to_agent, lobby_pb2.Signal(
             invite=lobby_pb2.InviteSignal(group=info, inviter=signed_invite.author)))
         log.info("agent %s invited to group %s", short(to_agent), invite.group_uuid)
+        return True
 
     def _require_group(self, agent: bytes, group_uuid: str) -> lobby_pb2.GroupInfo:
         if not group_uuid:
@@ -365,8 +371,9 @@ class Lobby:
         with self.store.batch() as batch:
             self.store.put_message(batch, agent, record)
         outcomes = await asyncio.gather(*(
-            self.deliver(receiver, "ReceiveGroupMessage",
-                         lobby_pb2.ReceiveGroupMessageRequest(to_agent=receiver, message=signed))
+            self.deliver(lobby_pb2.OutboxItem(
+                author=agent, receiver=receiver, kind="message", signed=signed,
+                group_uuid=group_uuid, space=info.dna_hash))
             for receiver in entry.receiver
         ))
         return record, list(outcomes)
@@ -380,17 +387,162 @@ class Lobby:
             lambda timeout: self.remote.call(info.lobby_address, method, request, timeout),
         )
 
-    async def deliver(self, to_agent: bytes, method: str, request) -> lobby_pb2.DeliveryOutcome:
-        try:
-            _, attempts = await self.call_remote(to_agent, method, request, self.retry_policy)
-        except KizunaError as exc:
-            log.info("%s to %s failed: %s %s", method, short(to_agent), exc.code, exc.message)
-            return lobby_pb2.DeliveryOutcome(
-                receiver=to_agent, status=lobby_pb2.FAILED, detail=f"{exc.code}: {exc.message}",
-                attempts=getattr(exc, "attempts", 0))
-        return lobby_pb2.DeliveryOutcome(receiver=to_agent, status=lobby_pb2.DELIVERED, attempts=attempts)
+    async def deliver(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome:
+        """call_remote first; when the policy gives up, the receiver's inbox in the DHT;
+        when the DHT cannot take it either, the durable outbox (QUEUED)."""
+        outcome = await self.deliver_now(item)
+        if outcome is not None:
+            return outcome
+        self.outbox.enqueue(item)
+        return lobby_pb2.DeliveryOutcome(receiver=item.receiver, status=lobby_pb2.QUEUED,
+                                         detail="neither the receiver nor the DHT could take it yet; retrying",
+                                         attempts=item.attempts)
 
-    async def receive_group_message(self, to_agent: bytes, signed) -> None:
+    async def deliver_now(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome | None:
+        """One try at delivering an item; None when nobody could take it."""
+        receiver, attempts = item.receiver, 0
+        if not self.liveness.recently_failed(receiver):
+            method, request = self._remote_request(item)
+            try:
+                _, attempts = await self.call_remote(receiver, method, request, self.retry_policy)
+            except KizunaError as exc:
+                attempts = getattr(exc, "attempts", 0)
+                if not is_transient(exc) and not isinstance(exc, NotFound):
+                    log.info("%s to %s refused: %s %s", method, short(receiver), exc.code, exc.message)
+                    return lobby_pb2.DeliveryOutcome(receiver=receiver, status=lobby_pb2.FAILED,
+                                                     detail=f"{exc.code}: {exc.message}", attempts=attempts)
+                self.liveness.failed(receiver)
+                log.info("%s to %s: unreachable (%s); storing it in the DHT", method, short(receiver), exc.code)
+            else:
+                self.liveness.succeeded(receiver)
+                return lobby_pb2.DeliveryOutcome(receiver=receiver, status=lobby_pb2.DELIVERED, attempts=attempts)
+        try:
+            address = await self.store_in_inbox(item)
+        except KizunaError as exc:
+            log.info("the DHT could not take a %s for %s: %s %s", item.kind, short(receiver), exc.code, exc.message)
+            return None
+        return lobby_pb2.DeliveryOutcome(receiver=receiver, status=lobby_pb2.STORED_IN_DHT, address=address,
+                                         attempts=attempts)
+
+    @staticmethod
+    def _remote_request(item: lobby_pb2.OutboxItem):
+        if item.kind == "invite":
+            return "ReceiveInvite", lobby_pb2.ReceiveInviteRequest(to_agent=item.receiver, invite=item.signed)
+        return "ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest(to_agent=item.receiver, message=item.signed)
+
+    async def store_in_inbox(self, item: lobby_pb2.OutboxItem) -> bytes:
+        """Commits the item, sealed to its receiver, to its space (the group's for a message,
+        the Lobby's for an invite) and links it from the receiver's inbox anchor there."""
+        info = await self.directory.agent_info(item.receiver)
+        sealed = seal(item.receiver, info.encryption_key, item.signed.SerializeToString(),
+                      sealed_aad(item.kind, item.space, item.receiver))
+        entry = sealed.SerializeToString()
+        now = now_micros()
+        await self.directory.publish_op(item.author, group_dht_pb2.Op(
+            space=item.space, kind=group_dht_pb2.STORE_ENTRY, author=item.author, timestamp=now,
+            entry_type=f"sealed_{item.kind}", entry=entry))
+        address = blake2b_256(entry)
+        await self.directory.publish_op(item.author, group_dht_pb2.Op(
+            space=item.space, kind=group_dht_pb2.CREATE_LINK, author=item.author, timestamp=now,
+            base=self._inbox(item.kind, item.receiver), target=address, tag=item.kind.encode()))
+        return address
+
+    @staticmethod
+    def _inbox(kind: str, agent: bytes) -> bytes:
+        return anchors.invites_anchor(agent) if kind == "invite" else anchors.inbox_anchor(agent)
+
+    def on_outbox_outcome(self, item: lobby_pb2.OutboxItem, outcome: lobby_pb2.DeliveryOutcome) -> None:
+        """A queued item's outcome changed: the sender's UI hears of it."""
+        self.signals.emit_signal(item.author, lobby_pb2.Signal(delivery=lobby_pb2.DeliverySignal(
+            message_hash=blake2b_256(item.signed.body), group_uuid=item.group_uuid, outcome=outcome)))
+
+    async def run_outbox(self) -> None:
+        await self.outbox.run(self.deliver_now, self.on_outbox_outcome)
+
+    # catch-up
+
+    async def sync_inbox(self, agent: bytes) -> tuple[int, int]:
+        """Fetches what waits in the agent's inboxes (invites first, then each group's
+        messages in time_sent order), applies the receive rules, and retires the links.
+        Returns how many invites and messages were new."""
+        lock = self._sync_locks.setdefault(agent, asyncio.Lock())
+        async with lock:
+            invites = 0
+            for signed, retire in await self._fetch_inbox(agent, "invite", dna.LOBBY_DNA_HASH):
+                applied = await self._apply_from_inbox("invite", self.receive_invite(agent, signed))
+                if applied is None:
+                    continue
+                invites += applied
+                await retire()
+            fetched = []
+            for invite in self.store.list_invites(agent):
+                fetched += await self._fetch_inbox(agent, "message", invite.dna_hash)
+            fetched.sort(key=lambda pair: common_pb2.MessageEntry.FromString(pair[0].body).time_sent)
+            messages = 0
+            for signed, retire in fetched:
+                applied = await self._apply_from_inbox("message", self.receive_group_message(agent, signed))
+                if applied is None:
+                    continue  # may apply later (e.g. its invite is still on its way): keep the link
+                messages += applied
+                await retire()
+            if invites or messages:
+                log.info("caught up agent %s: %d invites, %d messages", short(agent), invites, messages)
+            return invites, messages
+
+    @staticmethod
+    async def _apply_from_inbox(kind: str, applying) -> bool | None:
+        """True: new; False: a duplicate or refused for good (its link is retired); None: not
+        applicable now, so the link stays for the next catch-up."""
+        try:
+            return await applying
+        except (PermissionDenied, InvalidArgument) as exc:
+            log.warning("dropping a %s from the inbox: %s %s", kind, exc.code, exc.message)
+            return False
+        except KizunaError as exc:
+            log.info("a %s in the inbox cannot be applied yet: %s %s", kind, exc.code, exc.message)
+            return None
+
+    async def _fetch_inbox(self, agent: bytes, kind: str, space: bytes) -> list:
+        """(Signed, retire) for each item linked from the agent's inbox of this kind in the space."""
+        base = self._inbox(kind, agent)
+        out = []
+        for link in await self.dht.get_links(space, base, kind.encode()):
+            retire = self._retirer(agent, space, base, link.address)
+            stored = await self.dht.get(space, op_of(link.create).target)
+            if stored is None:
+                continue  # not reachable now; the next catch-up tries again
+            try:
+                sealed = common_pb2.SealedBox.FromString(op_of(stored).entry)
+                plaintext = await self.conductor.decrypt(agent, sealed, sealed_aad(kind, space, agent))
+                signed = common_pb2.Signed.FromString(plaintext)
+                if signed.author != stored.author:
+                    raise PermissionDenied("the sealed item was stored by someone other than its author")
+            except (KizunaError, ValueError) as exc:
+                log.warning("dropping an unreadable %s from the inbox: %s", kind, exc)
+                await retire()
+                continue
+            out.append((signed, retire))
+        return out
+
+    def _retirer(self, agent: bytes, space: bytes, base: bytes, link_address: bytes):
+        async def retire():
+            try:
+                await self.directory.publish_op(agent, group_dht_pb2.Op(
+                    space=space, kind=group_dht_pb2.DELETE_LINK, author=agent, timestamp=now_micros(),
+                    base=base, link_address=link_address))
+            except KizunaError as exc:
+                log.info("could not retire an inbox link yet: %s %s", exc.code, exc.message)
+
+        return retire
+
+    async def sync_all(self) -> None:
+        for agent in list(self._hosted):
+            try:
+                await self.sync_inbox(agent)
+            except KizunaError as exc:
+                log.info("catch-up for %s failed: %s %s", short(agent), exc.code, exc.message)
+
+    async def receive_group_message(self, to_agent: bytes, signed) -> bool:
         """The seed's rules, in order: verify; drop a duplicate; a blocked group gets
         nothing; a blocked member gets a warning; else the message is signalled. Stored
         with time_received."""
@@ -413,10 +565,10 @@ class Lobby:
             raise PermissionDenied("the message names receivers outside the group")
         message_hash = blake2b_256(body)
         if self.store.has_seen(to_agent, message_hash):
-            return
+            return False
         groups = self.store.get_groups(to_agent)
         if entry.group_uuid in groups.blocked:
-            return
+            return False
         blocked = set(self.store.get_blocked_agents(to_agent).agents)
         involved = [entry.author, *[r for r in entry.receiver if r != to_agent]]
         blocked_members = [a for a in involved if a in blocked]
@@ -430,6 +582,7 @@ class Lobby:
             if self.store.is_hidden(to_agent, entry.group_uuid):
                 batch.delete(self.store.hidden, to_agent + group_key(entry.group_uuid))
         self.signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+        return True
 
     # history
 

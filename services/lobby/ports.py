@@ -36,6 +36,10 @@ class ConductorPort:
     async def list_agents(self) -> list[conductor_pb2.Agent]:
         return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT)).agents)
 
+    async def decrypt(self, agent: bytes, sealed, aad: bytes) -> bytes:
+        request = conductor_pb2.DecryptRequest(agent=agent, sealed=sealed, aad=aad)
+        return (await _call(self._stub.Decrypt, request, LOCAL_TIMEOUT)).plaintext
+
     async def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         request = conductor_pb2.ResolveTokenRequest(app_token=app_token)
         return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT)).agent

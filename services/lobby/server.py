@@ -9,6 +9,7 @@ from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy
 from services.common.server import base_parser, serve, setup_logging
 from services.lobby.lobby import Lobby
+from services.lobby.outbox import Outbox
 from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
 from services.lobby.servicer import LobbyServicer
 from services.lobby.store import LobbyStore
@@ -29,7 +30,10 @@ async def run(args) -> None:
         args.advertise,
         args.dht,
         RetryPolicy.from_args(args),
+        liveness_window=args.liveness_window,
+        outbox=Outbox(store, interval=args.outbox_interval, backoff_max=args.outbox_backoff_max),
     )
+    background: list[asyncio.Task] = []
 
     def register(server):
         lobby_pb2_grpc.add_LobbyServicer_to_server(LobbyServicer(lobby), server)
@@ -39,8 +43,13 @@ async def run(args) -> None:
         # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
         # on its first call.
         await _host_until_done(lobby)
+        background.append(asyncio.create_task(lobby.run_outbox()))
+        background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
 
     async def on_stop():
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         lobby.signals.close()
         await pool.close()
         store.close()
@@ -59,11 +68,24 @@ async def _host_until_done(lobby: Lobby, attempts: int = 30) -> None:
     log.error("gave up hosting agents at start; each is hosted on its first call")
 
 
+async def _catch_up_every(lobby: Lobby, interval: float) -> None:
+    """Catch-up at start, then every `interval` seconds."""
+    while True:
+        await lobby.sync_all()
+        await asyncio.sleep(interval)
+
+
 def main(argv=None) -> None:
     parser = base_parser("Kizuna lobby: the Lobby DNA's logic, call_remote and signals")
     parser.add_argument("--conductor", required=True, help="address of this node's conductor")
     parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
     parser.add_argument("--advertise", default="", help="address other lobbies reach this one at (default: the bound one)")
+    parser.add_argument("--liveness-window", type=float, default=5.0,
+                        help="seconds a receiver that just failed goes straight to the DHT path")
+    parser.add_argument("--sync-interval", type=float, default=5.0, help="seconds between inbox catch-ups")
+    parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
+    parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
+                        help="the longest wait before retrying a queued item")
     RetryPolicy.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level, "lobby")

@@ -107,6 +107,11 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
             self._lobby.signals.unsubscribe(agent, subscription)
 
     @rpc_method
+    async def SyncInbox(self, request, context):
+        invites, messages = await self._lobby.sync_inbox(await self._agent(context))
+        return lobby_pb2.SyncInboxResponse(invites=invites, messages=messages)
+
+    @rpc_method
     async def ReceiveInvite(self, request, context):
         await self._lobby.receive_invite(request.to_agent, request.invite)
         return lobby_pb2.ReceiveInviteResponse()

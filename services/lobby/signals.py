@@ -32,11 +32,17 @@ class Subscription:
 
 
 class SignalHub:
+    """Signals emitted while an agent has no open stream wait (up to MAX_PENDING, oldest
+    dropped first) and go to the next stream that opens."""
+
     def __init__(self):
         self._subscribers: dict[bytes, set[Subscription]] = collections.defaultdict(set)
+        self._waiting: dict[bytes, collections.deque] = {}
 
     def subscribe(self, agent: bytes) -> Subscription:
         subscription = Subscription()
+        for signal in self._waiting.pop(agent, ()):
+            subscription.push(signal)
         self._subscribers[agent].add(subscription)
         return subscription
 
@@ -44,6 +50,9 @@ class SignalHub:
         self._subscribers[agent].discard(subscription)
 
     def emit_signal(self, agent: bytes, signal) -> None:
+        if not self._subscribers.get(agent):
+            self._waiting.setdefault(agent, collections.deque(maxlen=MAX_PENDING)).append(signal)
+            return
         for subscription in list(self._subscribers.get(agent, ())):
             subscription.push(signal)
             if subscription.fell_behind:

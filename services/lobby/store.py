@@ -27,6 +27,7 @@ class LobbyStore:
         self.messages = self._store.table(b"msg:")  # agent + group key + u64 time_sent + hash -> MessageRecord
         self.seen = self._store.table(b"seen:")  # agent + message hash -> history key
         self.profiles = self._store.table(b"profile:")  # agent -> username
+        self.outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
 
     def batch(self):
         return self._store.batch()
@@ -61,6 +62,9 @@ class LobbyStore:
     def get_blocked_agents(self, agent: bytes) -> common_pb2.BlockedAgents:
         raw = self.blocked_agents.get(agent)
         return common_pb2.BlockedAgents.FromString(raw) if raw is not None else common_pb2.BlockedAgents()
+
+    def list_invites(self, agent: bytes) -> list[common_pb2.Invite]:
+        return [common_pb2.Invite.FromString(v) for _, v in self.invites.items(prefix=agent)]
 
     def get_invite(self, agent: bytes, group_uuid: str) -> common_pb2.Invite | None:
         raw = self.invites.get(agent + group_key(group_uuid))

@@ -4,6 +4,8 @@ directory, and each agent's UI client on it."""
 import asyncio
 import contextlib
 import os
+import time
+import uuid
 
 from kizuna import net
 from kizuna.client import Client
@@ -46,3 +48,79 @@ def messages(client, group_uuid, payload=None):
         e for e in client.events_so_far()
         if e.kind == "message" and e.group_uuid == group_uuid and (payload is None or e.record.entry.payload == payload)
     ]
+
+
+# ---------------------------------------------------------------- offline members
+
+
+def status_name(status) -> str:
+    from kizuna.v1 import lobby_pb2
+
+    return lobby_pb2.DeliveryStatus.Name(status)
+
+
+def outcomes_by_name(network, outcomes) -> dict:
+    """{agent name: DeliveryOutcome} of a SendGroupMessage or CreateGroup answer."""
+    names = network.usernames_by_key()
+    return {names.get(o.receiver, o.receiver.hex()[:8]): o for o in outcomes}
+
+
+def deliveries(client, group_uuid=None):
+    """The DeliverySignals the client's UI has seen (for a group, if given), oldest first."""
+    return [
+        e.delivery for e in client.events_so_far()
+        if e.kind == "delivery" and (group_uuid is None or e.group_uuid == group_uuid)
+    ]
+
+
+async def wait_until(client, condition, what, timeout=TIMEOUT):
+    """Waits for UI events on `client` until `condition()` holds (checked now and after
+    each event); AssertionError naming `what` when it doesn't within `timeout`."""
+    if condition():
+        return
+    try:
+        await client.wait_for(lambda _: condition(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout:.0f}s: {what}") from None
+
+
+async def create_group(clients, name, invitees, creator="alice", accept=True):
+    """`creator` makes a group with `invitees`; those with an open client wait for the
+    invite and (with `accept`) accept it. Returns the CreateGroup answer."""
+    created = await clients[creator].create_group(name, list(invitees))
+    group = created.group.group_uuid
+    for invitee in invitees:
+        if invitee in clients:
+            await clients[invitee].wait_for(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
+            if accept:
+                await clients[invitee].accept(group)
+    return created
+
+
+async def settle(sender, receivers, group, timeout=TIMEOUT):
+    """Sends one more message and makes each receiver catch up (SyncInbox) until its UI
+    shows it: anything emitted before it has then reached the UIs. Returns the answer."""
+    payload = f"sentinel {uuid.uuid4()}"
+    answer = await sender.send(group, payload)
+    for client in receivers:
+        await client.sync_inbox()
+        await wait_until(client, lambda c=client: messages(c, group, payload), f"the sentinel reaches {client.lobby_address}", timeout)
+    return answer
+
+
+async def stop_node(directory, node, kill=True):
+    """net.stop_node off the event loop, so open signal streams keep being read."""
+    return await asyncio.to_thread(net.stop_node, directory, node, kill=kill)
+
+
+async def start_node(directory, node):
+    return await asyncio.to_thread(net.start_node, directory, node)
+
+
+def wait_dead(pid, timeout=10.0):
+    """Polls until process `pid` is gone (or a zombie)."""
+    deadline = time.monotonic() + timeout
+    while net._alive(pid):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"process {pid} still alive after {timeout:.0f}s")
+        time.sleep(0.05)

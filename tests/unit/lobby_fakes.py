@@ -4,6 +4,7 @@ tests of the lobby's domain code only."""
 import collections
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import conductor_pb2, group_dht_pb2, lobby_pb2
@@ -11,6 +12,7 @@ from services.common import dna
 from services.common.errors import FailedPrecondition, NotFound, RemoteError, Unauthenticated
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy
+from services.common.sealing import open_sealed
 from services.lobby.lobby import Lobby
 from services.lobby.store import LobbyStore
 
@@ -18,6 +20,7 @@ from services.lobby.store import LobbyStore
 class FakeConductor:
     def __init__(self):
         self.keys = {}
+        self.encryption_keys = {}
         self.tokens = {}
         self.agents = {}
         self.clones = []
@@ -27,7 +30,9 @@ class FakeConductor:
         key = Ed25519PrivateKey.generate()
         pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.keys[pub] = key
-        self.agents[pub] = conductor_pb2.Agent(agent=pub, encryption_key=b"\x01" * 32, name=name)
+        self.encryption_keys[pub] = X25519PrivateKey.generate()
+        encryption_key = self.encryption_keys[pub].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.agents[pub] = conductor_pb2.Agent(agent=pub, encryption_key=encryption_key, name=name)
         self.tokens[f"token-{name}"] = pub
         return pub
 
@@ -43,6 +48,9 @@ class FakeConductor:
     async def list_agents(self):
         return list(self.agents.values())
 
+    async def decrypt(self, agent, sealed, aad):
+        return open_sealed(self.encryption_keys[agent], sealed, aad)
+
     async def resolve_token(self, token):
         if token not in self.tokens:
             raise Unauthenticated("unknown app token")
@@ -50,16 +58,25 @@ class FakeConductor:
 
 
 class FakeDht:
+    """Entries and links in memory; with `down` set, every publish fails as below quorum."""
+
     def __init__(self):
         self.entries = {}
         self.links = collections.defaultdict(list)
+        self.published = []
+        self.down = False
 
     async def publish(self, signed):
+        if self.down:
+            raise RemoteError("UNAVAILABLE", "stored on 1 of 3 holders; quorum is 2")
         op = group_dht_pb2.Op.FromString(signed.body)
+        self.published.append(op)
         if op.kind == group_dht_pb2.STORE_ENTRY:
             self.entries[blake2b_256(op.entry)] = signed
         elif op.kind == group_dht_pb2.CREATE_LINK:
             self.links[op.base].append(group_dht_pb2.Link(address=blake2b_256(signed.body), create=signed))
+        elif op.kind == group_dht_pb2.DELETE_LINK:
+            self.links[op.base] = [l for l in self.links[op.base] if l.address != op.link_address]
         return group_dht_pb2.PublishResponse()
 
     async def get(self, space, address):
@@ -78,12 +95,15 @@ class FakeRemote:
     def __init__(self):
         self.lobbies = {}
         self.down = set()
+        self.refusing = {}
         self.calls = collections.Counter()
 
     async def call(self, address, method, request, timeout):
         self.calls[address] += 1
         if address in self.down:
             raise RemoteError("UNAVAILABLE", "connection refused")
+        if address in self.refusing:
+            raise RemoteError(*self.refusing[address])
         lobby = self.lobbies[address]
         if method == "ReceiveInvite":
             await lobby.receive_invite(request.to_agent, request.invite)
@@ -110,7 +130,7 @@ async def make_lobbies(tmp_path, names):
         await lobby.host_agents()
         await lobby.set_username(agent, name)
         lobbies[name], agents[name] = lobby, agent
-    return lobbies, agents, conductor, remote
+    return lobbies, agents, conductor, remote, dht
 
 
 class _OnlyAgent:

@@ -215,3 +215,24 @@ def test_agents_cells_tokens_and_keys_survive_reopening_the_store(make_conductor
     assert {c.dna_hash for c in reopened.list_cells(alice.agent)} == {dna.LOBBY_DNA_HASH, cell.dna_hash}
     signature = reopened.sign(alice.agent, b"after reopening")
     assert verifies(alice.agent, signature, b"after reopening")
+
+
+def test_decrypt_opens_a_box_sealed_to_the_agent_and_refuses_a_tampered_one(make_conductor):
+    from services.common.errors import PermissionDenied as Denied
+    from services.common.sealing import seal, sealed_aad
+
+    conductor, _, _ = make_conductor()
+    agent, _, _ = conductor.create_agent("bobby")
+    aad = sealed_aad("message", b"s" * 32, agent.agent)
+    sealed = seal(agent.agent, agent.encryption_key, b"for bobby only", aad)
+    assert b"for bobby only" not in sealed.SerializeToString()
+    assert conductor.decrypt(agent.agent, sealed, aad) == b"for bobby only"
+    with pytest.raises(Denied):
+        conductor.decrypt(agent.agent, sealed, sealed_aad("invite", b"s" * 32, agent.agent))
+    tampered = type(sealed).FromString(sealed.SerializeToString())
+    tampered.ciphertext = bytes([tampered.ciphertext[0] ^ 1]) + tampered.ciphertext[1:]
+    with pytest.raises(Denied):
+        conductor.decrypt(agent.agent, tampered, aad)
+    other, _, _ = conductor.create_agent("charlie")
+    with pytest.raises(InvalidArgument):
+        conductor.decrypt(other.agent, sealed, aad)

@@ -30,28 +30,36 @@ def copy(message):
 
 
 class InMemoryNetwork:
-    """The transport: calls go straight to the node registered at the address, unless it is down."""
+    """The transport: calls go straight to the node registered at the address, unless it is
+    down. Calls to a stalled address hang until `release` is set (timeouts are ignored), so
+    a test can tell whether a caller waited on it; `calls` records (method, address)."""
 
     def __init__(self):
         self.nodes: dict[str, GroupDhtNode] = {}
         self.down: set[str] = set()
+        self.stalled: set[str] = set()
+        self.release = asyncio.Event()
+        self.calls: list[tuple[str, str]] = []
 
-    def _node(self, address):
+    async def _node(self, method, address):
+        self.calls.append((method, address))
+        if address in self.stalled:
+            await self.release.wait()
         if address in self.down or address not in self.nodes:
             raise RemoteError("UNAVAILABLE", f"{address} is down")
         return self.nodes[address]
 
     async def publish(self, address, signed, timeout):
-        return copy(await self._node(address).publish(copy(signed), local_only=True))
+        return copy(await (await self._node("publish", address)).publish(copy(signed), local_only=True))
 
     async def get(self, address, space, entry_address, timeout):
-        return copy(await self._node(address).get(space, entry_address, local_only=True))
+        return copy(await (await self._node("get", address)).get(space, entry_address, local_only=True))
 
     async def get_links(self, address, space, base, tag_prefix, timeout):
-        return copy(await self._node(address).get_links(space, base, tag_prefix, local_only=True))
+        return copy(await (await self._node("get_links", address)).get_links(space, base, tag_prefix, local_only=True))
 
     async def exchange_peers(self, address, node, known, timeout):
-        return copy(await self._node(address).exchange_peers(copy(node), [copy(k) for k in known]))
+        return copy(await (await self._node("exchange_peers", address)).exchange_peers(copy(node), [copy(k) for k in known]))
 
 
 class Agent:
@@ -195,6 +203,119 @@ async def test_publish_meets_quorum_with_one_of_three_holders_down(make_node, ne
 
     assert (answer.stored, answer.holders) == (2, 3)
     assert nodes[0].peers.is_down(nodes[2].node_id)
+
+
+async def until(condition, what: str, timeout: float = 5.0):
+    """Lets the event loop run until `condition()` holds; fails with `what` at the deadline."""
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except asyncio.TimeoutError:
+        pytest.fail(f"timed out waiting until {what}")
+
+
+@async_test
+async def test_publish_does_not_wait_on_a_holder_marked_down_but_sends_it_the_op_in_the_background(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    space, address = group[0], blake2b_256(b"hello")
+    down = nodes[2]
+    nodes[0].peers.mark_down(down.node_id)
+    network.stalled.add(down.address)  # a call to it never returns until released
+
+    answer = await asyncio.wait_for(nodes[0].publish(entry_op(agents[0], space)), 5.0)
+
+    assert (answer.stored, answer.holders) == (2, 3)
+    assert holds_entry(nodes[0], space, address) and holds_entry(nodes[1], space, address)
+    await until(lambda: ("publish", down.address) in network.calls, "the down holder is sent the op")
+    assert not holds_entry(down, space, address) and nodes[0].peers.is_down(down.node_id)
+
+    network.release.set()  # it was back after all: the background write lands and un-marks it
+    await asyncio.wait_for(nodes[0].settle(), 5.0)
+    assert holds_entry(down, space, address)
+    assert not nodes[0].peers.is_down(down.node_id)
+
+
+@async_test
+async def test_a_background_write_to_a_holder_still_down_fails_quietly_and_keeps_it_down(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    nodes[0].peers.mark_down(nodes[2].node_id)
+    network.down.add(nodes[2].address)
+
+    answer = await nodes[0].publish(entry_op(agents[0], group[0]))
+    await nodes[0].settle()
+
+    assert (answer.stored, answer.holders) == (2, 3)
+    assert ("publish", nodes[2].address) in network.calls
+    assert nodes[0].peers.is_down(nodes[2].node_id)
+
+
+@async_test
+async def test_publish_with_too_many_holders_marked_down_is_unavailable_at_once(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    for node in nodes[1:]:
+        nodes[0].peers.mark_down(node.node_id)
+        network.stalled.add(node.address)
+
+    with pytest.raises(Unavailable, match=r"stored on 1 of 3 holders; quorum is 2 \(2 marked down, not waited on\)"):
+        await asyncio.wait_for(nodes[0].publish(entry_op(agents[0], group[0])), 5.0)
+    network.release.set()
+    await asyncio.wait_for(nodes[0].settle(), 5.0)
+    assert all(holds_entry(n, group[0], blake2b_256(b"hello")) for n in nodes)
+
+
+@async_test
+async def test_reads_ask_holders_marked_down_last(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    space, address, base = group[0], blake2b_256(b"hello"), b"b" * 32
+    signed = entry_op(agents[0], space)
+    await nodes[0].publish(signed)
+    link = await nodes[0].publish(agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=base, target=b"t" * 32))
+
+    # a non-holder reads; the holder it would ask first is marked down and hangs
+    reader = next(n for n in nodes if n.node_id not in nodes[0].holders(space, address))
+    first = next(n for n in nodes if n.node_id == reader.holders(space, address)[0])
+    reader.peers.mark_down(first.node_id)
+    network.stalled.add(first.address)
+    got = await asyncio.wait_for(reader.get(space, address), 5.0)
+    assert got.found and got.op == signed
+    assert ("get", first.address) not in network.calls
+
+    link_reader = next(n for n in nodes if n.node_id not in nodes[0].holders(space, base))
+    link_holders = [n for n in nodes if n.node_id in link_reader.holders(space, base)]
+    link_reader.peers.mark_down(link_holders[0].node_id)
+    network.stalled = {link_holders[0].address}
+    links = await asyncio.wait_for(link_reader.get_links(space, base), 5.0)
+    assert [l.address for l in links.links] == [link.op_hash]
+    assert ("get_links", link_holders[0].address) not in network.calls
+
+    # when no live node answers, the one marked down is still asked, and un-marked when it answers
+    network.release.set()
+    network.down.update(n.address for n in nodes if n is not first)
+    got = await asyncio.wait_for(reader.get(space, address), 5.0)
+    assert got.found and got.op == signed
+    assert not reader.peers.is_down(first.node_id)
+
+
+@async_test
+async def test_a_peer_marked_down_is_unmarked_by_a_peer_exchange_either_way(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    await join_all(nodes, agents, group)
+    nodes[0].peers.mark_down(nodes[1].node_id)
+    nodes[0].peers.mark_down(nodes[2].node_id)
+
+    await nodes[1].exchange_with_peers()  # nodes[1] calls nodes[0]
+    assert not nodes[0].peers.is_down(nodes[1].node_id)
+    assert nodes[0].peers.is_down(nodes[2].node_id)
+
+    await nodes[0].exchange_with_peers()  # nodes[2] answers nodes[0]
+    assert not nodes[0].peers.is_down(nodes[2].node_id)
 
 
 @async_test

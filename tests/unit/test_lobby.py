@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
+from services.common import anchors
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.hashing import blake2b_256
 from tests.unit.lobby_fakes import drain, make_lobbies
@@ -14,9 +15,13 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def message_signals(signals):
+    return [s.message.message for s in signals if s.WhichOneof("signal") == "message"]
+
+
 def test_create_group_invites_each_member_and_commits_invite_and_groups(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         bob_signals = lobbies["bobby"].signals.subscribe(agents["bobby"])
         info, outcomes = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby", "charlie"])
         assert [o.status for o in outcomes] == [lobby_pb2.DELIVERED, lobby_pb2.DELIVERED]
@@ -36,7 +41,7 @@ def test_create_group_invites_each_member_and_commits_invite_and_groups(tmp_path
 
 def test_clone_failure_commits_nothing_and_sends_no_invite(tmp_path):
     async def scenario():
-        lobbies, agents, conductor, remote = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, conductor, remote, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
         before = len(lobbies["alice"].get_source_chain(agents["alice"], 0, 100))
         calls_before = sum(remote.calls.values())
         conductor.refuse_clone = "the node's DHT refused the space"
@@ -56,7 +61,7 @@ async def _group(lobbies, agents):
 
 def test_message_reaches_each_receiver_once_with_time_received(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         subs = {n: lobbies[n].signals.subscribe(agents[n]) for n in ("bobby", "charlie")}
         record, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "hello")
@@ -74,7 +79,7 @@ def test_message_reaches_each_receiver_once_with_time_received(tmp_path):
 
 def test_duplicate_delivery_is_ignored(tmp_path):
     async def scenario():
-        lobbies, agents, conductor, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
         entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
                                         group_uuid=info.group_uuid, payload="once", time_sent=1)
@@ -83,7 +88,7 @@ def test_duplicate_delivery_is_ignored(tmp_path):
         sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
         await lobbies["bobby"].receive_group_message(agents["bobby"], signed)
         await lobbies["bobby"].receive_group_message(agents["bobby"], signed)
-        assert len(drain(sub)) == 1
+        assert len(message_signals(drain(sub))) == 1
         assert len(lobbies["bobby"].get_messages(agents["bobby"], info.group_uuid, 10, "")[0]) == 1
 
     run(scenario())
@@ -91,13 +96,13 @@ def test_duplicate_delivery_is_ignored(tmp_path):
 
 def test_blocked_group_gets_nothing_but_sender_sees_delivered(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         await lobbies["bobby"].block_group(agents["bobby"], group)
         sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
         _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "anyone?")
         assert {o.status for o in outcomes} == {lobby_pb2.DELIVERED}
-        assert drain(sub) == []
+        assert message_signals(drain(sub)) == []
         assert lobbies["bobby"].get_messages(agents["bobby"], group, 10, "")[0] == []
 
     run(scenario())
@@ -105,13 +110,13 @@ def test_blocked_group_gets_nothing_but_sender_sees_delivered(tmp_path):
 
 def test_blocked_member_gives_warning_naming_them(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         await lobbies["charlie"].directory.agent_info(agents["bobby"])
         await lobbies["charlie"].set_agent_blocked(agents["charlie"], agents["bobby"], True)
         sub = lobbies["charlie"].signals.subscribe(agents["charlie"])
         await lobbies["alice"].send_group_message(agents["alice"], group, "hi all")
-        record = drain(sub)[0].message.message
+        record = message_signals(drain(sub))[0]
         assert list(record.blocked_members) == [agents["bobby"]]
         assert "bobby" in record.warning
 
@@ -120,7 +125,7 @@ def test_blocked_member_gives_warning_naming_them(tmp_path):
 
 def test_forged_message_is_refused_and_not_stored(tmp_path):
     async def scenario():
-        lobbies, agents, conductor, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
         entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
                                         group_uuid=info.group_uuid, payload="x", time_sent=1)
@@ -133,24 +138,94 @@ def test_forged_message_is_refused_and_not_stored(tmp_path):
     run(scenario())
 
 
-def test_unreachable_receiver_gets_a_failed_outcome_after_the_policy_gives_up(tmp_path):
+def test_unreachable_receiver_gets_it_through_the_group_dht_sealed_and_catches_up_once(tmp_path):
     async def scenario():
-        lobbies, agents, _, remote = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
+        lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         remote.down.add("lobby-charlie")
-        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "hello")
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], group, "while you were out")
         by_receiver = {o.receiver: o for o in outcomes}
         assert by_receiver[agents["bobby"]].status == lobby_pb2.DELIVERED
-        assert by_receiver[agents["charlie"]].status == lobby_pb2.FAILED
-        assert by_receiver[agents["charlie"]].attempts == 2
-        assert "UNAVAILABLE" in by_receiver[agents["charlie"]].detail
+        stored = by_receiver[agents["charlie"]]
+        assert stored.status == lobby_pb2.STORED_IN_DHT
+        assert stored.attempts == 2 and stored.address in dht.entries
+        assert b"while you were out" not in dht.entries[stored.address].SerializeToString()
+
+        remote.down.clear()
+        sub = lobbies["charlie"].signals.subscribe(agents["charlie"])
+        assert await lobbies["charlie"].sync_inbox(agents["charlie"]) == (0, 1)
+        assert [r.entry.payload for r in message_signals(drain(sub))] == ["while you were out"]
+        assert await lobbies["charlie"].sync_inbox(agents["charlie"]) == (0, 0)
+        assert dht.links[anchors.inbox_anchor(agents["charlie"])] == []  # the link is retired
+
+    run(scenario())
+
+
+def test_a_receiver_that_just_failed_goes_straight_to_the_dht(tmp_path):
+    async def scenario():
+        lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        remote.down.add("lobby-bobby")
+        await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "one")
+        calls = remote.calls["lobby-bobby"]
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "two")
+        assert outcomes[0].status == lobby_pb2.STORED_IN_DHT
+        assert remote.calls["lobby-bobby"] == calls  # no call_remote: the liveness memory decided
+        remote.down.clear()
+        lobbies["alice"].liveness.succeeded(agents["bobby"])
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "three")
+        assert outcomes[0].status == lobby_pb2.DELIVERED
+
+    run(scenario())
+
+
+def test_when_the_dht_cannot_take_it_either_it_is_queued_and_the_outbox_delivers_later(tmp_path):
+    async def scenario():
+        lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        remote.down.add("lobby-bobby")
+        dht.down = True
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "queued")
+        assert outcomes[0].status == lobby_pb2.QUEUED
+        outbox = lobbies["alice"].outbox
+        assert len(outbox) == 1
+        assert await outbox.work_once(lobbies["alice"].deliver_now, lobbies["alice"].on_outbox_outcome) == 0
+        assert len(outbox) == 1
+
+        remote.down.clear()
+        dht.down = False
+        lobbies["alice"].liveness.succeeded(agents["bobby"])
+        for _, item in outbox.pending():  # due now rather than after its backoff
+            item.next_attempt = 0
+            outbox.enqueue(item)
+        alice_sub = lobbies["alice"].signals.subscribe(agents["alice"])
+        assert await outbox.work_once(lobbies["alice"].deliver_now, lobbies["alice"].on_outbox_outcome) == 1
+        assert len(outbox) == 0
+        deliveries = [s.delivery for s in drain(alice_sub) if s.WhichOneof("signal") == "delivery"]
+        assert [d.outcome.status for d in deliveries] == [lobby_pb2.DELIVERED]
+        assert [r.entry.payload for r in lobbies["bobby"].get_messages(agents["bobby"], info.group_uuid, 10, "")[0]] == ["queued"]
+
+    run(scenario())
+
+
+def test_a_refusal_is_not_retried_and_does_not_fall_back(tmp_path):
+    async def scenario():
+        lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
+        remote.refusing["lobby-bobby"] = ("PERMISSION_DENIED", "the sender is not a member")
+        calls, published = remote.calls["lobby-bobby"], len(dht.published)
+        _, outcomes = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "no")
+        assert outcomes[0].status == lobby_pb2.FAILED
+        assert "PERMISSION_DENIED" in outcomes[0].detail and "not a member" in outcomes[0].detail
+        assert remote.calls["lobby-bobby"] == calls + 1
+        assert len(dht.published) == published and len(lobbies["alice"].outbox) == 0
 
     run(scenario())
 
 
 def test_history_pages_newest_first_without_gaps(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
         for i in range(7):
             await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, f"m{i}")
@@ -169,7 +244,7 @@ def test_history_pages_newest_first_without_gaps(tmp_path):
 
 def test_accept_delete_and_unknown_group(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
         groups = await lobbies["bobby"].accept_group(agents["bobby"], info.group_uuid)
         assert list(groups.group_uuids) == [info.group_uuid]
@@ -190,7 +265,7 @@ def test_accept_delete_and_unknown_group(tmp_path):
 
 def test_source_chain_is_hash_linked_and_signed(tmp_path):
     async def scenario():
-        lobbies, agents, _, _ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         await lobbies["alice"].create_group(agents["alice"], "pair", ["bobby"])
         await lobbies["alice"].set_agent_blocked(agents["alice"], agents["bobby"], True)
         chain = lobbies["alice"].get_source_chain(agents["alice"], 0, 100)

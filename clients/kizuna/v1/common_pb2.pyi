@@ -91,3 +91,15 @@ class Action(_message.Message):
     entry: bytes
     entry_hash: bytes
     def __init__(self, seq: _Optional[int] = ..., prev_action: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., author: _Optional[bytes] = ..., entry_type: _Optional[str] = ..., entry: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ...) -> None: ...
+
+class SealedBox(_message.Message):
+    __slots__ = ("receiver", "ephemeral_key", "nonce", "ciphertext")
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    receiver: bytes
+    ephemeral_key: bytes
+    nonce: bytes
+    ciphertext: bytes
+    def __init__(self, receiver: _Optional[bytes] = ..., ephemeral_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...

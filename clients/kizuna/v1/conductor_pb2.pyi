@@ -112,3 +112,19 @@ class ResolveTokenResponse(_message.Message):
     AGENT_FIELD_NUMBER: _ClassVar[int]
     agent: Agent
     def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class DecryptRequest(_message.Message):
+    __slots__ = ("agent", "sealed", "aad")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    AAD_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    sealed: _common_pb2.SealedBox
+    aad: bytes
+    def __init__(self, agent: _Optional[bytes] = ..., sealed: _Optional[_Union[_common_pb2.SealedBox, _Mapping]] = ..., aad: _Optional[bytes] = ...) -> None: ...
+
+class DecryptResponse(_message.Message):
+    __slots__ = ("plaintext",)
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    plaintext: bytes
+    def __init__(self, plaintext: _Optional[bytes] = ...) -> None: ...

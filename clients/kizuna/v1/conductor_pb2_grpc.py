@@ -64,6 +64,11 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.ResolveTokenRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ResolveTokenResponse.FromString,
                 _registered_method=True)
+        self.Decrypt = channel.unary_unary(
+                '/kizuna.v1.Conductor/Decrypt',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
+                _registered_method=True)
 
 
 class ConductorServicer:
@@ -111,6 +116,14 @@ class ConductorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Decrypt(self, request, context):
+        """Node-internal: opens a SealedBox sealed to one of this node's agents, with that
+        agent's X25519 key. The key never leaves the conductor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConductorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +156,11 @@ def add_ConductorServicer_to_server(servicer, server):
                     servicer.ResolveToken,
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ResolveTokenRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.ResolveTokenResponse.SerializeToString,
+            ),
+            'Decrypt': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decrypt,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +325,33 @@ class Conductor:
             '/kizuna.v1.Conductor/ResolveToken',
             kizuna_dot_v1_dot_conductor__pb2.ResolveTokenRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.ResolveTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decrypt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/Decrypt',
+            kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
             options,
             channel_credentials,
             insecure,

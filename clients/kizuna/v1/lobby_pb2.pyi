@@ -206,14 +206,16 @@ class SignalsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Signal(_message.Message):
-    __slots__ = ("ready", "message", "invite")
+    __slots__ = ("ready", "message", "invite", "delivery")
     READY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     INVITE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
     ready: Ready
     message: MessageSignal
     invite: InviteSignal
-    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ...) -> None: ...
+    delivery: DeliverySignal
+    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ..., delivery: _Optional[_Union[DeliverySignal, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ("agent",)
@@ -234,6 +236,50 @@ class InviteSignal(_message.Message):
     group: GroupInfo
     inviter: bytes
     def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., inviter: _Optional[bytes] = ...) -> None: ...
+
+class DeliverySignal(_message.Message):
+    __slots__ = ("message_hash", "group_uuid", "outcome")
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    message_hash: bytes
+    group_uuid: str
+    outcome: DeliveryOutcome
+    def __init__(self, message_hash: _Optional[bytes] = ..., group_uuid: _Optional[str] = ..., outcome: _Optional[_Union[DeliveryOutcome, _Mapping]] = ...) -> None: ...
+
+class SyncInboxRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SyncInboxResponse(_message.Message):
+    __slots__ = ("invites", "messages")
+    INVITES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    invites: int
+    messages: int
+    def __init__(self, invites: _Optional[int] = ..., messages: _Optional[int] = ...) -> None: ...
+
+class OutboxItem(_message.Message):
+    __slots__ = ("author", "receiver", "kind", "signed", "group_uuid", "space", "attempts", "queued_at", "next_attempt")
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    author: bytes
+    receiver: bytes
+    kind: str
+    signed: _common_pb2.Signed
+    group_uuid: str
+    space: bytes
+    attempts: int
+    queued_at: int
+    next_attempt: int
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ...) -> None: ...
 
 class ReceiveInviteRequest(_message.Message):
     __slots__ = ("to_agent", "invite")

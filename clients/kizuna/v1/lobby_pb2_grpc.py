@@ -106,6 +106,11 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.Signal.FromString,
                 _registered_method=True)
+        self.SyncInbox = channel.unary_unary(
+                '/kizuna.v1.Lobby/SyncInbox',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxResponse.FromString,
+                _registered_method=True)
         self.ReceiveInvite = channel.unary_unary(
                 '/kizuna.v1.Lobby/ReceiveInvite',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteRequest.SerializeToString,
@@ -206,7 +211,16 @@ class LobbyServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Signals(self, request, context):
-        """What the UI must see as it happens. The first signal is `ready`.
+        """What the UI must see as it happens. The first signal is `ready`; signals emitted
+        while no stream was open follow it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncInbox(self, request, context):
+        """Catches up now: fetches what waits in the agent's inboxes (invites in the Lobby
+        space, messages in each group's space), applies the receive rules, retires the links.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -296,6 +310,11 @@ def add_LobbyServicer_to_server(servicer, server):
                     servicer.Signals,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.Signal.SerializeToString,
+            ),
+            'SyncInbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncInbox,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxResponse.SerializeToString,
             ),
             'ReceiveInvite': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveInvite,
@@ -688,6 +707,33 @@ class Lobby:
             '/kizuna.v1.Lobby/Signals',
             kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.Signal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncInbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/SyncInbox',
+            kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.SyncInboxResponse.FromString,
             options,
             channel_credentials,
             insecure,
