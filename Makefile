@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NET    ?= net
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto demo up down test lint clean
+.PHONY: help install proto demo up down test lint bench clean
 
 help:
 	@echo "make install  create $(VENV) and install kizuna with its test extras"
@@ -18,6 +18,7 @@ help:
 	@echo "make down     stop it"
 	@echo "make test     run every test"
 	@echo "make lint     byte-compile everything and check generated code is fresh"
+	@echo "make bench    measure latency, throughput, fallback, catch-up and footprint (bench/results/)"
 	@echo "make clean    remove $(VENV), caches and build output"
 
 install: $(STAMP)
@@ -45,6 +46,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m compileall -q services clients tests
 	$(BIN)/pytest -q tests/test_protos_fresh.py
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info clients/*.egg-info .pytest_cache

@@ -98,6 +98,12 @@ def event_lines(names: Names, event: UiEvent) -> list[str]:
         group = event.signal.invite.group
         inviter = names.agent(event.signal.invite.inviter or group.creator)
         return [f'invite: {inviter} invited you to "{group.name}" ({group.group_uuid[:8]}), members: {names.agents(group.initial_members)}']
+    if event.kind == "delivery":
+        delivery = event.signal.delivery
+        return [f"delivery: your message {delivery.message_hash.hex()[:8]} in {names.group(delivery.group_uuid)}"
+                f" -> {outcome_line(names, delivery.outcome).strip()}"]
+    if event.kind != "message":
+        return []
     lines = [message_line(names, event.record, with_group=True)]
     if event.first_message:
         lines.append(f"  first message from {names.group(event.group_uuid)}: [{' / '.join(event.actions)}]")

@@ -80,6 +80,10 @@ class Network:
     def agent_key(self, name: str) -> bytes:
         return base64.b64decode(self.agent(name)["agent"])
 
+    def conductor_metadata(self, name: str) -> tuple:
+        """Metadata carrying the node's secret, for calls to its conductor."""
+        return conductor_metadata(self.node(name))
+
     def usernames_by_key(self) -> dict[bytes, str]:
         """Every known agent key mapped to its username (or name)."""
         return {base64.b64decode(r["agent"]): (r.get("username") or n) for n, r in self.agents.items()}
@@ -186,11 +190,24 @@ def _command(network: Network, name: str, service: str) -> list[str]:
         if peers:
             args += ["--bootstrap", ",".join(peers)]
     elif service == "conductor":
-        args = ["--data-dir", str(data_dir / "conductor"), "--dht", node["group_dht"]]
+        args = ["--data-dir", str(data_dir / "conductor"), "--dht", node["group_dht"],
+                "--node-secret-file", str(secret_path(node))]
     else:
-        args = ["--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"], "--dht", node["group_dht"]]
+        args = ["--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"], "--dht", node["group_dht"],
+                "--node-secret-file", str(secret_path(node))]
     extra = list(node.get("extra_args", {}).get(service, []))
     return base + args + extra
+
+
+def secret_path(node: dict) -> Path:
+    """The node's secret: the conductor makes it at its first start; the lobby and the
+    node's operator read it for node-internal calls."""
+    return Path(node["data_dir"]) / "node.secret"
+
+
+def conductor_metadata(node: dict) -> tuple:
+    """Metadata for a node-internal call to the node's conductor."""
+    return (("x-kizuna-node-secret", secret_path(node).read_text().strip()),)
 
 
 def _log_path(network: Network, name: str, service: str) -> Path:
@@ -411,7 +428,8 @@ def _ensure_agent(network: Network, name: str, deadline: float) -> None:
             stub = conductor_pb2_grpc.ConductorStub(channel)
             created = _call_until(
                 f"creating agent {name} on {node['conductor']}",
-                lambda: stub.CreateAgent(conductor_pb2.CreateAgentRequest(name=name), timeout=RPC_TIMEOUT),
+                lambda: stub.CreateAgent(conductor_pb2.CreateAgentRequest(name=name), timeout=RPC_TIMEOUT,
+                                         metadata=conductor_metadata(node)),
                 deadline,
             )
         record = {

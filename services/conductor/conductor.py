@@ -33,6 +33,10 @@ def token_key(app_token: str) -> bytes:
     return blake2b_256(app_token.encode())
 
 
+def token_id(key: bytes) -> str:
+    return key[:8].hex()
+
+
 class Conductor:
     """`join_space(space, agent, template, properties)` is the node's DHT joining a space;
     it raises KizunaError when the DHT refuses or cannot be reached."""
@@ -52,11 +56,11 @@ class Conductor:
             name=name,
             created=now_micros(),
         )
-        app_token = secrets.token_urlsafe(32)
+        app_token, key, token = self._new_token(agent.agent)
         lobby_cell = conductor_pb2.Cell(
             agent=agent.agent, dna_hash=dna.LOBBY_DNA_HASH, template=dna.LOBBY_TEMPLATE, created=agent.created
         )
-        self._store.put_agent(agent, _raw(signing) + _raw(encryption), token_key(app_token), lobby_cell)
+        self._store.put_agent(agent, _raw(signing) + _raw(encryption), key, token, lobby_cell)
         log.info("created agent %s", agent.agent.hex()[:16])
         return agent, app_token, lobby_cell
 
@@ -116,10 +120,41 @@ class Conductor:
         secret = self._store.get_secret(agent)
         return open_sealed(X25519PrivateKey.from_private_bytes(secret[32:]), sealed, aad)
 
+    @staticmethod
+    def _new_token(agent: bytes) -> tuple[str, bytes, conductor_pb2.AppToken]:
+        app_token = secrets.token_urlsafe(32)
+        key = token_key(app_token)
+        return app_token, key, conductor_pb2.AppToken(token_id=token_id(key), agent=agent, created=now_micros())
+
+    def issue_app_token(self, agent: bytes) -> tuple[str, conductor_pb2.AppToken]:
+        self._require_agent(agent)
+        app_token, key, token = self._new_token(agent)
+        self._store.put_token(key, token)
+        return app_token, token
+
+    def list_app_tokens(self, agent: bytes = b"") -> list[conductor_pb2.AppToken]:
+        if agent:
+            check_agent_key(agent)
+        return [t for _, t in self._store.list_tokens() if not agent or t.agent == agent]
+
+    def revoke_app_token(self, token_id_: str) -> conductor_pb2.AppToken:
+        """A revoked token authenticates nothing from then on."""
+        if not token_id_:
+            raise InvalidArgument("token_id is required")
+        for key, token in self._store.list_tokens():
+            if token.token_id == token_id_:
+                token.revoked = True
+                self._store.put_token(key, token)
+                log.info("revoked app token %s of agent %s", token_id_, token.agent.hex()[:16])
+                return token
+        raise NotFound(f"no app token {token_id_}")
+
     def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         if not app_token:
             raise Unauthenticated("missing app token")
-        agent = self._store.agent_for_token(token_key(app_token))
-        if agent is None:
+        token = self._store.get_token(token_key(app_token))
+        if token is None:
             raise Unauthenticated("unknown app token")
-        return self._store.get_agent(agent)
+        if token.revoked:
+            raise Unauthenticated("the app token was revoked")
+        return self._store.get_agent(token.agent)

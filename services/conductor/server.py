@@ -1,10 +1,12 @@
 """Runs a node's conductor: `kizuna-conductor --listen ADDR --data-dir DIR --dht ADDR`."""
 
 import asyncio
+import os
 
 import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
+from services.common import node_secret
 from services.common.rpc import remote_error
 from services.common.server import base_parser, serve, setup_logging
 from services.conductor.conductor import Conductor
@@ -31,12 +33,13 @@ def dht_joiner(channel: grpc.aio.Channel):
 
 async def run(args) -> None:
     store = ConductorStore(args.data_dir)
+    secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
     conductor = Conductor(store, dht_joiner(channel))
 
     def register(server):
 
-        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(conductor), server)
+        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(conductor, secret), server)
 
     async def on_stop():
         await channel.close()
@@ -48,6 +51,8 @@ async def run(args) -> None:
 def main(argv=None) -> None:
     parser = base_parser("Kizuna conductor: keystore, cells, app tokens, DNA clones")
     parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
+    parser.add_argument("--node-secret-file", default="",
+                        help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)
     setup_logging(args.log_level, "conductor")
     asyncio.run(run(args))

@@ -1,41 +1,71 @@
 """The Conductor's RPC layer: parse and validate, call the domain, map the result."""
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
+from services.common import node_secret
 from services.common.rpc import rpc_method
 from services.conductor.conductor import Conductor
 
 
 class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
-    def __init__(self, conductor: Conductor):
+    """Every method first checks the node's secret (see services.common.node_secret)."""
+
+    def __init__(self, conductor: Conductor, secret: str):
         self._conductor = conductor
+        self._secret = secret
+
+    def _internal(self, context) -> None:
+        node_secret.check(context.invocation_metadata(), self._secret)
 
     @rpc_method
     async def CreateAgent(self, request, context):
+        self._internal(context)
         agent, app_token, lobby_cell = self._conductor.create_agent(request.name)
         return conductor_pb2.CreateAgentResponse(agent=agent, app_token=app_token, lobby_cell=lobby_cell)
 
     @rpc_method
     async def ListAgents(self, request, context):
+        self._internal(context)
         return conductor_pb2.ListAgentsResponse(agents=self._conductor.list_agents())
 
     @rpc_method
     async def CloneDna(self, request, context):
+        self._internal(context)
         cell = await self._conductor.clone_dna(request.agent, request.template, request.properties)
         return conductor_pb2.CloneDnaResponse(cell=cell)
 
     @rpc_method
     async def ListCells(self, request, context):
+        self._internal(context)
         return conductor_pb2.ListCellsResponse(cells=self._conductor.list_cells(request.agent))
 
     @rpc_method
     async def Sign(self, request, context):
+        self._internal(context)
         return conductor_pb2.SignResponse(signature=self._conductor.sign(request.agent, request.data))
 
     @rpc_method
     async def ResolveToken(self, request, context):
+        self._internal(context)
         return conductor_pb2.ResolveTokenResponse(agent=self._conductor.resolve_token(request.app_token))
 
     @rpc_method
     async def Decrypt(self, request, context):
+        self._internal(context)
         plaintext = self._conductor.decrypt(request.agent, request.sealed, request.aad)
         return conductor_pb2.DecryptResponse(plaintext=plaintext)
+
+    @rpc_method
+    async def IssueAppToken(self, request, context):
+        self._internal(context)
+        app_token, token = self._conductor.issue_app_token(request.agent)
+        return conductor_pb2.IssueAppTokenResponse(app_token=app_token, token=token)
+
+    @rpc_method
+    async def ListAppTokens(self, request, context):
+        self._internal(context)
+        return conductor_pb2.ListAppTokensResponse(tokens=self._conductor.list_app_tokens(request.agent))
+
+    @rpc_method
+    async def RevokeAppToken(self, request, context):
+        self._internal(context)
+        return conductor_pb2.RevokeAppTokenResponse(token=self._conductor.revoke_app_token(request.token_id))

@@ -32,7 +32,7 @@ from services.group_dht.validation import (
 
 log = logging.getLogger("kizuna.group_dht")
 
-CALL_TIMEOUT = 1.0
+CALL_TIMEOUT = 3.0  # a live peer under load answers well within this; a dead one fails at once or is marked down
 GOSSIP_INTERVAL = 2.0
 DEFAULT_MAX_SPACES = 1000
 # Statuses that say the peer did not answer, as opposed to answering with a refusal.

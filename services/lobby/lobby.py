@@ -28,6 +28,8 @@ from services.common.keys import check_agent_key, verify_signed
 from services.common.retry import RetryPolicy, call_with_policy, is_transient
 from services.common.sealing import seal, sealed_aad
 from services.lobby.directory import Directory, op_of
+from services.lobby.envelopes import EnvelopeChecker, seal_envelope
+from services.lobby.limits import Limits, RateLimiter
 from services.lobby.liveness import PeerLiveness
 from services.lobby.outbox import Outbox
 from services.lobby.signals import SignalHub
@@ -37,10 +39,7 @@ from services.lobby.store import LobbyStore, group_key
 log = logging.getLogger("kizuna.lobby")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-MAX_GROUP_NAME = 50
-MAX_PARTICIPANTS = 100
-MAX_PAYLOAD_BYTES = 16 * 1024
-DEFAULT_PAGE, MAX_PAGE = 50, 500
+DEFAULT_PAGE = 50
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 
@@ -66,7 +65,8 @@ class Lobby:
     this node's agent infos advertise for its DHT."""
 
     def __init__(self, store: LobbyStore, conductor, dht, remote, address: str, dht_address: str,
-                 retry_policy: RetryPolicy, liveness_window: float = 5.0, outbox: Outbox | None = None):
+                 retry_policy: RetryPolicy, liveness_window: float = 5.0, outbox: Outbox | None = None,
+                 limits: Limits = Limits()):
         self.store = store
         self.conductor = conductor
         self.dht = dht
@@ -79,6 +79,10 @@ class Lobby:
         self.directory = Directory(dht, conductor.sign)
         self.liveness = PeerLiveness(liveness_window)
         self.outbox = outbox or Outbox(store)
+        self.limits = limits
+        self.envelopes = EnvelopeChecker(store.nonces, limits.envelope_window_seconds)
+        self._send_rate = RateLimiter(limits.messages_per_second, limits.message_burst)
+        self._receive_rate = RateLimiter(limits.messages_per_second, limits.message_burst)
         self._sync_locks: dict[bytes, asyncio.Lock] = {}
         self._hosted: dict[bytes, object] = {}
         self._tokens: dict[str, bytes] = {}
@@ -163,12 +167,12 @@ class Lobby:
         Groups entry and sends the invites, in parallel. Returns the group and one outcome
         per invitee."""
         name = name.strip()
-        if not 1 <= len(name) <= MAX_GROUP_NAME:
-            raise InvalidArgument(f"a group name is 1 to {MAX_GROUP_NAME} characters")
+        if not 1 <= len(name) <= self.limits.max_group_name:
+            raise InvalidArgument(f"a group name is 1 to {self.limits.max_group_name} characters")
         if not participants:
             raise InvalidArgument("a group needs at least one participant besides its creator")
-        if len(participants) > MAX_PARTICIPANTS:
-            raise InvalidArgument(f"a group has at most {MAX_PARTICIPANTS} participants")
+        if len(participants) >= self.limits.max_members:
+            raise InvalidArgument(f"a group has at most {self.limits.max_members} members, its creator included")
         members = [agent]
         for ref in participants:
             key = await self.resolve_participant(ref)
@@ -229,9 +233,12 @@ class Lobby:
         if groups is not None:
             batch.put(self.store.groups, agent, groups.SerializeToString())
 
-    async def receive_invite(self, to_agent: bytes, signed_invite) -> bool:
+    async def receive_invite(self, to_agent: bytes, signed_invite, caller: bytes | None = None) -> bool:
+        """`caller`: who made the call_remote (None for an invite fetched from the DHT)."""
         await self.require_hosted(to_agent)
         body = verify_signed(signed_invite, "invite")
+        if caller is not None and caller != signed_invite.author:
+            raise PermissionDenied("the caller is not the inviter")
         invite = common_pb2.Invite.FromString(body)
         properties = invite.properties
         dna.check_group_properties(properties)
@@ -356,8 +363,9 @@ class Lobby:
             raise FailedPrecondition("accept the group before sending to it")
         if not payload:
             raise InvalidArgument("payload is empty")
-        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
-            raise InvalidArgument(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        if len(payload.encode()) > self.limits.max_payload_bytes:
+            raise InvalidArgument(f"payload is larger than {self.limits.max_payload_bytes} bytes")
+        self._send_rate.take(agent, "sending")
         entry = common_pb2.MessageEntry(
             author=agent,
             receiver=[m for m in info.initial_members if m != agent],
@@ -378,14 +386,37 @@ class Lobby:
         ))
         return record, list(outcomes)
 
-    async def call_remote(self, to_agent: bytes, method: str, request, policy: RetryPolicy):
-        """Calls `method` on the lobby hosting `to_agent` under the retry policy; returns
-        (response, attempts) or raises the last error."""
+    async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy):
+        """Calls `method` on the lobby hosting `to_agent` under the retry policy, each attempt
+        in a fresh envelope signed by `caller`; returns (response, attempts) or raises the
+        last error."""
         info = await self.directory.agent_info(to_agent)
-        return await call_with_policy(
-            policy, f"{method} to {short(to_agent)}",
-            lambda timeout: self.remote.call(info.lobby_address, method, request, timeout),
-        )
+
+        async def attempt(timeout):
+            envelope = seal_envelope(method, request, to_agent).SerializeToString()
+            signed = common_pb2.Signed(body=envelope, signature=await self.conductor.sign(caller, envelope), author=caller)
+            return await self.remote.call(info.lobby_address, method, lobby_pb2.RemoteCall(envelope=signed), timeout)
+
+        return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
+
+    async def receive_remote(self, method: str, remote_call: lobby_pb2.RemoteCall) -> None:
+        """An incoming call_remote: the envelope is checked first, then the call it carries."""
+        caller, envelope = self.envelopes.open(remote_call, method)
+        await self.require_hosted(envelope.target)
+        try:
+            if method == "ReceiveInvite":
+                request = lobby_pb2.ReceiveInviteRequest.FromString(envelope.body)
+            else:
+                request = lobby_pb2.ReceiveGroupMessageRequest.FromString(envelope.body)
+        except Exception:  # noqa: BLE001 - any parse failure is bad input
+            raise InvalidArgument("the envelope's body does not parse as the call's request") from None
+        if request.to_agent != envelope.target:
+            raise PermissionDenied("the call is addressed to another agent than its envelope's target")
+        if method == "ReceiveInvite":
+            await self.receive_invite(request.to_agent, request.invite, caller=caller)
+        else:
+            self._receive_rate.take(caller, "receiving from this sender")
+            await self.receive_group_message(request.to_agent, request.message, caller=caller)
 
     async def deliver(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome:
         """call_remote first; when the policy gives up, the receiver's inbox in the DHT;
@@ -404,7 +435,7 @@ class Lobby:
         if not self.liveness.recently_failed(receiver):
             method, request = self._remote_request(item)
             try:
-                _, attempts = await self.call_remote(receiver, method, request, self.retry_policy)
+                _, attempts = await self.call_remote(item.author, receiver, method, request, self.retry_policy)
             except KizunaError as exc:
                 attempts = getattr(exc, "attempts", 0)
                 if not is_transient(exc) and not isinstance(exc, NotFound):
@@ -542,7 +573,7 @@ class Lobby:
             except KizunaError as exc:
                 log.info("catch-up for %s failed: %s %s", short(agent), exc.code, exc.message)
 
-    async def receive_group_message(self, to_agent: bytes, signed) -> bool:
+    async def receive_group_message(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
         """The seed's rules, in order: verify; drop a duplicate; a blocked group gets
         nothing; a blocked member gets a warning; else the message is signalled. Stored
         with time_received."""
@@ -551,6 +582,8 @@ class Lobby:
         entry = common_pb2.MessageEntry.FromString(body)
         if entry.author != signed.author:
             raise PermissionDenied("the message's author did not sign it")
+        if caller is not None and caller != entry.author:
+            raise PermissionDenied("the caller is not the message's author")
         if entry.HasField("time_received"):
             raise InvalidArgument("a sent message carries no time_received")
         if to_agent not in entry.receiver:
@@ -588,8 +621,8 @@ class Lobby:
 
     def get_messages(self, agent: bytes, group_uuid: str, page_size: int, page_token: str):
         self._require_group(agent, group_uuid)
-        if page_size < 0 or page_size > MAX_PAGE:
-            raise InvalidArgument(f"page_size is 0 (default {DEFAULT_PAGE}) to {MAX_PAGE}")
+        if page_size < 0 or page_size > self.limits.max_page_size:
+            raise InvalidArgument(f"page_size is 0 (default {DEFAULT_PAGE}) to {self.limits.max_page_size}")
         before = None
         if page_token:
             try:

@@ -7,42 +7,45 @@ domain code never sees grpc.
 import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2_grpc
-from services.common import dna
+from services.common import dna, node_secret
 from services.common.channels import ChannelPool
 from services.common.rpc import remote_error
 
 LOCAL_TIMEOUT = 10.0
 
 
-async def _call(method, request, timeout):
+async def _call(method, request, timeout, metadata=None):
     try:
-        return await method(request, timeout=timeout)
+        return await method(request, timeout=timeout, metadata=metadata)
     except grpc.aio.AioRpcError as exc:
         raise remote_error(exc) from exc
 
 
 class ConductorPort:
-    def __init__(self, channel: grpc.aio.Channel):
+    """Every call carries the node's secret: the conductor serves only its own node."""
+
+    def __init__(self, channel: grpc.aio.Channel, secret: str):
         self._stub = conductor_pb2_grpc.ConductorStub(channel)
+        self._metadata = ((node_secret.METADATA_KEY, secret),)
 
     async def sign(self, agent: bytes, data: bytes) -> bytes:
-        response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT)
+        response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT, self._metadata)
         return response.signature
 
     async def clone_dna(self, agent: bytes, properties) -> conductor_pb2.Cell:
         request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties)
-        return (await _call(self._stub.CloneDna, request, LOCAL_TIMEOUT)).cell
+        return (await _call(self._stub.CloneDna, request, LOCAL_TIMEOUT, self._metadata)).cell
 
     async def list_agents(self) -> list[conductor_pb2.Agent]:
-        return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT)).agents)
+        return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT, self._metadata)).agents)
 
     async def decrypt(self, agent: bytes, sealed, aad: bytes) -> bytes:
         request = conductor_pb2.DecryptRequest(agent=agent, sealed=sealed, aad=aad)
-        return (await _call(self._stub.Decrypt, request, LOCAL_TIMEOUT)).plaintext
+        return (await _call(self._stub.Decrypt, request, LOCAL_TIMEOUT, self._metadata)).plaintext
 
     async def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         request = conductor_pb2.ResolveTokenRequest(app_token=app_token)
-        return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT)).agent
+        return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT, self._metadata)).agent
 
 
 class DhtPort:

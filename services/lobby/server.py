@@ -4,10 +4,12 @@ import asyncio
 import logging
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
+from services.common import node_secret
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy
 from services.common.server import base_parser, serve, setup_logging
+from services.lobby.limits import Limits
 from services.lobby.lobby import Lobby
 from services.lobby.outbox import Outbox
 from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
@@ -24,7 +26,7 @@ async def run(args) -> None:
     pool = ChannelPool()
     lobby = Lobby(
         store,
-        ConductorPort(pool.get(args.conductor)),
+        ConductorPort(pool.get(args.conductor), node_secret.load(args.node_secret_file)),
         DhtPort(pool.get(args.dht)),
         RemoteLobbies(pool),
         args.advertise,
@@ -32,6 +34,7 @@ async def run(args) -> None:
         RetryPolicy.from_args(args),
         liveness_window=args.liveness_window,
         outbox=Outbox(store, interval=args.outbox_interval, backoff_max=args.outbox_backoff_max),
+        limits=Limits.from_args(args),
     )
     background: list[asyncio.Task] = []
 
@@ -72,6 +75,7 @@ async def _catch_up_every(lobby: Lobby, interval: float) -> None:
     """Catch-up at start, then every `interval` seconds."""
     while True:
         await lobby.sync_all()
+        lobby.envelopes.forget_expired()
         await asyncio.sleep(interval)
 
 
@@ -86,6 +90,8 @@ def main(argv=None) -> None:
     parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
     parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
                         help="the longest wait before retrying a queued item")
+    parser.add_argument("--node-secret-file", required=True, help="the node's secret (the conductor makes it)")
+    Limits.add_arguments(parser)
     RetryPolicy.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level, "lobby")

@@ -113,10 +113,10 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
 
     @rpc_method
     async def ReceiveInvite(self, request, context):
-        await self._lobby.receive_invite(request.to_agent, request.invite)
+        await self._lobby.receive_remote("ReceiveInvite", request)
         return lobby_pb2.ReceiveInviteResponse()
 
     @rpc_method
     async def ReceiveGroupMessage(self, request, context):
-        await self._lobby.receive_group_message(request.to_agent, request.message)
+        await self._lobby.receive_remote("ReceiveGroupMessage", request)
         return lobby_pb2.ReceiveGroupMessageResponse()

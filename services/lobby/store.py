@@ -27,6 +27,7 @@ class LobbyStore:
         self.messages = self._store.table(b"msg:")  # agent + group key + u64 time_sent + hash -> MessageRecord
         self.seen = self._store.table(b"seen:")  # agent + message hash -> history key
         self.profiles = self._store.table(b"profile:")  # agent -> username
+        self.nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
         self.outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
 
     def batch(self):

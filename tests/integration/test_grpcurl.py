@@ -43,7 +43,8 @@ def make_node_services(start_process, free_port, tmp_path):
         start_process("services.conductor.server", "--listen", conductor,
                       "--data-dir", str(node_dir / "conductor"), "--dht", dht,
                       address=conductor, name=f"{name}-conductor")
-        return {"group_dht": dht, "conductor": conductor}
+        secret = (node_dir / "conductor" / "node.secret").read_text().strip()
+        return {"group_dht": dht, "conductor": conductor, "secret_header": f"x-kizuna-node-secret: {secret}"}
 
     return make
 
@@ -76,25 +77,37 @@ def test_grpcurl_health_check_says_serving(make_node_services, which):
 
 def test_grpcurl_create_agent_answers_with_agent_and_app_token(make_node_services):
     node = make_node_services()
-    created = json.loads(grpcurl("-d", '{"name":"alice"}', node["conductor"], "kizuna.v1.Conductor/CreateAgent"))
+    created = json.loads(grpcurl("-H", node["secret_header"], "-d", '{"name":"alice"}', node["conductor"],
+                                 "kizuna.v1.Conductor/CreateAgent"))
     assert created["agent"]["agent"]
     assert created["agent"]["name"] == "alice"
     # grpcurl 1.8.6 prints the proto field names (app_token); newer ones may print camelCase.
     assert created.get("app_token") or created.get("appToken")
-    listed = json.loads(grpcurl(node["conductor"], "kizuna.v1.Conductor/ListAgents"))
+    listed = json.loads(grpcurl("-H", node["secret_header"], node["conductor"], "kizuna.v1.Conductor/ListAgents"))
     assert [a["agent"] for a in listed["agents"]] == [created["agent"]["agent"]]
 
 
 def test_grpcurl_refusal_is_a_status_with_a_message_not_internal(make_node_services):
     node = make_node_services()
     result = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-max-time", "10", "-d", '{"agent":"AAAA"}', node["conductor"],
-         "kizuna.v1.Conductor/ListCells"],
+        [str(GRPCURL), "-plaintext", "-max-time", "10", "-H", node["secret_header"], "-d", '{"agent":"AAAA"}',
+         node["conductor"], "kizuna.v1.Conductor/ListCells"],
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert "32-byte" in result.stderr
+
+
+def test_grpcurl_conductor_call_without_the_node_secret_is_permission_denied(make_node_services):
+    node = make_node_services()
+    result = subprocess.run(
+        [str(GRPCURL), "-plaintext", "-max-time", "10", "-d", '{"name":"mallory"}', node["conductor"],
+         "kizuna.v1.Conductor/CreateAgent"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode != 0
+    assert "PermissionDenied" in result.stderr and "node's secret" in result.stderr
 
 
 def grpcurl_status(*args: str) -> subprocess.CompletedProcess:

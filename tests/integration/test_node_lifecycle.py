@@ -45,8 +45,9 @@ async def _snapshot(network, name):
     agent = network.agent_key(name)
     async with grpc.aio.insecure_channel(network.conductor_address(name)) as channel:
         conductor = conductor_pb2_grpc.ConductorStub(channel)
-        agents = (await conductor.ListAgents(conductor_pb2.ListAgentsRequest())).agents
-        cells = (await conductor.ListCells(conductor_pb2.ListCellsRequest(agent=agent))).cells
+        secret = network.conductor_metadata(name)
+        agents = (await conductor.ListAgents(conductor_pb2.ListAgentsRequest(), metadata=secret)).agents
+        cells = (await conductor.ListCells(conductor_pb2.ListCellsRequest(agent=agent), metadata=secret)).cells
     async with grpc.aio.insecure_channel(network.dht_address(name)) as channel:
         spaces = (await group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest())).spaces
     async with make_clients(network, (name,), signals=False) as clients:

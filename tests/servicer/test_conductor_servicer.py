@@ -37,7 +37,7 @@ class ServerThread:
 
     async def _start(self) -> int:
         self._server = grpc.aio.server()
-        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(self._conductor), self._server)
+        conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(self._conductor, SECRET), self._server)
         port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         return port
@@ -61,11 +61,40 @@ def conductor_server(tmp_path):
     dht = FakeDht()
     server = ServerThread(Conductor(store, dht.join_space))
     address = server.start()
-    channel = grpc.insecure_channel(address)
+    channel = grpc.intercept_channel(grpc.insecure_channel(address), _WithSecret())
     try:
         yield conductor_pb2_grpc.ConductorStub(channel), dht
     finally:
         channel.close()
+        server.stop()
+        store.close()
+
+
+SECRET = "test-node-secret"
+
+
+class _WithSecret(grpc.UnaryUnaryClientInterceptor):
+    """Adds the node's secret to every call, as the node's own lobby does."""
+
+    def intercept_unary_unary(self, continuation, details, request):
+        metadata = list(details.metadata or []) + [("x-kizuna-node-secret", SECRET)]
+        return continuation(details._replace(metadata=metadata), request)
+
+
+def test_a_call_without_the_node_secret_is_permission_denied(tmp_path):
+    store = ConductorStore(str(tmp_path / "conductor"))
+    server = ServerThread(Conductor(store, FakeDht().join_space))
+    address = server.start()
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = conductor_pb2_grpc.ConductorStub(channel)
+            for call, request in [(stub.CreateAgent, conductor_pb2.CreateAgentRequest(name="x")),
+                                  (stub.Sign, conductor_pb2.SignRequest(agent=b"a" * 32, data=b"x"))]:
+                with pytest.raises(grpc.RpcError) as raised:
+                    call(request, timeout=10, metadata=(("x-kizuna-node-secret", "wrong"),))
+                assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert store.list_agents() == []
+    finally:
         server.stop()
         store.close()
 

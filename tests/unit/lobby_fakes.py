@@ -104,13 +104,7 @@ class FakeRemote:
             raise RemoteError("UNAVAILABLE", "connection refused")
         if address in self.refusing:
             raise RemoteError(*self.refusing[address])
-        lobby = self.lobbies[address]
-        if method == "ReceiveInvite":
-            await lobby.receive_invite(request.to_agent, request.invite)
-        elif method == "ReceiveGroupMessage":
-            await lobby.receive_group_message(request.to_agent, request.message)
-        else:
-            raise NotFound(method)
+        await self.lobbies[address].receive_remote(method, request)
         return None
 
 

@@ -103,3 +103,17 @@ class SealedBox(_message.Message):
     nonce: bytes
     ciphertext: bytes
     def __init__(self, receiver: _Optional[bytes] = ..., ephemeral_key: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class Envelope(_message.Message):
+    __slots__ = ("method", "body", "timestamp", "nonce", "target")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    body: bytes
+    timestamp: int
+    nonce: bytes
+    target: bytes
+    def __init__(self, method: _Optional[str] = ..., body: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., nonce: _Optional[bytes] = ..., target: _Optional[bytes] = ...) -> None: ...

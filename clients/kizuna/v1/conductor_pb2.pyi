@@ -128,3 +128,53 @@ class DecryptResponse(_message.Message):
     PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
     plaintext: bytes
     def __init__(self, plaintext: _Optional[bytes] = ...) -> None: ...
+
+class AppToken(_message.Message):
+    __slots__ = ("token_id", "agent", "created", "revoked")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    agent: bytes
+    created: int
+    revoked: bool
+    def __init__(self, token_id: _Optional[str] = ..., agent: _Optional[bytes] = ..., created: _Optional[int] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class IssueAppTokenRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+
+class IssueAppTokenResponse(_message.Message):
+    __slots__ = ("app_token", "token")
+    APP_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    app_token: str
+    token: AppToken
+    def __init__(self, app_token: _Optional[str] = ..., token: _Optional[_Union[AppToken, _Mapping]] = ...) -> None: ...
+
+class ListAppTokensRequest(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+
+class ListAppTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[AppToken]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[AppToken, _Mapping]]] = ...) -> None: ...
+
+class RevokeAppTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class RevokeAppTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: AppToken
+    def __init__(self, token: _Optional[_Union[AppToken, _Mapping]] = ...) -> None: ...

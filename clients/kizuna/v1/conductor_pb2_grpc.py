@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class ConductorStub:
-    """Missing associated documentation comment in .proto file."""
+    """Every call is node-internal: it carries the node's secret, from the node's data
+    directory, as `x-kizuna-node-secret` metadata; without it, PERMISSION_DENIED.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -69,10 +71,27 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
                 _registered_method=True)
+        self.IssueAppToken = channel.unary_unary(
+                '/kizuna.v1.Conductor/IssueAppToken',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenResponse.FromString,
+                _registered_method=True)
+        self.ListAppTokens = channel.unary_unary(
+                '/kizuna.v1.Conductor/ListAppTokens',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.ListAppTokensRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListAppTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeAppToken = channel.unary_unary(
+                '/kizuna.v1.Conductor/RevokeAppToken',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.FromString,
+                _registered_method=True)
 
 
 class ConductorServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Every call is node-internal: it carries the node's secret, from the node's data
+    directory, as `x-kizuna-node-secret` metadata; without it, PERMISSION_DENIED.
+    """
 
     def CreateAgent(self, request, context):
         """Creates an agent: an ed25519 signing key and an X25519 key, kept here, and its
@@ -124,6 +143,25 @@ class ConductorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueAppToken(self, request, context):
+        """App tokens: a new one for an agent, the list (ids, never the tokens), revoking one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAppTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAppToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConductorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +200,21 @@ def add_ConductorServicer_to_server(servicer, server):
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.SerializeToString,
             ),
+            'IssueAppToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueAppToken,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenResponse.SerializeToString,
+            ),
+            'ListAppTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAppTokens,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListAppTokensRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.ListAppTokensResponse.SerializeToString,
+            ),
+            'RevokeAppToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAppToken,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'kizuna.v1.Conductor', rpc_method_handlers)
@@ -171,7 +224,9 @@ def add_ConductorServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Conductor:
-    """Missing associated documentation comment in .proto file."""
+    """Every call is node-internal: it carries the node's secret, from the node's data
+    directory, as `x-kizuna-node-secret` metadata; without it, PERMISSION_DENIED.
+    """
 
     @staticmethod
     def CreateAgent(request,
@@ -352,6 +407,87 @@ class Conductor:
             '/kizuna.v1.Conductor/Decrypt',
             kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueAppToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/IssueAppToken',
+            kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAppTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/ListAppTokens',
+            kizuna_dot_v1_dot_conductor__pb2.ListAppTokensRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.ListAppTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAppToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/RevokeAppToken',
+            kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

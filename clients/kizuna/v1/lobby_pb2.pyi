@@ -281,6 +281,12 @@ class OutboxItem(_message.Message):
     next_attempt: int
     def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ...) -> None: ...
 
+class RemoteCall(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _common_pb2.Signed
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
 class ReceiveInviteRequest(_message.Message):
     __slots__ = ("to_agent", "invite")
     TO_AGENT_FIELD_NUMBER: _ClassVar[int]

@@ -113,12 +113,12 @@ class LobbyStub:
                 _registered_method=True)
         self.ReceiveInvite = channel.unary_unary(
                 '/kizuna.v1.Lobby/ReceiveInvite',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteRequest.SerializeToString,
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.FromString,
                 _registered_method=True)
         self.ReceiveGroupMessage = channel.unary_unary(
                 '/kizuna.v1.Lobby/ReceiveGroupMessage',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageRequest.SerializeToString,
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
                 _registered_method=True)
 
@@ -227,7 +227,9 @@ class LobbyServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReceiveInvite(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Each carries Signed{body = Envelope{body = ReceiveInviteRequest or
+        ReceiveGroupMessageRequest}}, signed by the calling agent.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -318,12 +320,12 @@ def add_LobbyServicer_to_server(servicer, server):
             ),
             'ReceiveInvite': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveInvite,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteRequest.FromString,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.SerializeToString,
             ),
             'ReceiveGroupMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveGroupMessage,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageRequest.FromString,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.SerializeToString,
             ),
     }
@@ -759,7 +761,7 @@ class Lobby:
             request,
             target,
             '/kizuna.v1.Lobby/ReceiveInvite',
-            kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.FromString,
             options,
             channel_credentials,
@@ -786,7 +788,7 @@ class Lobby:
             request,
             target,
             '/kizuna.v1.Lobby/ReceiveGroupMessage',
-            kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,1 @@
+"""Measurement scripts (not tests): run each as `.venv/bin/python -m bench.<name>`."""

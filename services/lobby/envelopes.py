@@ -1,0 +1,61 @@
+"""call_remote's signed envelopes: built for every outgoing attempt, and checked on every
+incoming call before anything else (signature, method, freshness, replay, target)."""
+
+import os
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.hashing import now_micros
+from services.common.keys import verify_signed
+from services.common.store import from_u64, u64
+
+NONCE_LEN = 16
+
+
+def seal_envelope(method: str, request, target: bytes) -> common_pb2.Envelope:
+    """A fresh envelope for one attempt of a call; the caller signs its bytes."""
+    return common_pb2.Envelope(
+        method=method, body=request.SerializeToString(), timestamp=now_micros(), nonce=os.urandom(NONCE_LEN),
+        target=target,
+    )
+
+
+class EnvelopeChecker:
+    """`window_seconds`: how far an envelope's timestamp may be from this lobby's clock.
+    Nonces are remembered (on disk) for that long, so a replay is refused even across a
+    restart."""
+
+    def __init__(self, nonces_table, window_seconds: float):
+        self._nonces = nonces_table
+        self.window_micros = int(window_seconds * 1_000_000)
+
+    def open(self, remote_call: lobby_pb2.RemoteCall, method: str) -> tuple[bytes, common_pb2.Envelope]:
+        """(caller, envelope) of a call whose envelope passes every check; PermissionDenied
+        (or InvalidArgument for bytes that are no envelope) otherwise."""
+        signed = remote_call.envelope
+        if not signed.body:
+            raise InvalidArgument("a remote call needs a signed envelope")
+        body = verify_signed(signed, "envelope")
+        try:
+            envelope = common_pb2.Envelope.FromString(body)
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError; any parse failure is bad input
+            raise InvalidArgument("the envelope does not parse") from None
+        if envelope.method != method:
+            raise PermissionDenied(f"the envelope was signed for {envelope.method or 'no method'}, not {method}")
+        now = now_micros()
+        if abs(now - envelope.timestamp) > self.window_micros:
+            raise PermissionDenied("the envelope is stale: its timestamp is outside the accepted window")
+        if len(envelope.nonce) != NONCE_LEN:
+            raise PermissionDenied(f"the envelope's nonce must be {NONCE_LEN} bytes")
+        if self._nonces.get(envelope.nonce) is not None:
+            raise PermissionDenied("the envelope was already used (replayed nonce)")
+        self._nonces.put(envelope.nonce, u64(envelope.timestamp))
+        return signed.author, envelope
+
+    def forget_expired(self) -> int:
+        """Drops nonces older than the window: their envelopes are refused as stale anyway."""
+        horizon = now_micros() - 2 * self.window_micros
+        old = [k for k, v in self._nonces.items() if from_u64(v) < horizon]
+        for key in old:
+            self._nonces.delete(key, sync=False)
+        return len(old)

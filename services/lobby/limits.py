@@ -1,0 +1,45 @@
+"""The lobby's limits, each a flag (see `add_arguments`), and the per-sender rate limit."""
+
+import dataclasses
+import time
+
+from services.common.errors import ResourceExhausted
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int = 16 * 1024
+    max_members: int = 100
+    max_group_name: int = 50
+    max_page_size: int = 500
+    messages_per_second: float = 200.0
+    message_burst: int = 500
+    envelope_window_seconds: float = 120.0
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        for field in dataclasses.fields(cls):
+            parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type if field.type in (int, float) else float,
+                                default=field.default, dest=f"limit_{field.name}")
+
+    @classmethod
+    def from_args(cls, args) -> "Limits":
+        return cls(**{f.name: getattr(args, f"limit_{f.name}") for f in dataclasses.fields(cls)})
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` per second, up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[bytes, tuple[float, float]] = {}
+
+    def take(self, key: bytes, what: str) -> None:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            raise ResourceExhausted(f"{what}: more than {self.rate:g} messages per second; slow down")
+        self._buckets[key] = (tokens - 1.0, now)
