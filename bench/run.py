@@ -891,6 +891,7 @@ def parse_args(argv=None):
     parser.add_argument("--offline-sends", type=int, default=None, help="sends per round in section 5 (default 30)")
     parser.add_argument("--catchup", type=int, default=None, help="messages the receiver misses in section 6 (default 1000)")
     parser.add_argument("--dir", help="network directory (default: a temporary one, removed afterwards)")
+    parser.add_argument("--keep", action="store_true", help="keep the network directory (data and logs) afterwards")
     parser.add_argument("--out", help="JSON output path (default bench/results/<timestamp>.json)")
     args = parser.parse_args(argv)
     defaults = dict(nodes=5, echo_calls=3000, leveldb_puts=5000, sends=300, throughput_per_sender=150,
@@ -926,8 +927,13 @@ def main(argv=None) -> int:
     finally:
         with contextlib.suppress(Exception):
             net.down(directory)
-        if not args.dir:
+        lost = any((results.get(k) or {}).get("lost") for k in ("send_to_signal", "throughput")) or any(
+            f.get("lost") for f in results.get("fan_out", [])) or (results.get("catch_up") and not results["catch_up"]["complete"])
+        keep = args.keep or error is not None or lost
+        if not args.dir and not keep:
             shutil.rmtree(directory, ignore_errors=True)
+        elif keep:
+            results["kept_network_dir"] = directory
     results["targets"] = targets(results)
     results["seconds"] = time.time() - started
     out = Path(args.out) if args.out else RESULTS_DIR / f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
@@ -935,6 +941,8 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print()
     print(table(results))
+    if results.get("kept_network_dir"):
+        print(f"\nsomething was lost or failed: the network's data and logs stay in {results['kept_network_dir']}")
     print(f"\n{'quick ' if args.quick else ''}run took {results['seconds']:.0f} s; results in {out}")
     if error is not None:
         print(f"\nthe bench stopped early: {results['error']}", file=sys.stderr)

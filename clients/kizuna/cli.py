@@ -3,8 +3,10 @@
     kizuna net up|down|status|stop NODE [--kill]|start NODE [--dir DIR]
     kizuna [--dir DIR] --as AGENT groups|create-group|send|history|accept|delete|block|unblock|
                                   block-agent|unblock-agent|watch
+    kizuna [--dir DIR] tokens list [NODE] | issue AGENT | revoke TOKEN_ID [--node NODE]
 
-Addresses and tokens come from DIR/network.json (DIR defaults to ./net). Output is one
+Addresses and tokens come from DIR/network.json (DIR defaults to ./net); the token
+commands call a node's conductor with the node's secret from its data directory. Output is one
 line per item with names resolved; an error is one line on stderr and exit code 1.
 """
 
@@ -17,9 +19,11 @@ import binascii
 import datetime
 import sys
 
+import grpc
+
 from kizuna import net
 from kizuna.client import Client, ClientError, UiEvent
-from kizuna.v1 import lobby_pb2
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2
 
 DEFAULT_DIR = "net"
 
@@ -298,6 +302,96 @@ COMMANDS = {
 }
 
 
+# ---------------------------------------------------------------- token commands
+
+
+def conductor_call(network: net.Network, node: str, method: str, request):
+    """One node-internal call to `node`'s conductor, with the node's secret."""
+    record = network.node(node)
+    try:
+        metadata = net.conductor_metadata(record)
+    except OSError as exc:
+        raise CliError(f"cannot read node {node}'s secret at {net.secret_path(record)}: {exc.strerror}") from None
+    with grpc.insecure_channel(record["conductor"]) as channel:
+        stub = conductor_pb2_grpc.ConductorStub(channel)
+        try:
+            return getattr(stub, method)(request, metadata=metadata, timeout=net.RPC_TIMEOUT)
+        except grpc.RpcError as exc:
+            if exc.code() in net.TRANSIENT:
+                raise CliError(
+                    f"node {node}'s conductor at {record['conductor']} is not reachable"
+                    f" (see `kizuna net status --dir {network.directory}`)"
+                ) from None
+            raise CliError(f"node {node}'s conductor: {exc.code().name}: {exc.details()}") from None
+
+
+def token_line(names: Names, node: str, token) -> str:
+    state = "revoked" if token.revoked else "active"
+    return f"{token.token_id}  {names.agent(token.agent)}  node {node}  issued {when(token.created)}  {state}"
+
+
+def cmd_tokens_list(args, network: net.Network, names: Names) -> int:
+    nodes = [args.node] if args.node else list(network.nodes)
+    if not nodes:
+        raise CliError(f"no nodes in {net.config_path(network.directory)}")
+    shown = 0
+    for node in nodes:
+        network.node(node)
+        listed = conductor_call(network, node, "ListAppTokens", conductor_pb2.ListAppTokensRequest())
+        for token in sorted(listed.tokens, key=lambda t: (t.created, t.token_id)):
+            print(token_line(names, node, token))
+            shown += 1
+    if not shown:
+        print("no app tokens")
+    return 0
+
+
+def cmd_tokens_issue(args, network: net.Network, names: Names) -> int:
+    record = network.agent(args.agent)
+    node, key = record["node"], base64.b64decode(record["agent"])
+    answer = conductor_call(network, node, "IssueAppToken", conductor_pb2.IssueAppTokenRequest(agent=key))
+    print(f"issued token {answer.token.token_id} for {names.agent(key)} on node {node}:")
+    print(f"  {answer.app_token}")
+    print(f"it is shown only now; `kizuna tokens revoke {answer.token.token_id}` revokes it")
+    return 0
+
+
+def cmd_tokens_revoke(args, network: net.Network, names: Names) -> int:
+    """Revokes the token on the node that issued it: `--node`, else whichever lists it."""
+    nodes = [args.node] if args.node else list(network.nodes)
+    unreachable = []
+    for node in nodes:
+        network.node(node)
+        try:
+            listed = conductor_call(network, node, "ListAppTokens", conductor_pb2.ListAppTokensRequest())
+        except CliError:
+            if args.node:
+                raise
+            unreachable.append(node)
+            continue
+        found = next((t for t in listed.tokens if t.token_id == args.token_id), None)
+        if found is None:
+            continue
+        was_revoked = found.revoked
+        token = conductor_call(network, node, "RevokeAppToken",
+                               conductor_pb2.RevokeAppTokenRequest(token_id=args.token_id)).token
+        note = " (it already was)" if was_revoked else ""
+        print(f"revoked token {token.token_id} of {names.agent(token.agent)} on node {node}{note}")
+        return 0
+    where = f"node {args.node}" if args.node else "any node"
+    if unreachable:
+        where += f" (not reachable: {', '.join(unreachable)})"
+    raise CliError(f"no app token {args.token_id} on {where}; see `kizuna tokens list`")
+
+
+TOKEN_COMMANDS = {"list": cmd_tokens_list, "issue": cmd_tokens_issue, "revoke": cmd_tokens_revoke}
+
+
+def run_tokens_command(args) -> int:
+    network = net.load(args.dir)
+    return TOKEN_COMMANDS[args.tokens_command](args, network, Names(network))
+
+
 # ---------------------------------------------------------------- net commands
 
 
@@ -378,6 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="print signals as they arrive", parents=[agent_common])
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds")
+
+    tokens_parser = sub.add_parser("tokens", help="app tokens: list, issue, revoke (node-internal)", parents=[common])
+    tokens_sub = tokens_parser.add_subparsers(dest="tokens_command", metavar="list|issue|revoke")
+    tokens_sub.required = True
+    p = tokens_sub.add_parser("list", help="every node's app tokens (ids, never the tokens)", parents=[common])
+    p.add_argument("node", nargs="?", metavar="NODE", help="only this node's")
+    p = tokens_sub.add_parser("issue", help="a new app token for an agent", parents=[common])
+    p.add_argument("agent", metavar="AGENT", help="an agent's name or username in network.json")
+    p = tokens_sub.add_parser("revoke", help="revoke an app token by its id", parents=[common])
+    p.add_argument("token_id", metavar="TOKEN_ID")
+    p.add_argument("--node", metavar="NODE", help="the node that issued it (default: look on every node)")
     return parser
 
 
@@ -391,6 +496,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "net":
             code = run_net_command(args)
+        elif args.command == "tokens":
+            code = run_tokens_command(args)
         else:
             if not args.as_agent:
                 raise CliError(f"`kizuna {args.command}` needs --as AGENT")

@@ -27,3 +27,9 @@ def inbox_anchor(agent: bytes) -> bytes:
 def invites_anchor(agent: bytes) -> bytes:
     """Links from here, in the Lobby space, point to invites stored for the agent."""
     return anchor("invites", agent)
+
+
+def group_updates_anchor(space: bytes) -> bytes:
+    """Links from here, in a group space, point to the group's updates; the tag is the
+    update's seq (8 bytes, big-endian)."""
+    return anchor("group_updates", space)

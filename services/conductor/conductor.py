@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common import dna
+from services.common import dna, group_state
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import check_agent_key
@@ -38,12 +38,14 @@ def token_id(key: bytes) -> str:
 
 
 class Conductor:
-    """`join_space(space, agent, template, properties)` is the node's DHT joining a space;
-    it raises KizunaError when the DHT refuses or cannot be reached."""
+    """`join_space(space, agent, template, properties, updates)` and `leave_space(space,
+    agent)` are the node's DHT joining and leaving a space; they raise KizunaError when the
+    DHT refuses or cannot be reached."""
 
-    def __init__(self, store: ConductorStore, join_space):
+    def __init__(self, store: ConductorStore, join_space, leave_space=None):
         self._store = store
         self._join_space = join_space
+        self._leave_space = leave_space
 
     def create_agent(self, name: str) -> tuple[conductor_pb2.Agent, str, conductor_pb2.Cell]:
         if len(name) > MAX_NAME_LEN:
@@ -74,19 +76,20 @@ class Conductor:
             raise NotFound("no such agent on this node")
         return found
 
-    async def clone_dna(self, agent: bytes, template: str, properties: common_pb2.GroupProperties) -> conductor_pb2.Cell:
+    async def clone_dna(self, agent: bytes, template: str, properties: common_pb2.GroupProperties,
+                        updates=()) -> conductor_pb2.Cell:
         """Registers the agent's clone cell once the node's DHT has joined the clone's space;
         when the DHT refuses, nothing is registered and the error says why."""
         self._require_agent(agent)
         if template != dna.GROUP_TEMPLATE:
             raise InvalidArgument(f"only the '{dna.GROUP_TEMPLATE}' template can be cloned, not '{template}'")
         dna.check_group_properties(properties)
-        if agent not in properties.initial_members:
-            raise FailedPrecondition("the agent is not among the group's initial_members")
+        if not group_state.apply_chain(properties, updates).is_member(agent):
+            raise FailedPrecondition("the agent is not a member of the group")
         dna_hash = dna.group_dna_hash(properties)
         existing = self._store.get_cell(agent, dna_hash)
         try:
-            await self._join_space(dna_hash, agent, template, properties)
+            await self._join_space(dna_hash, agent, template, properties, list(updates))
         except KizunaError as exc:
             log.warning("clone of %s refused: DHT did not join the space: %s", dna_hash.hex()[:16], exc.message)
             raise FailedPrecondition(f"clone failed: the node's DHT did not join the group's space: {exc.message}") from exc
@@ -98,6 +101,20 @@ class Conductor:
         self._store.put_cell(cell)
         log.info("cloned group DNA %s for agent %s", dna_hash.hex()[:16], agent.hex()[:16])
         return cell
+
+    async def delete_clone_cell(self, agent: bytes, dna_hash: bytes) -> None:
+        """The node's DHT leaves the clone's space for the agent (the node stays in it while
+        another agent it hosts is a member), then the cell is deleted."""
+        self._require_agent(agent)
+        if len(dna_hash) != 32:
+            raise InvalidArgument("dna_hash must be 32 bytes")
+        cell = self._store.get_cell(agent, dna_hash)
+        if cell is None or cell.template != dna.GROUP_TEMPLATE:
+            raise NotFound("the agent has no clone cell of that DNA")
+        if self._leave_space is not None:
+            await self._leave_space(dna_hash, agent)
+        self._store.delete_cell(agent, dna_hash)
+        log.info("deleted clone cell %s of agent %s", dna_hash.hex()[:16], agent.hex()[:16])
 
     def list_cells(self, agent: bytes) -> list[conductor_pb2.Cell]:
         self._require_agent(agent)

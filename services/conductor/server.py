@@ -16,26 +16,33 @@ from services.conductor.store import ConductorStore
 JOIN_TIMEOUT = 10.0
 
 
-def dht_joiner(channel: grpc.aio.Channel):
-    stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+class DhtSpaces:
+    """The node's DHT joining and leaving spaces, for the conductor."""
 
-    async def join_space(space, agent, template, properties):
+    def __init__(self, channel: grpc.aio.Channel):
+        self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+
+    async def join_space(self, space, agent, template, properties, updates=()):
+        request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties,
+                                                 updates=list(updates))
         try:
-            await stub.JoinSpace(
-                group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties),
-                timeout=JOIN_TIMEOUT,
-            )
+            await self._stub.JoinSpace(request, timeout=JOIN_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc) from exc
 
-    return join_space
+    async def leave_space(self, space, agent):
+        try:
+            await self._stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent), timeout=JOIN_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise remote_error(exc) from exc
 
 
 async def run(args) -> None:
     store = ConductorStore(args.data_dir)
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
-    conductor = Conductor(store, dht_joiner(channel))
+    spaces = DhtSpaces(channel)
+    conductor = Conductor(store, spaces.join_space, spaces.leave_space)
 
     def register(server):
 

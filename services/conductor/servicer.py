@@ -30,7 +30,8 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
     @rpc_method
     async def CloneDna(self, request, context):
         self._internal(context)
-        cell = await self._conductor.clone_dna(request.agent, request.template, request.properties)
+        cell = await self._conductor.clone_dna(request.agent, request.template, request.properties,
+                                               list(request.updates))
         return conductor_pb2.CloneDnaResponse(cell=cell)
 
     @rpc_method
@@ -69,3 +70,9 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
     async def RevokeAppToken(self, request, context):
         self._internal(context)
         return conductor_pb2.RevokeAppTokenResponse(token=self._conductor.revoke_app_token(request.token_id))
+
+    @rpc_method
+    async def DeleteCloneCell(self, request, context):
+        self._internal(context)
+        await self._conductor.delete_clone_cell(request.agent, request.dna_hash)
+        return conductor_pb2.DeleteCloneCellResponse()

@@ -47,6 +47,9 @@ class ConductorStore:
     def put_cell(self, cell: conductor_pb2.Cell) -> None:
         self.cells.put(cell.agent + cell.dna_hash, cell.SerializeToString())
 
+    def delete_cell(self, agent: bytes, dna_hash: bytes) -> None:
+        self.cells.delete(agent + dna_hash)
+
     def list_cells(self, agent: bytes) -> list[conductor_pb2.Cell]:
         return [conductor_pb2.Cell.FromString(v) for _, v in self.cells.items(prefix=agent)]
 

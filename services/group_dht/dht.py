@@ -7,7 +7,7 @@ import secrets
 from typing import Protocol
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import dna
+from services.common import anchors, dna, group_state
 from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -26,7 +26,9 @@ from services.group_dht.validation import (
     basis_address,
     check_author_in_space,
     check_op,
+    group_update_of,
     op_hash,
+    state_of,
     validate_op,
 )
 
@@ -53,6 +55,13 @@ class Transport(Protocol):
     async def exchange_peers(
         self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
     ) -> group_dht_pb2.ExchangePeersResponse: ...
+
+
+def _set_state(record: group_dht_pb2.Space, state: group_state.GroupState) -> None:
+    record.update_seq, record.update_head = state.seq, state.head
+    del record.members[:], record.admins[:]
+    record.members.extend(state.members)
+    record.admins.extend(state.admins)
 
 
 def _check_hash(value: bytes, what: str) -> None:
@@ -165,9 +174,11 @@ class GroupDhtNode:
 
     # spaces
 
-    async def join_space(self, space: bytes, agent: bytes, template: str, properties: common_pb2.GroupProperties) -> None:
-        """Makes this node a member of the space for the agent; idempotent. The new membership
-        is pushed to known peers in the background."""
+    async def join_space(self, space: bytes, agent: bytes, template: str, properties: common_pb2.GroupProperties,
+                         updates=()) -> None:
+        """Makes this node a member of the space for the agent; idempotent. For an agent
+        added to a group after its creation, `updates` (the group's signed updates) prove
+        it is a member. The new membership is pushed to known peers in the background."""
         _check_hash(space, "space")
         check_agent_key(agent)
         if template == dna.LOBBY_TEMPLATE:
@@ -178,8 +189,9 @@ class GroupDhtNode:
             dna.check_group_properties(properties)
             if space != dna.group_dna_hash(properties):
                 raise InvalidArgument("space is not the DNA hash of these group properties")
-            if agent not in properties.initial_members:
-                raise PermissionDenied("the agent is not among the group's initial_members")
+            state = group_state.apply_chain(properties, updates)
+            if not state.is_member(agent):
+                raise PermissionDenied("the agent is not a member of the group")
         else:
             raise InvalidArgument(f"template must be '{dna.LOBBY_TEMPLATE}' or '{dna.GROUP_TEMPLATE}', not '{template}'")
         record = self._store.get_space(space)
@@ -187,9 +199,12 @@ class GroupDhtNode:
             if self._store.space_count() >= self.max_spaces:
                 raise ResourceExhausted(f"this node's DHT holds its maximum of {self.max_spaces} spaces")
             record = group_dht_pb2.Space(space=space, template=template, properties=properties)
+        if template == dna.GROUP_TEMPLATE and state.seq > record.update_seq:
+            _set_state(record, state)
         elif agent in record.agents:
             return
-        record.agents.append(agent)
+        if agent not in record.agents:
+            record.agents.append(agent)
         self._store.put_space(record)
         log.info("agent %s joined space %s", agent.hex()[:16], space.hex()[:16])
         self._spawn(self.exchange_with_peers())
@@ -221,8 +236,56 @@ class GroupDhtNode:
     # ops
 
     def _store_validated(self, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> None:
-        if self._store.put_op(op_hash(signed), signed, op) and op.entry_type == AGENT_INFO:
+        if not self._store.put_op(op_hash(signed), signed, op):
+            return
+        if op.entry_type == AGENT_INFO:
             self._learn_from_agent_info(op)
+        update = group_update_of(op)
+        if update is not None:
+            record = self._store.get_space(op.space)
+            if record is not None and record.template == dna.GROUP_TEMPLATE:
+                state = state_of(record)
+                if common_pb2.GroupUpdate.FromString(update.body).seq == state.seq + 1:
+                    state, _ = group_state.apply_update(state, update)
+                    _set_state(record, state)
+                    self._store.put_space(record)
+                    log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
+
+    async def _validate(self, signed: common_pb2.Signed, record: group_dht_pb2.Space | None,
+                        holder: bool = True) -> group_dht_pb2.Op:
+        """validate_op; in a group space whose state this node may be behind on (an author it
+        does not know as a member, an update that skips ahead), it first catches up on the
+        group's updates from its peers, then decides."""
+        try:
+            return validate_op(signed, record, self._store, holder=holder)
+        except (PermissionDenied, FailedPrecondition):
+            if record is None or record.template != dna.GROUP_TEMPLATE or not await self.refresh_group_state(record.space):
+                raise
+            return validate_op(signed, self._store.get_space(record.space), self._store, holder=holder)
+
+    async def refresh_group_state(self, space: bytes) -> bool:
+        """Fetches the group's updates this node lacks from the space's other nodes and
+        applies them in order; whether the state moved."""
+        record = self._store.get_space(space)
+        if record is None:
+            return False
+        before = record.update_seq
+        try:
+            links = await self.get_links(space, anchors.group_updates_anchor(space))
+        except KizunaError:
+            return False
+        for link in sorted(links.links, key=lambda l: group_dht_pb2.Op.FromString(l.create.body).tag):
+            target = group_dht_pb2.Op.FromString(link.create.body).target
+            if self._store.entry_op(space, target) is not None:
+                continue
+            try:
+                got = await self.get(space, target)
+                if got.found:
+                    self._store_validated(got.op, validate_op(got.op, self._store.get_space(space), self._store))
+            except KizunaError as exc:
+                log.info("could not apply a group update while catching up: %s", exc.message)
+                break
+        return self._store.get_space(space).update_seq > before
 
     def _learn_from_agent_info(self, op: group_dht_pb2.Op) -> None:
         info = group_dht_pb2.AgentInfo.FromString(op.entry)
@@ -242,15 +305,18 @@ class GroupDhtNode:
         op = check_op(signed)
         address, hash_ = basis_address(op), op_hash(signed)
         if local_only:
-            self._store_validated(signed, validate_op(signed, self._store.get_space(op.space), self._store))
+            self._store_validated(signed, await self._validate(signed, self._store.get_space(op.space)))
             return group_dht_pb2.PublishResponse(address=address, op_hash=hash_, stored=1, holders=1)
         record = self._store.get_space(op.space)
-        if record is not None:
-            validate_op(signed, record, self._store)
         nodes = self._nodes_in_space(op.space)
         if not nodes:
             raise FailedPrecondition("this node is not in the op's space and knows no node that is")
-        holder_ids = placement.holders(address, nodes, self.replication)
+        if group_update_of(op) is not None:
+            holder_ids = list(nodes)  # every node of a group checks its members against its updates
+        else:
+            holder_ids = placement.holders(address, nodes, self.replication)
+        if record is not None:
+            await self._validate(signed, record, holder=self.node_id in holder_ids)
         send = lambda a, t: self._transport.publish(a, signed, t)  # noqa: E731
         down = [n for n in holder_ids if n != self.node_id and self.peers.is_down(n)]
         for node_id in down:

@@ -23,7 +23,8 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
 
     @rpc_method
     async def JoinSpace(self, request, context):
-        await self._node.join_space(request.space, request.agent, request.template, request.properties)
+        await self._node.join_space(request.space, request.agent, request.template, request.properties,
+                                    list(request.updates))
         return group_dht_pb2.JoinSpaceResponse()
 
     @rpc_method

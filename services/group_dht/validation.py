@@ -3,7 +3,7 @@
 from google.protobuf.message import DecodeError
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna
+from services.common import anchors, dna, group_state
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.hashing import HASH_LEN, blake2b_256, now_micros
 from services.common.keys import verify_signed
@@ -72,16 +72,51 @@ def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | N
     return op
 
 
+def state_of(space_record: group_dht_pb2.Space) -> group_state.GroupState:
+    """A group space's state as this node holds it: the properties' initial members, as
+    changed by the updates it stored."""
+    initial = group_state.GroupState.initial(space_record.properties)
+    if not space_record.update_seq:
+        return initial
+    return group_state.GroupState(initial.group_uuid, space_record.update_seq, space_record.update_head,
+                                  tuple(space_record.members), tuple(space_record.admins), initial.name)
+
+
 def check_author_in_space(op: group_dht_pb2.Op, space_record: group_dht_pb2.Space) -> None:
-    """The membrane: in a group space only the initial members may author ops."""
-    if space_record.template == dna.GROUP_TEMPLATE and op.author not in space_record.properties.initial_members:
+    """The membrane: in a group space only its members (after the updates this node
+    holds) may author ops."""
+    if space_record.template == dna.GROUP_TEMPLATE and not state_of(space_record).is_member(op.author):
         raise PermissionDenied("op author is not a member of this group")
 
 
-def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | None, lookup, now: int | None = None):
+def group_update_of(op: group_dht_pb2.Op) -> common_pb2.Signed | None:
+    """The signed GroupUpdate a group_update entry carries (None for other ops)."""
+    if op.kind != group_dht_pb2.STORE_ENTRY or op.entry_type != group_state.ENTRY_TYPE:
+        return None
+    try:
+        return common_pb2.Signed.FromString(op.entry)
+    except DecodeError as exc:
+        raise InvalidArgument("a group_update entry is a Signed GroupUpdate") from exc
+
+
+def _check_group_update(op: group_dht_pb2.Op, space_record: group_dht_pb2.Space, lookup) -> None:
+    """A group update stands only on the state before it: the next seq, signed by an admin
+    (or by the member leaving)."""
+    signed = group_update_of(op)
+    if signed.author != op.author:
+        raise PermissionDenied("a group update is published by its own author")
+    if lookup.entry_op(op.space, blake2b_256(op.entry)) is not None:
+        return  # held already
+    group_state.apply_update(state_of(space_record), signed)
+
+
+def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | None, lookup, now: int | None = None,
+                holder: bool = True):
     """Everything a holder checks before storing an op, given its record of the op's space
     (None when this node is not in it) and `lookup`, the ops it holds (`find_op(space, op_hash)`
-    and `link_creates(space, base)` / `deleted_links(space, base)`). Returns the parsed Op."""
+    and `link_creates(space, base)` / `deleted_links(space, base)`). `holder`: this node
+    holds the op's basis (a holder decides a delete only on the link it holds). Returns
+    the parsed Op."""
     op = check_op(signed, space_record.space if space_record is not None else None, now)
     if space_record is None:
         raise FailedPrecondition("this node is not in the op's space")
@@ -93,10 +128,13 @@ def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | N
             raise InvalidArgument("agent_info entry is not an AgentInfo") from exc
         if info.agent != op.author:
             raise PermissionDenied("an agent_info may only be published by its own agent")
+    elif space_record.template == dna.GROUP_TEMPLATE and op.entry_type == group_state.ENTRY_TYPE:
+        if op.kind == group_dht_pb2.STORE_ENTRY:
+            _check_group_update(op, space_record, lookup)
     elif op.kind == group_dht_pb2.CREATE_LINK and op.tag.startswith(anchors.USERNAME_TAG):
         _check_username_unclaimed(op, lookup)
     elif op.kind == group_dht_pb2.DELETE_LINK:
-        _check_may_delete(op, lookup)
+        _check_may_delete(op, lookup, holder)
     return op
 
 
@@ -110,9 +148,11 @@ def _check_username_unclaimed(op: group_dht_pb2.Op, lookup) -> None:
             raise AlreadyExists("this username is already claimed by another agent")
 
 
-def _check_may_delete(op: group_dht_pb2.Op, lookup) -> None:
+def _check_may_delete(op: group_dht_pb2.Op, lookup, holder: bool = True) -> None:
     create = lookup.find_op(op.space, op.link_address)
     if create is None:
+        if holder:
+            raise FailedPrecondition("the link to delete is not held here, so who may delete it cannot be checked")
         return
     if create.kind != group_dht_pb2.CREATE_LINK or create.base != op.base:
         raise InvalidArgument("link_address is not a link under this base")

@@ -14,7 +14,7 @@ import secrets
 import uuid
 
 from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
-from services.common import anchors, dna
+from services.common import anchors, dna, group_state
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -35,6 +35,7 @@ from services.lobby.outbox import Outbox
 from services.lobby.signals import SignalHub
 from services.lobby.source_chain import SourceChain
 from services.lobby.store import LobbyStore, group_key
+from services.common.store import u64
 
 log = logging.getLogger("kizuna.lobby")
 
@@ -45,6 +46,13 @@ DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 def short(agent: bytes) -> str:
     return base64.b64encode(agent).decode()[:8]
+
+
+def _set_group_state(info: lobby_pb2.GroupInfo, state: group_state.GroupState) -> None:
+    info.name, info.update_seq = state.name, state.seq
+    del info.members[:], info.admins[:]
+    info.members.extend(state.members)
+    info.admins.extend(state.admins)
 
 
 def parse_agent_ref(ref: str) -> bytes | None:
@@ -85,7 +93,7 @@ class Lobby:
         self._receive_rate = RateLimiter(limits.messages_per_second, limits.message_burst)
         self._sync_locks: dict[bytes, asyncio.Lock] = {}
         self._hosted: dict[bytes, object] = {}
-        self._tokens: dict[str, bytes] = {}
+        self._tasks: set[asyncio.Task] = set()
 
     # hosting and authentication
 
@@ -105,13 +113,12 @@ class Lobby:
         log.info("hosting agent %s", short(agent.agent))
 
     async def authenticate(self, app_token: str) -> bytes:
-        """The agent an app token names; Unauthenticated when none."""
-        agent = self._tokens.get(app_token)
-        if agent is None:
-            resolved = await self.conductor.resolve_token(app_token)
+        """The agent an app token names; Unauthenticated when none. Asked of the conductor
+        on every call, so a revoked token stops working at once."""
+        resolved = await self.conductor.resolve_token(app_token)
+        if resolved.agent not in self._hosted:
             await self.host_agent(resolved)
-            agent = self._tokens[app_token] = resolved.agent
-        return agent
+        return resolved.agent
 
     async def require_hosted(self, agent: bytes) -> None:
         check_agent_key(agent, "to_agent")
@@ -154,7 +161,8 @@ class Lobby:
     # groups
 
     def get_groups(self, agent: bytes) -> tuple[common_pb2.Groups, list[lobby_pb2.GroupInfo]]:
-        return self.store.get_groups(agent), self.store.list_group_info(agent)
+        """The Groups entry and the groups the agent is still in."""
+        return self.store.get_groups(agent), [g for g in self.store.list_group_info(agent) if not g.departed]
 
     async def resolve_participant(self, ref: str) -> bytes:
         key = parse_agent_ref(ref)
@@ -215,18 +223,23 @@ class Lobby:
         return info, list(outcomes)
 
     def _group_info(self, invite: common_pb2.Invite, state) -> lobby_pb2.GroupInfo:
-        return lobby_pb2.GroupInfo(
+        current = group_state.apply_chain(invite.properties, invite.updates)
+        info = lobby_pb2.GroupInfo(
             group_uuid=invite.group_uuid,
-            name=invite.properties.name,
             creator=invite.properties.creator,
             initial_members=invite.initial_members,
             dna_hash=invite.dna_hash,
             timestamp=invite.timestamp,
             state=state,
         )
+        _set_group_state(info, current)
+        return info
 
     def _put_group(self, batch, agent, invite, info, groups) -> None:
         gk = agent + group_key(invite.group_uuid)
+        for signed in invite.updates:
+            seq = common_pb2.GroupUpdate.FromString(signed.body).seq
+            batch.put(self.store.updates, gk + u64(seq), signed.SerializeToString())
         batch.put(self.store.invites, gk, invite.SerializeToString())
         batch.put(self.store.group_info, gk, info.SerializeToString())
         batch.delete(self.store.hidden, gk)
@@ -246,13 +259,14 @@ class Lobby:
             raise PermissionDenied("the invite's DNA hash does not match its group properties")
         if invite.group_uuid != properties.group_uuid or list(invite.initial_members) != list(properties.initial_members):
             raise InvalidArgument("the invite disagrees with its group properties")
-        if signed_invite.author not in properties.initial_members:
+        current = group_state.apply_chain(properties, invite.updates)
+        if not current.is_member(signed_invite.author):
             raise PermissionDenied("the inviter is not a member of the group")
-        if to_agent not in properties.initial_members:
+        if not current.is_member(to_agent):
             raise PermissionDenied("the invitee is not a member of the group")
         if self.store.get_invite(to_agent, invite.group_uuid) is not None:
             return False  # a duplicate: already received
-        await self.conductor.clone_dna(to_agent, properties)
+        await self.conductor.clone_dna(to_agent, properties, list(invite.updates))
         info = self._group_info(invite, lobby_pb2.INVITED)
         async with self.chain.lock(to_agent):
             if self.store.get_invite(to_agent, invite.group_uuid) is not None:
@@ -338,6 +352,251 @@ class Lobby:
             extra_entries=[("delete_invite", group_uuid.encode())], extra_apply=forget,
         )
 
+    # background work
+
+    def _background(self, coro) -> None:
+        """Work the caller need not wait for (a receipt going back, say)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # group changes: membership and name as signed updates in the group's own space
+
+    def _current_state(self, agent: bytes, group_uuid: str) -> group_state.GroupState:
+        invite = self.store.get_invite(agent, group_uuid)
+        return group_state.apply_chain(invite.properties, self.store.list_updates(agent, group_uuid))
+
+    async def _publish_update(self, agent: bytes, space: bytes, signed: common_pb2.Signed, seq: int) -> None:
+        entry = signed.SerializeToString()
+        now = now_micros()
+        await self.directory.publish_op(agent, group_dht_pb2.Op(
+            space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
+            entry_type=group_state.ENTRY_TYPE, entry=entry))
+        await self.directory.publish_op(agent, group_dht_pb2.Op(
+            space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
+            base=anchors.group_updates_anchor(space), target=blake2b_256(entry), tag=u64(seq)))
+
+    async def change_group(self, agent: bytes, group_uuid: str, change: str, participants=(), name: str | None = None):
+        """An admin's add, remove or rename, or the agent's own leave: signed, checked against
+        the group's state, published to the group's space (whose holders check it again),
+        applied here, and sent to every member it concerns (added ones get an invite)."""
+        info = self._require_group(agent, group_uuid)
+        if info.departed:
+            raise FailedPrecondition("this agent is no longer a member of the group")
+        if info.state != lobby_pb2.ACCEPTED and change != "leave":
+            raise FailedPrecondition("accept the group before changing it")
+        subjects = []
+        for ref in participants:
+            key = await self.resolve_participant(ref)
+            if key not in subjects:
+                subjects.append(key)
+        if change in ("add", "remove") and not subjects:
+            raise InvalidArgument("name at least one participant")
+        if change == "add" and len(info.members) + len(subjects) > self.limits.max_members:
+            raise InvalidArgument(f"a group has at most {self.limits.max_members} members")
+        if change == "leave":
+            subjects = [agent]
+        state = self._current_state(agent, group_uuid)
+        update = group_state.next_update(state, change, subjects, agent, now_micros(), name)
+        body = update.SerializeToString()
+        signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
+        new_state, _ = group_state.apply_update(state, signed)  # refused here as every holder would
+        await self._publish_update(agent, info.dna_hash, signed, update.seq)
+        await self._apply_group_update(agent, signed)
+        told = [m for m in dict.fromkeys([*state.members, *new_state.members]) if m != agent]
+        added = [m for m in new_state.members if m not in state.members]
+        invite = None
+        if added:
+            old_invite = self.store.get_invite(agent, group_uuid)
+            invite_body = common_pb2.Invite(
+                group_uuid=group_uuid, initial_members=old_invite.properties.initial_members, timestamp=now_micros(),
+                properties=old_invite.properties, dna_hash=info.dna_hash,
+                updates=self.store.list_updates(agent, group_uuid)).SerializeToString()
+            invite = common_pb2.Signed(body=invite_body, signature=await self.conductor.sign(agent, invite_body),
+                                       author=agent)
+        outcomes = await asyncio.gather(*(
+            self.deliver(lobby_pb2.OutboxItem(
+                author=agent, receiver=member, group_uuid=group_uuid,
+                **({"kind": "invite", "signed": invite, "space": dna.LOBBY_DNA_HASH} if member in added else
+                   {"kind": "group_update", "signed": signed, "space": info.dna_hash})))
+            for member in told
+        ))
+        if change == "leave":
+            await self._leave_space(agent, info)
+        return self.store.get_group_info(agent, group_uuid), list(outcomes)
+
+    async def _leave_space(self, agent: bytes, info: lobby_pb2.GroupInfo) -> None:
+        try:
+            await self.conductor.delete_clone_cell(agent, info.dna_hash)
+        except KizunaError as exc:
+            log.warning("could not delete the clone cell of group %s: %s %s", info.group_uuid, exc.code, exc.message)
+
+    async def _apply_group_update(self, agent: bytes, signed: common_pb2.Signed) -> bool:
+        """Applies a signed update to the agent's copy of the group; False for one it holds.
+        An agent the update removes departs: the group leaves its Groups entry and its UI."""
+        update = common_pb2.GroupUpdate.FromString(verify_signed(signed, "group update"))
+        async with self.chain.lock(agent):
+            info = self._require_group(agent, update.group_uuid)
+            state = self._current_state(agent, update.group_uuid)
+            if update.seq <= state.seq:
+                return False
+            state, _ = group_state.apply_update(state, signed)
+            _set_group_state(info, state)
+            departed = not state.is_member(agent)
+            groups = self.store.get_groups(agent)
+            entries = [("group_update", signed.SerializeToString())]
+            if departed:
+                info.departed = True
+                groups.group_uuids[:] = self._without(groups.group_uuids, update.group_uuid)
+                entries.append(("groups", groups.SerializeToString()))
+            gk = agent + group_key(update.group_uuid)
+
+            def apply(batch):
+                batch.put(self.store.updates, gk + u64(update.seq), signed.SerializeToString())
+                batch.put(self.store.group_info, gk, info.SerializeToString())
+                if departed:
+                    batch.put(self.store.groups, agent, groups.SerializeToString())
+
+            await self.chain.commit(agent, entries, apply)
+        self.signals.emit_signal(agent, lobby_pb2.Signal(group_update=lobby_pb2.GroupUpdateSignal(
+            group=info, update=update, author=signed.author)))
+        log.info("agent %s: group %s update %d (%s)", short(agent), update.group_uuid, update.seq, update.change)
+        return True
+
+    async def receive_group_update(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
+        await self.require_hosted(to_agent)
+        body = verify_signed(signed, "group update")
+        if caller is not None and caller != signed.author:
+            raise PermissionDenied("the caller is not the update's author")
+        update = common_pb2.GroupUpdate.FromString(body)
+        info = self._require_group(to_agent, update.group_uuid)
+        try:
+            applied = await self._apply_group_update(to_agent, signed)
+        except FailedPrecondition:
+            applied = await self.refresh_group(to_agent, update.group_uuid)  # missed some: read them all
+        if applied and self.store.get_group_info(to_agent, update.group_uuid).departed:
+            await self._leave_space(to_agent, info)
+        return applied
+
+    async def refresh_group(self, agent: bytes, group_uuid: str) -> bool:
+        """Reads the group's updates from its space and applies the ones this agent lacks."""
+        info = self.store.get_group_info(agent, group_uuid)
+        if info is None:
+            return False
+        space = info.dna_hash
+        try:
+            links = await self.dht.get_links(space, anchors.group_updates_anchor(space))
+        except KizunaError:
+            return False
+        applied = False
+        for link in sorted(links, key=lambda l: op_of(l.create).tag):
+            stored = await self.dht.get(space, op_of(link.create).target)
+            if stored is None:
+                break
+            try:
+                applied |= await self._apply_group_update(agent, common_pb2.Signed.FromString(op_of(stored).entry))
+            except KizunaError as exc:
+                log.info("a group update in the space does not apply: %s %s", exc.code, exc.message)
+                break
+        return applied
+
+    # receipts and typing
+
+    async def send_receipt(self, agent: bytes, entry, message_hash: bytes, space: bytes, read: bool = False) -> None:
+        """The seed's time_received (and, once the UI showed it, the read time) goes back to
+        the author, with the same fallback as a message."""
+        receipt = common_pb2.Receipt(message_hash=message_hash, group_uuid=entry.group_uuid, receiver=agent,
+                                     delivered_at=entry.time_received, read_at=now_micros() if read else 0)
+        body = receipt.SerializeToString()
+        try:
+            signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
+            await self.deliver(lobby_pb2.OutboxItem(author=agent, receiver=entry.author, kind="receipt", signed=signed,
+                                                    group_uuid=entry.group_uuid, space=space))
+        except KizunaError as exc:
+            log.info("a receipt could not go out: %s %s", exc.code, exc.message)
+
+    async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
+        info = self._require_group(agent, group_uuid)
+        marked = 0
+        for message_hash in message_hashes:
+            found = self.store.get_message(agent, message_hash) if len(message_hash) == 32 else None
+            if found is None or found[1].entry.group_uuid != group_uuid:
+                raise NotFound("a message_hash names no message in this group")
+            record = found[1]
+            if record.entry.author == agent or self.store.read.get(agent + message_hash) is not None:
+                continue
+            self.store.read.put(agent + message_hash, b"")
+            await self.send_receipt(agent, record.entry, message_hash, info.dna_hash, read=True)
+            marked += 1
+        return marked
+
+    async def receive_receipt(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
+        """A receiver's receipt for one of the agent's messages: kept on its copy, shown to its UI."""
+        await self.require_hosted(to_agent)
+        receipt = common_pb2.Receipt.FromString(verify_signed(signed, "receipt"))
+        if receipt.receiver != signed.author or (caller is not None and caller != signed.author):
+            raise PermissionDenied("a receipt comes from the message's receiver itself")
+        found = self.store.get_message(to_agent, receipt.message_hash)
+        if found is None:
+            raise NotFound("no such message of this agent")
+        key, record = found
+        if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
+            raise PermissionDenied("the receipt is for a message its sender did not send to it")
+        mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
+        if mine is None:
+            mine = record.receipts.add(receiver=receipt.receiver, message_hash=receipt.message_hash,
+                                       group_uuid=receipt.group_uuid)
+        changed = False
+        for name in ("delivered_at", "read_at"):
+            if getattr(receipt, name) and not getattr(mine, name):
+                setattr(mine, name, getattr(receipt, name))
+                changed = True
+        if not changed:
+            return False
+        self.store.messages.put(key, record.SerializeToString())
+        self.signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
+        return True
+
+    async def set_typing(self, agent: bytes, group_uuid: str, typing: bool) -> int:
+        """Tells the members online now; one quick try each, never stored, never queued."""
+        info = self._require_group(agent, group_uuid)
+        if info.departed or info.state != lobby_pb2.ACCEPTED:
+            raise FailedPrecondition("accept the group before typing in it")
+        body = common_pb2.Typing(group_uuid=group_uuid, agent=agent, typing=typing,
+                                 timestamp=now_micros()).SerializeToString()
+        signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
+        once = RetryPolicy(attempts=1, attempt_timeout=self.retry_policy.attempt_timeout,
+                           budget=self.retry_policy.attempt_timeout)
+
+        async def tell(member):
+            if self.liveness.recently_failed(member):
+                return False
+            try:
+                await self.call_remote(agent, member, "ReceiveTyping",
+                                       lobby_pb2.ReceiveTypingRequest(to_agent=member, typing=signed), once)
+                return True
+            except KizunaError:
+                return False
+
+        return sum(await asyncio.gather(*(tell(m) for m in info.members if m != agent)))
+
+    async def receive_typing(self, to_agent: bytes, signed, caller: bytes | None = None) -> None:
+        await self.require_hosted(to_agent)
+        typing = common_pb2.Typing.FromString(verify_signed(signed, "typing"))
+        if typing.agent != signed.author or (caller is not None and caller != signed.author):
+            raise PermissionDenied("typing is signalled by the typing agent itself")
+        info = self._require_group(to_agent, typing.group_uuid)
+        if typing.agent not in info.members:
+            raise PermissionDenied("the typing agent is not a member of the group")
+        if typing.group_uuid in self.store.get_groups(to_agent).blocked:
+            return
+        self.signals.emit_signal(to_agent, lobby_pb2.Signal(typing=lobby_pb2.TypingSignal(typing=typing)))
+
     # blocking agents
 
     async def set_agent_blocked(self, agent: bytes, other: bytes, blocked: bool) -> common_pb2.BlockedAgents:
@@ -355,12 +614,18 @@ class Lobby:
 
     # messages
 
-    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str):
+    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b""):
         """Signs the MessageEntry, stores it in the sender's history, and delivers it to
-        every receiver at once; one outcome per receiver."""
+        every receiver (the group's members now) at once; one outcome per receiver."""
         info = self._require_group(agent, group_uuid)
+        if info.departed:
+            raise FailedPrecondition("this agent is no longer a member of the group")
         if self.store.is_hidden(agent, group_uuid) or info.state != lobby_pb2.ACCEPTED:
             raise FailedPrecondition("accept the group before sending to it")
+        if reply_to:
+            found = self.store.get_message(agent, reply_to) if len(reply_to) == 32 else None
+            if found is None or found[1].entry.group_uuid != group_uuid:
+                raise InvalidArgument("reply_to names no message in this group")
         if not payload:
             raise InvalidArgument("payload is empty")
         if len(payload.encode()) > self.limits.max_payload_bytes:
@@ -368,10 +633,11 @@ class Lobby:
         self._send_rate.take(agent, "sending")
         entry = common_pb2.MessageEntry(
             author=agent,
-            receiver=[m for m in info.initial_members if m != agent],
+            receiver=[m for m in info.members if m != agent],
             group_uuid=group_uuid,
             payload=payload,
             time_sent=now_micros(),
+            reply_to=reply_to,
         )
         body = entry.SerializeToString()
         signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
@@ -403,20 +669,33 @@ class Lobby:
         """An incoming call_remote: the envelope is checked first, then the call it carries."""
         caller, envelope = self.envelopes.open(remote_call, method)
         await self.require_hosted(envelope.target)
+        request_type, handle = self._remote_methods[method]
         try:
-            if method == "ReceiveInvite":
-                request = lobby_pb2.ReceiveInviteRequest.FromString(envelope.body)
-            else:
-                request = lobby_pb2.ReceiveGroupMessageRequest.FromString(envelope.body)
+            request = request_type.FromString(envelope.body)
         except Exception:  # noqa: BLE001 - any parse failure is bad input
             raise InvalidArgument("the envelope's body does not parse as the call's request") from None
         if request.to_agent != envelope.target:
             raise PermissionDenied("the call is addressed to another agent than its envelope's target")
-        if method == "ReceiveInvite":
-            await self.receive_invite(request.to_agent, request.invite, caller=caller)
-        else:
+        await handle(request, caller)
+
+    @property
+    def _remote_methods(self):
+        """What each call_remote method carries and the workflow that takes it."""
+        def message(request, caller):
             self._receive_rate.take(caller, "receiving from this sender")
-            await self.receive_group_message(request.to_agent, request.message, caller=caller)
+            return self.receive_group_message(request.to_agent, request.message, caller=caller)
+
+        return {
+            "ReceiveInvite": (lobby_pb2.ReceiveInviteRequest,
+                              lambda r, c: self.receive_invite(r.to_agent, r.invite, caller=c)),
+            "ReceiveGroupMessage": (lobby_pb2.ReceiveGroupMessageRequest, message),
+            "ReceiveGroupUpdate": (lobby_pb2.ReceiveGroupUpdateRequest,
+                                   lambda r, c: self.receive_group_update(r.to_agent, r.update, caller=c)),
+            "ReceiveReceipt": (lobby_pb2.ReceiveReceiptRequest,
+                               lambda r, c: self.receive_receipt(r.to_agent, r.receipt, caller=c)),
+            "ReceiveTyping": (lobby_pb2.ReceiveTypingRequest,
+                              lambda r, c: self.receive_typing(r.to_agent, r.typing, caller=c)),
+        }
 
     async def deliver(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome:
         """call_remote first; when the policy gives up, the receiver's inbox in the DHT;
@@ -459,6 +738,10 @@ class Lobby:
     def _remote_request(item: lobby_pb2.OutboxItem):
         if item.kind == "invite":
             return "ReceiveInvite", lobby_pb2.ReceiveInviteRequest(to_agent=item.receiver, invite=item.signed)
+        if item.kind == "group_update":
+            return "ReceiveGroupUpdate", lobby_pb2.ReceiveGroupUpdateRequest(to_agent=item.receiver, update=item.signed)
+        if item.kind == "receipt":
+            return "ReceiveReceipt", lobby_pb2.ReceiveReceiptRequest(to_agent=item.receiver, receipt=item.signed)
         return "ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest(to_agent=item.receiver, message=item.signed)
 
     async def store_in_inbox(self, item: lobby_pb2.OutboxItem) -> bytes:
@@ -505,10 +788,22 @@ class Lobby:
                     continue
                 invites += applied
                 await retire()
-            fetched = []
-            for invite in self.store.list_invites(agent):
-                fetched += await self._fetch_inbox(agent, "message", invite.dna_hash)
+            spaces = [g.dna_hash for g in self.store.list_group_info(agent) if not g.departed]
+            updates = []
+            for space in spaces:
+                updates += await self._fetch_inbox(agent, "group_update", space)
+            updates.sort(key=lambda pair: common_pb2.GroupUpdate.FromString(pair[0].body).seq)
+            for signed, retire in updates:
+                if await self._apply_from_inbox("group update", self.receive_group_update(agent, signed)) is not None:
+                    await retire()
+            fetched, receipts = [], []
+            for space in spaces:
+                fetched += await self._fetch_inbox(agent, "message", space)
+                receipts += await self._fetch_inbox(agent, "receipt", space)
             fetched.sort(key=lambda pair: common_pb2.MessageEntry.FromString(pair[0].body).time_sent)
+            for signed, retire in receipts:
+                if await self._apply_from_inbox("receipt", self.receive_receipt(agent, signed)) is not None:
+                    await retire()
             messages = 0
             for signed, retire in fetched:
                 applied = await self._apply_from_inbox("message", self.receive_group_message(agent, signed))
@@ -588,13 +883,17 @@ class Lobby:
             raise InvalidArgument("a sent message carries no time_received")
         if to_agent not in entry.receiver:
             raise PermissionDenied("the message is not addressed to this agent")
-        invite = self.store.get_invite(to_agent, entry.group_uuid)
-        if invite is None:
+        info = self.store.get_group_info(to_agent, entry.group_uuid)
+        if info is None:
             raise FailedPrecondition(f"this agent has no invite to group {entry.group_uuid}")
-        members = set(invite.initial_members)
-        if entry.author not in members:
+        named = [entry.author, *entry.receiver]
+        if any(a not in info.members for a in named) and await self.refresh_group(to_agent, entry.group_uuid):
+            info = self.store.get_group_info(to_agent, entry.group_uuid)
+        if info.departed:
+            raise FailedPrecondition("this agent is no longer a member of the group")
+        if entry.author not in info.members:
             raise PermissionDenied("the author is not a member of the group")
-        if any(r not in members for r in entry.receiver):
+        if any(r not in info.members for r in entry.receiver):
             raise PermissionDenied("the message names receivers outside the group")
         message_hash = blake2b_256(body)
         if self.store.has_seen(to_agent, message_hash):
@@ -615,15 +914,23 @@ class Lobby:
             if self.store.is_hidden(to_agent, entry.group_uuid):
                 batch.delete(self.store.hidden, to_agent + group_key(entry.group_uuid))
         self.signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+        self._background(self.send_receipt(to_agent, entry, message_hash, info.dna_hash))
         return True
 
     # history
 
-    def get_messages(self, agent: bytes, group_uuid: str, page_size: int, page_token: str):
+    def get_messages(self, agent: bytes, group_uuid: str, page_size: int, page_token: str,
+                     cursor_message: bytes = b"", cursor_time: int = 0, newer: bool = False, author: bytes = b""):
+        """A page of the group's history from a cursor (a page token, a message or a time),
+        towards older messages (newest first) or newer ones (oldest first), optionally one
+        author's; and the token of the next page in the same direction ("" at the end)."""
         self._require_group(agent, group_uuid)
         if page_size < 0 or page_size > self.limits.max_page_size:
             raise InvalidArgument(f"page_size is 0 (default {DEFAULT_PAGE}) to {self.limits.max_page_size}")
-        before = None
+        if author:
+            check_agent_key(author, "author")
+        prefix = self.store.message_key(agent, group_uuid, 0, b"")[:-8]
+        cursor = None
         if page_token:
             try:
                 suffix = base64.urlsafe_b64decode(page_token.encode())
@@ -631,14 +938,33 @@ class Lobby:
                 raise InvalidArgument("page_token is not one this lobby gave out") from None
             if len(suffix) != 40:
                 raise InvalidArgument("page_token is not one this lobby gave out")
-            before = self.store.message_key(agent, group_uuid, 0, b"")[:-8] + suffix
-        records, last = self.store.messages_page(agent, group_uuid, before, page_size or DEFAULT_PAGE)
+            cursor = prefix + suffix
+        elif cursor_message:
+            key = self.store.message_key_of(agent, cursor_message) if len(cursor_message) == 32 else None
+            if key is None or not key.startswith(prefix):
+                raise NotFound("cursor_message names no message in this group")
+            cursor = key
+        elif cursor_time:
+            if cursor_time < 0:
+                raise InvalidArgument("cursor_time is microseconds since the Unix epoch")
+            cursor = prefix + u64(cursor_time) + (b"\xff" * 32 if newer else b"")
+        limit = page_size or DEFAULT_PAGE
+        records, last = self.store.messages_range(agent, group_uuid, cursor, newer, limit, author)
         next_token = ""
-        if last is not None and len(records) == (page_size or DEFAULT_PAGE):
-            more, _ = self.store.messages_page(agent, group_uuid, last, 1)
+        if last is not None and len(records) == limit:
+            more, _ = self.store.messages_range(agent, group_uuid, last, newer, 1, author)
             if more:
-                next_token = base64.urlsafe_b64encode(last[-40:]).decode()
+                next_token = base64.urlsafe_b64encode(last[len(prefix):]).decode()
         return records, next_token
+
+    def get_conversations(self, agent: bytes) -> list[lobby_pb2.Conversation]:
+        """Every group the agent is in with its latest message, the most recent first."""
+        conversations = []
+        for info in self.get_groups(agent)[1]:
+            latest, _ = self.store.messages_range(agent, info.group_uuid, None, False, 1)
+            conversations.append(lobby_pb2.Conversation(group=info, latest=latest[0] if latest else None))
+        return sorted(conversations, reverse=True,
+                      key=lambda c: c.latest.entry.time_sent if c.HasField("latest") else c.group.timestamp)
 
     def get_source_chain(self, agent: bytes, from_seq: int, limit: int):
         if limit < 0 or limit > MAX_CHAIN_PAGE:

@@ -32,9 +32,14 @@ class ConductorPort:
         response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT, self._metadata)
         return response.signature
 
-    async def clone_dna(self, agent: bytes, properties) -> conductor_pb2.Cell:
-        request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties)
+    async def clone_dna(self, agent: bytes, properties, updates=()) -> conductor_pb2.Cell:
+        request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties,
+                                                updates=list(updates))
         return (await _call(self._stub.CloneDna, request, LOCAL_TIMEOUT, self._metadata)).cell
+
+    async def delete_clone_cell(self, agent: bytes, dna_hash: bytes) -> None:
+        request = conductor_pb2.DeleteCloneCellRequest(agent=agent, dna_hash=dna_hash)
+        await _call(self._stub.DeleteCloneCell, request, LOCAL_TIMEOUT, self._metadata)
 
     async def list_agents(self) -> list[conductor_pb2.Agent]:
         return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT, self._metadata)).agents)

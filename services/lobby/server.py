@@ -53,6 +53,7 @@ async def run(args) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await lobby.close()
         lobby.signals.close()
         await pool.close()
         store.close()

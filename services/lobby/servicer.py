@@ -78,14 +78,54 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     @rpc_method
     async def SendGroupMessage(self, request, context):
         agent = await self._agent(context)
-        record, outcomes = await self._lobby.send_group_message(agent, request.group_uuid, request.payload)
+        record, outcomes = await self._lobby.send_group_message(agent, request.group_uuid, request.payload,
+                                                                request.reply_to)
         return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes)
 
     @rpc_method
     async def GetMessages(self, request, context):
         agent = await self._agent(context)
-        records, token = self._lobby.get_messages(agent, request.group_uuid, request.page_size, request.page_token)
+        records, token = self._lobby.get_messages(
+            agent, request.group_uuid, request.page_size, request.page_token,
+            request.cursor_message, request.cursor_time, request.newer, request.author)
         return lobby_pb2.GetMessagesResponse(messages=records, next_page_token=token)
+
+    @rpc_method
+    async def GetConversations(self, request, context):
+        agent = await self._agent(context)
+        return lobby_pb2.GetConversationsResponse(conversations=self._lobby.get_conversations(agent))
+
+    async def _change(self, context, group_uuid, change, participants=(), name=None):
+        agent = await self._agent(context)
+        group, outcomes = await self._lobby.change_group(agent, group_uuid, change, list(participants), name)
+        return lobby_pb2.GroupUpdateResponse(group=group, outcomes=outcomes)
+
+    @rpc_method
+    async def AddMembers(self, request, context):
+        return await self._change(context, request.group_uuid, "add", request.participants)
+
+    @rpc_method
+    async def RemoveMembers(self, request, context):
+        return await self._change(context, request.group_uuid, "remove", request.participants)
+
+    @rpc_method
+    async def RenameGroup(self, request, context):
+        return await self._change(context, request.group_uuid, "rename", name=request.name)
+
+    @rpc_method
+    async def LeaveGroup(self, request, context):
+        return await self._change(context, request.group_uuid, "leave")
+
+    @rpc_method
+    async def MarkRead(self, request, context):
+        agent = await self._agent(context)
+        marked = await self._lobby.mark_read(agent, request.group_uuid, list(request.message_hashes))
+        return lobby_pb2.MarkReadResponse(marked=marked)
+
+    @rpc_method
+    async def SetTyping(self, request, context):
+        agent = await self._agent(context)
+        return lobby_pb2.SetTypingResponse(told=await self._lobby.set_typing(agent, request.group_uuid, request.typing))
 
     @rpc_method
     async def GetSourceChain(self, request, context):
@@ -120,3 +160,18 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     async def ReceiveGroupMessage(self, request, context):
         await self._lobby.receive_remote("ReceiveGroupMessage", request)
         return lobby_pb2.ReceiveGroupMessageResponse()
+
+    @rpc_method
+    async def ReceiveGroupUpdate(self, request, context):
+        await self._lobby.receive_remote("ReceiveGroupUpdate", request)
+        return lobby_pb2.ReceiveGroupUpdateResponse()
+
+    @rpc_method
+    async def ReceiveReceipt(self, request, context):
+        await self._lobby.receive_remote("ReceiveReceipt", request)
+        return lobby_pb2.ReceiveReceiptResponse()
+
+    @rpc_method
+    async def ReceiveTyping(self, request, context):
+        await self._lobby.receive_remote("ReceiveTyping", request)
+        return lobby_pb2.ReceiveTypingResponse()

@@ -27,6 +27,8 @@ class LobbyStore:
         self.messages = self._store.table(b"msg:")  # agent + group key + u64 time_sent + hash -> MessageRecord
         self.seen = self._store.table(b"seen:")  # agent + message hash -> history key
         self.profiles = self._store.table(b"profile:")  # agent -> username
+        self.updates = self._store.table(b"gupdate:")  # agent + group key + u64 seq -> Signed{GroupUpdate}
+        self.read = self._store.table(b"read:")  # agent + message hash -> b"" (a read receipt went out)
         self.nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
         self.outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
 
@@ -99,15 +101,40 @@ class LobbyStore:
 
     def messages_page(self, agent: bytes, group_uuid: str, before: bytes | None, limit: int):
         """Newest first: records older than the key `before` (or the newest), and the key of the last."""
+        return self.messages_range(agent, group_uuid, before, False, limit)
+
+    def messages_range(self, agent: bytes, group_uuid: str, cursor: bytes | None, newer: bool, limit: int,
+                       author: bytes = b""):
+        """Up to `limit` records past the key `cursor` (exclusive; None: from the end), newer
+        ones (oldest first) or older ones (newest first), only `author`'s when set; and the
+        key of the last record returned."""
         prefix = agent + group_key(group_uuid)
-        stop = before if before is not None else prefix + b"\xff" * 40
+        end = prefix + b"\xff" * 40
+        if newer:
+            items = self.messages.items(start=(cursor + b"\x00") if cursor is not None else prefix, stop=end)
+        else:
+            items = self.messages.items(start=prefix, stop=cursor if cursor is not None else end, reverse=True)
         out, last = [], None
-        for key, value in self.messages.items(start=prefix, stop=stop, reverse=True):
-            out.append(lobby_pb2.MessageRecord.FromString(value))
+        for key, value in items:
+            record = lobby_pb2.MessageRecord.FromString(value)
+            if author and record.entry.author != author:
+                continue
+            out.append(record)
             last = key
             if len(out) >= limit:
                 break
         return out, last
+
+    def message_key_of(self, agent: bytes, message_hash: bytes) -> bytes | None:
+        return self.seen.get(agent + message_hash)
+
+    def get_message(self, agent: bytes, message_hash: bytes) -> tuple[bytes, lobby_pb2.MessageRecord] | None:
+        key = self.seen.get(agent + message_hash)
+        raw = self.messages.get(key) if key is not None else None
+        return (key, lobby_pb2.MessageRecord.FromString(raw)) if raw is not None else None
+
+    def list_updates(self, agent: bytes, group_uuid: str) -> list[common_pb2.Signed]:
+        return [common_pb2.Signed.FromString(v) for _, v in self.updates.items(prefix=agent + group_key(group_uuid))]
 
     def message_keys(self, agent: bytes, group_uuid: str) -> list[bytes]:
         return [k for k in self.messages.keys(prefix=agent + group_key(group_uuid))]

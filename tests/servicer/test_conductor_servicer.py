@@ -18,7 +18,7 @@ class FakeDht:
     def __init__(self):
         self.refuse: Exception | None = None
 
-    async def join_space(self, space, agent, template, properties):
+    async def join_space(self, space, agent, template, properties, updates=()):
         if self.refuse is not None:
             raise self.refuse
 

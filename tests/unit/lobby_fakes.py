@@ -24,6 +24,7 @@ class FakeConductor:
         self.tokens = {}
         self.agents = {}
         self.clones = []
+        self.deleted = []
         self.refuse_clone = None
 
     def make_agent(self, name):
@@ -39,7 +40,7 @@ class FakeConductor:
     async def sign(self, agent, data):
         return self.keys[agent].sign(data)
 
-    async def clone_dna(self, agent, properties):
+    async def clone_dna(self, agent, properties, updates=()):
         if self.refuse_clone:
             raise FailedPrecondition(self.refuse_clone)
         self.clones.append((agent, properties.group_uuid))
@@ -47,6 +48,9 @@ class FakeConductor:
 
     async def list_agents(self):
         return list(self.agents.values())
+
+    async def delete_clone_cell(self, agent, dna_hash):
+        self.deleted.append((agent, dna_hash))
 
     async def decrypt(self, agent, sealed, aad):
         return open_sealed(self.encryption_keys[agent], sealed, aad)

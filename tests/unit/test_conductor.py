@@ -26,7 +26,7 @@ class FakeDht:
         self.joined: list[tuple[bytes, bytes, str]] = []
         self.refuse: Exception | None = None
 
-    async def join_space(self, space, agent, template, properties):
+    async def join_space(self, space, agent, template, properties, updates=()):
         if self.refuse is not None:
             raise self.refuse
         self.joined.append((space, agent, template))
@@ -164,11 +164,11 @@ def test_clone_dna_when_the_dht_refuses_is_failed_precondition_and_registers_not
     assert [c.template for c in conductor.list_cells(alice.agent)] == [dna.LOBBY_TEMPLATE]
 
 
-def test_clone_dna_refuses_an_agent_that_is_not_an_initial_member(make_conductor):
+def test_clone_dna_refuses_an_agent_that_is_not_a_member(make_conductor):
     conductor, _, dht = make_conductor()
     alice, _, _ = conductor.create_agent("alice")
     bobby, _, _ = conductor.create_agent("bobby")
-    with pytest.raises(FailedPrecondition, match="initial_members"):
+    with pytest.raises(FailedPrecondition, match="not a member"):
         asyncio.run(conductor.clone_dna(bobby.agent, "group", group_properties(alice.agent)))
     assert dht.joined == []
     assert len(conductor.list_cells(bobby.agent)) == 1

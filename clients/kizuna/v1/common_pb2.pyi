@@ -31,18 +31,20 @@ class GroupProperties(_message.Message):
     def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., network_seed: _Optional[str] = ...) -> None: ...
 
 class Invite(_message.Message):
-    __slots__ = ("group_uuid", "initial_members", "timestamp", "properties", "dna_hash")
+    __slots__ = ("group_uuid", "initial_members", "timestamp", "properties", "dna_hash", "updates")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     INITIAL_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     DNA_HASH_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     initial_members: _containers.RepeatedScalarFieldContainer[bytes]
     timestamp: int
     properties: GroupProperties
     dna_hash: bytes
-    def __init__(self, group_uuid: _Optional[str] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., properties: _Optional[_Union[GroupProperties, _Mapping]] = ..., dna_hash: _Optional[bytes] = ...) -> None: ...
+    updates: _containers.RepeatedCompositeFieldContainer[Signed]
+    def __init__(self, group_uuid: _Optional[str] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., properties: _Optional[_Union[GroupProperties, _Mapping]] = ..., dna_hash: _Optional[bytes] = ..., updates: _Optional[_Iterable[_Union[Signed, _Mapping]]] = ...) -> None: ...
 
 class Groups(_message.Message):
     __slots__ = ("group_uuids", "blocked")
@@ -53,20 +55,22 @@ class Groups(_message.Message):
     def __init__(self, group_uuids: _Optional[_Iterable[str]] = ..., blocked: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MessageEntry(_message.Message):
-    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received")
+    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received", "reply_to")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     TIME_SENT_FIELD_NUMBER: _ClassVar[int]
     TIME_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     author: bytes
     receiver: _containers.RepeatedScalarFieldContainer[bytes]
     group_uuid: str
     payload: str
     time_sent: int
     time_received: int
-    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ...) -> None: ...
+    reply_to: bytes
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ..., reply_to: _Optional[bytes] = ...) -> None: ...
 
 class BlockedAgents(_message.Message):
     __slots__ = ("agents",)
@@ -117,3 +121,51 @@ class Envelope(_message.Message):
     nonce: bytes
     target: bytes
     def __init__(self, method: _Optional[str] = ..., body: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., nonce: _Optional[bytes] = ..., target: _Optional[bytes] = ...) -> None: ...
+
+class GroupUpdate(_message.Message):
+    __slots__ = ("group_uuid", "seq", "prev", "change", "subjects", "members", "admins", "name", "timestamp")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PREV_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ADMINS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    seq: int
+    prev: bytes
+    change: str
+    subjects: _containers.RepeatedScalarFieldContainer[bytes]
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    admins: _containers.RepeatedScalarFieldContainer[bytes]
+    name: str
+    timestamp: int
+    def __init__(self, group_uuid: _Optional[str] = ..., seq: _Optional[int] = ..., prev: _Optional[bytes] = ..., change: _Optional[str] = ..., subjects: _Optional[_Iterable[bytes]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., name: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("message_hash", "group_uuid", "receiver", "delivered_at", "read_at")
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_FIELD_NUMBER: _ClassVar[int]
+    message_hash: bytes
+    group_uuid: str
+    receiver: bytes
+    delivered_at: int
+    read_at: int
+    def __init__(self, message_hash: _Optional[bytes] = ..., group_uuid: _Optional[str] = ..., receiver: _Optional[bytes] = ..., delivered_at: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...
+
+class Typing(_message.Message):
+    __slots__ = ("group_uuid", "agent", "typing", "timestamp")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    agent: bytes
+    typing: bool
+    timestamp: int
+    def __init__(self, group_uuid: _Optional[str] = ..., agent: _Optional[bytes] = ..., typing: _Optional[bool] = ..., timestamp: _Optional[int] = ...) -> None: ...

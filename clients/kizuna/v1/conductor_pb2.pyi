@@ -60,14 +60,16 @@ class ListAgentsResponse(_message.Message):
     def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
 
 class CloneDnaRequest(_message.Message):
-    __slots__ = ("agent", "template", "properties")
+    __slots__ = ("agent", "template", "properties", "updates")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
     template: str
     properties: _common_pb2.GroupProperties
-    def __init__(self, agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ...) -> None: ...
+    updates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., updates: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
 class CloneDnaResponse(_message.Message):
     __slots__ = ("cell",)
@@ -178,3 +180,15 @@ class RevokeAppTokenResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: AppToken
     def __init__(self, token: _Optional[_Union[AppToken, _Mapping]] = ...) -> None: ...
+
+class DeleteCloneCellRequest(_message.Message):
+    __slots__ = ("agent", "dna_hash")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DNA_HASH_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    dna_hash: bytes
+    def __init__(self, agent: _Optional[bytes] = ..., dna_hash: _Optional[bytes] = ...) -> None: ...
+
+class DeleteCloneCellResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

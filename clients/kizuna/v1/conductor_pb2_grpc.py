@@ -56,6 +56,11 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.ListCellsRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListCellsResponse.FromString,
                 _registered_method=True)
+        self.DeleteCloneCell = channel.unary_unary(
+                '/kizuna.v1.Conductor/DeleteCloneCell',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellResponse.FromString,
+                _registered_method=True)
         self.Sign = channel.unary_unary(
                 '/kizuna.v1.Conductor/Sign',
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.SignRequest.SerializeToString,
@@ -117,6 +122,14 @@ class ConductorServicer:
 
     def ListCells(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCloneCell(self, request, context):
+        """Disables an agent's clone cell, has the DHT leave its space for that agent, and
+        deletes the cell.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -184,6 +197,11 @@ def add_ConductorServicer_to_server(servicer, server):
                     servicer.ListCells,
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListCellsRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.ListCellsResponse.SerializeToString,
+            ),
+            'DeleteCloneCell': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCloneCell,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellResponse.SerializeToString,
             ),
             'Sign': grpc.unary_unary_rpc_method_handler(
                     servicer.Sign,
@@ -326,6 +344,33 @@ class Conductor:
             '/kizuna.v1.Conductor/ListCells',
             kizuna_dot_v1_dot_conductor__pb2.ListCellsRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.ListCellsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCloneCell(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/DeleteCloneCell',
+            kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.DeleteCloneCellResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -140,16 +140,18 @@ class GetLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class JoinSpaceRequest(_message.Message):
-    __slots__ = ("space", "agent", "template", "properties")
+    __slots__ = ("space", "agent", "template", "properties", "updates")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     agent: bytes
     template: str
     properties: _common_pb2.GroupProperties
-    def __init__(self, space: _Optional[bytes] = ..., agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ...) -> None: ...
+    updates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, space: _Optional[bytes] = ..., agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., updates: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
 class JoinSpaceResponse(_message.Message):
     __slots__ = ()
@@ -172,18 +174,26 @@ class ListSpacesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Space(_message.Message):
-    __slots__ = ("space", "template", "properties", "agents", "ops")
+    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ADMINS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_HEAD_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     template: str
     properties: _common_pb2.GroupProperties
     agents: _containers.RepeatedScalarFieldContainer[bytes]
     ops: int
-    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ...) -> None: ...
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    admins: _containers.RepeatedScalarFieldContainer[bytes]
+    update_seq: int
+    update_head: bytes
+    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ...) -> None: ...
 
 class ListSpacesResponse(_message.Message):
     __slots__ = ("node_id", "spaces", "peers")

@@ -34,7 +34,7 @@ QUEUED: DeliveryStatus
 FAILED: DeliveryStatus
 
 class GroupInfo(_message.Message):
-    __slots__ = ("group_uuid", "name", "creator", "initial_members", "dna_hash", "timestamp", "state")
+    __slots__ = ("group_uuid", "name", "creator", "initial_members", "dna_hash", "timestamp", "state", "members", "admins", "update_seq", "departed")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATOR_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,10 @@ class GroupInfo(_message.Message):
     DNA_HASH_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ADMINS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    DEPARTED_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     name: str
     creator: bytes
@@ -49,7 +53,11 @@ class GroupInfo(_message.Message):
     dna_hash: bytes
     timestamp: int
     state: GroupState
-    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., dna_hash: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., state: _Optional[_Union[GroupState, str]] = ...) -> None: ...
+    members: _containers.RepeatedScalarFieldContainer[bytes]
+    admins: _containers.RepeatedScalarFieldContainer[bytes]
+    update_seq: int
+    departed: bool
+    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., dna_hash: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., state: _Optional[_Union[GroupState, str]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., departed: _Optional[bool] = ...) -> None: ...
 
 class DeliveryOutcome(_message.Message):
     __slots__ = ("receiver", "status", "detail", "address", "attempts")
@@ -66,16 +74,18 @@ class DeliveryOutcome(_message.Message):
     def __init__(self, receiver: _Optional[bytes] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., detail: _Optional[str] = ..., address: _Optional[bytes] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class MessageRecord(_message.Message):
-    __slots__ = ("entry", "message_hash", "blocked_members", "warning")
+    __slots__ = ("entry", "message_hash", "blocked_members", "warning", "receipts")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     entry: _common_pb2.MessageEntry
     message_hash: bytes
     blocked_members: _containers.RepeatedScalarFieldContainer[bytes]
     warning: str
-    def __init__(self, entry: _Optional[_Union[_common_pb2.MessageEntry, _Mapping]] = ..., message_hash: _Optional[bytes] = ..., blocked_members: _Optional[_Iterable[bytes]] = ..., warning: _Optional[str] = ...) -> None: ...
+    receipts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Receipt]
+    def __init__(self, entry: _Optional[_Union[_common_pb2.MessageEntry, _Mapping]] = ..., message_hash: _Optional[bytes] = ..., blocked_members: _Optional[_Iterable[bytes]] = ..., warning: _Optional[str] = ..., receipts: _Optional[_Iterable[_Union[_common_pb2.Receipt, _Mapping]]] = ...) -> None: ...
 
 class SetUsernameRequest(_message.Message):
     __slots__ = ("username",)
@@ -154,12 +164,14 @@ class AgentResponse(_message.Message):
     def __init__(self, blocked_agents: _Optional[_Union[_common_pb2.BlockedAgents, _Mapping]] = ...) -> None: ...
 
 class SendGroupMessageRequest(_message.Message):
-    __slots__ = ("group_uuid", "payload")
+    __slots__ = ("group_uuid", "payload", "reply_to")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     payload: str
-    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ...) -> None: ...
+    reply_to: bytes
+    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., reply_to: _Optional[bytes] = ...) -> None: ...
 
 class SendGroupMessageResponse(_message.Message):
     __slots__ = ("message", "outcomes")
@@ -170,14 +182,22 @@ class SendGroupMessageResponse(_message.Message):
     def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ...) -> None: ...
 
 class GetMessagesRequest(_message.Message):
-    __slots__ = ("group_uuid", "page_size", "page_token")
+    __slots__ = ("group_uuid", "page_size", "page_token", "cursor_message", "cursor_time", "newer", "author")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEWER_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     page_size: int
     page_token: str
-    def __init__(self, group_uuid: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    cursor_message: bytes
+    cursor_time: int
+    newer: bool
+    author: bytes
+    def __init__(self, group_uuid: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., cursor_message: _Optional[bytes] = ..., cursor_time: _Optional[int] = ..., newer: _Optional[bool] = ..., author: _Optional[bytes] = ...) -> None: ...
 
 class GetMessagesResponse(_message.Message):
     __slots__ = ("messages", "next_page_token")
@@ -201,21 +221,119 @@ class GetSourceChainResponse(_message.Message):
     actions: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
     def __init__(self, actions: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
+class GetConversationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Conversation(_message.Message):
+    __slots__ = ("group", "latest")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    group: GroupInfo
+    latest: MessageRecord
+    def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., latest: _Optional[_Union[MessageRecord, _Mapping]] = ...) -> None: ...
+
+class GetConversationsResponse(_message.Message):
+    __slots__ = ("conversations",)
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    conversations: _containers.RepeatedCompositeFieldContainer[Conversation]
+    def __init__(self, conversations: _Optional[_Iterable[_Union[Conversation, _Mapping]]] = ...) -> None: ...
+
+class MembersRequest(_message.Message):
+    __slots__ = ("group_uuid", "participants")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group_uuid: _Optional[str] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RenameGroupRequest(_message.Message):
+    __slots__ = ("group_uuid", "name")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    name: str
+    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GroupUpdateResponse(_message.Message):
+    __slots__ = ("group", "outcomes")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    group: GroupInfo
+    outcomes: _containers.RepeatedCompositeFieldContainer[DeliveryOutcome]
+    def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ...) -> None: ...
+
+class MarkReadRequest(_message.Message):
+    __slots__ = ("group_uuid", "message_hashes")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_HASHES_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    message_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, group_uuid: _Optional[str] = ..., message_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class MarkReadResponse(_message.Message):
+    __slots__ = ("marked",)
+    MARKED_FIELD_NUMBER: _ClassVar[int]
+    marked: int
+    def __init__(self, marked: _Optional[int] = ...) -> None: ...
+
+class SetTypingRequest(_message.Message):
+    __slots__ = ("group_uuid", "typing")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    typing: bool
+    def __init__(self, group_uuid: _Optional[str] = ..., typing: _Optional[bool] = ...) -> None: ...
+
+class SetTypingResponse(_message.Message):
+    __slots__ = ("told",)
+    TOLD_FIELD_NUMBER: _ClassVar[int]
+    told: int
+    def __init__(self, told: _Optional[int] = ...) -> None: ...
+
 class SignalsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class Signal(_message.Message):
-    __slots__ = ("ready", "message", "invite", "delivery")
+    __slots__ = ("ready", "message", "invite", "delivery", "group_update", "receipt", "typing")
     READY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     INVITE_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
     ready: Ready
     message: MessageSignal
     invite: InviteSignal
     delivery: DeliverySignal
-    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ..., delivery: _Optional[_Union[DeliverySignal, _Mapping]] = ...) -> None: ...
+    group_update: GroupUpdateSignal
+    receipt: ReceiptSignal
+    typing: TypingSignal
+    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ..., delivery: _Optional[_Union[DeliverySignal, _Mapping]] = ..., group_update: _Optional[_Union[GroupUpdateSignal, _Mapping]] = ..., receipt: _Optional[_Union[ReceiptSignal, _Mapping]] = ..., typing: _Optional[_Union[TypingSignal, _Mapping]] = ...) -> None: ...
+
+class GroupUpdateSignal(_message.Message):
+    __slots__ = ("group", "update", "author")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    group: GroupInfo
+    update: _common_pb2.GroupUpdate
+    author: bytes
+    def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., update: _Optional[_Union[_common_pb2.GroupUpdate, _Mapping]] = ..., author: _Optional[bytes] = ...) -> None: ...
+
+class ReceiptSignal(_message.Message):
+    __slots__ = ("receipt",)
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    receipt: _common_pb2.Receipt
+    def __init__(self, receipt: _Optional[_Union[_common_pb2.Receipt, _Mapping]] = ...) -> None: ...
+
+class TypingSignal(_message.Message):
+    __slots__ = ("typing",)
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    typing: _common_pb2.Typing
+    def __init__(self, typing: _Optional[_Union[_common_pb2.Typing, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
     __slots__ = ("agent",)
@@ -308,5 +426,41 @@ class ReceiveGroupMessageRequest(_message.Message):
     def __init__(self, to_agent: _Optional[bytes] = ..., message: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class ReceiveGroupMessageResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReceiveGroupUpdateRequest(_message.Message):
+    __slots__ = ("to_agent", "update")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    update: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., update: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveGroupUpdateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReceiveReceiptRequest(_message.Message):
+    __slots__ = ("to_agent", "receipt")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    receipt: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., receipt: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveReceiptResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReceiveTypingRequest(_message.Message):
+    __slots__ = ("to_agent", "typing")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    typing: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., typing: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveTypingResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

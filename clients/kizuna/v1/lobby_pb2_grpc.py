@@ -96,6 +96,41 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.GetMessagesRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetMessagesResponse.FromString,
                 _registered_method=True)
+        self.GetConversations = channel.unary_unary(
+                '/kizuna.v1.Lobby/GetConversations',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.FromString,
+                _registered_method=True)
+        self.AddMembers = channel.unary_unary(
+                '/kizuna.v1.Lobby/AddMembers',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.MembersRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.RemoveMembers = channel.unary_unary(
+                '/kizuna.v1.Lobby/RemoveMembers',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.MembersRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.RenameGroup = channel.unary_unary(
+                '/kizuna.v1.Lobby/RenameGroup',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RenameGroupRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.LeaveGroup = channel.unary_unary(
+                '/kizuna.v1.Lobby/LeaveGroup',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.MarkRead = channel.unary_unary(
+                '/kizuna.v1.Lobby/MarkRead',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.MarkReadRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.MarkReadResponse.FromString,
+                _registered_method=True)
+        self.SetTyping = channel.unary_unary(
+                '/kizuna.v1.Lobby/SetTyping',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.SetTypingRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.SetTypingResponse.FromString,
+                _registered_method=True)
         self.GetSourceChain = channel.unary_unary(
                 '/kizuna.v1.Lobby/GetSourceChain',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.GetSourceChainRequest.SerializeToString,
@@ -120,6 +155,21 @@ class LobbyStub:
                 '/kizuna.v1.Lobby/ReceiveGroupMessage',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
+                _registered_method=True)
+        self.ReceiveGroupUpdate = channel.unary_unary(
+                '/kizuna.v1.Lobby/ReceiveGroupUpdate',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.ReceiveReceipt = channel.unary_unary(
+                '/kizuna.v1.Lobby/ReceiveReceipt',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.FromString,
+                _registered_method=True)
+        self.ReceiveTyping = channel.unary_unary(
+                '/kizuna.v1.Lobby/ReceiveTyping',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
                 _registered_method=True)
 
 
@@ -203,6 +253,53 @@ class LobbyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConversations(self, request, context):
+        """The latest message of every group, newest first: a conversation list in one call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMembers(self, request, context):
+        """Admins: add members (invited as any invitee), remove members, rename the group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveGroup(self, request, context):
+        """The agent's own departure: the others see it leave; its clone cell goes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkRead(self, request, context):
+        """Read receipts for messages the UI showed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTyping(self, request, context):
+        """Tells the group's online members the agent is (or stopped) typing. Never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSourceChain(self, request, context):
         """The agent's source chain, oldest first, paged.
         """
@@ -235,6 +332,25 @@ class LobbyServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReceiveGroupMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveGroupUpdate(self, request, context):
+        """Envelope body: ReceiveGroupUpdateRequest, ReceiveReceiptRequest, ReceiveTypingRequest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveReceipt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveTyping(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -303,6 +419,41 @@ def add_LobbyServicer_to_server(servicer, server):
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetMessagesRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.GetMessagesResponse.SerializeToString,
             ),
+            'GetConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConversations,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.SerializeToString,
+            ),
+            'AddMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMembers,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.MembersRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
+            ),
+            'RemoveMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMembers,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.MembersRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
+            ),
+            'RenameGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameGroup,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RenameGroupRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
+            ),
+            'LeaveGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveGroup,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
+            ),
+            'MarkRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkRead,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.MarkReadRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.MarkReadResponse.SerializeToString,
+            ),
+            'SetTyping': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTyping,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SetTypingRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.SetTypingResponse.SerializeToString,
+            ),
             'GetSourceChain': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSourceChain,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetSourceChainRequest.FromString,
@@ -327,6 +478,21 @@ def add_LobbyServicer_to_server(servicer, server):
                     servicer.ReceiveGroupMessage,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.SerializeToString,
+            ),
+            'ReceiveGroupUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveGroupUpdate,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.SerializeToString,
+            ),
+            'ReceiveReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveReceipt,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.SerializeToString,
+            ),
+            'ReceiveTyping': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveTyping,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -666,6 +832,195 @@ class Lobby:
             _registered_method=True)
 
     @staticmethod
+    def GetConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/GetConversations',
+            kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/AddMembers',
+            kizuna_dot_v1_dot_lobby__pb2.MembersRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/RemoveMembers',
+            kizuna_dot_v1_dot_lobby__pb2.MembersRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/RenameGroup',
+            kizuna_dot_v1_dot_lobby__pb2.RenameGroupRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/LeaveGroup',
+            kizuna_dot_v1_dot_lobby__pb2.GroupRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/MarkRead',
+            kizuna_dot_v1_dot_lobby__pb2.MarkReadRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.MarkReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTyping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/SetTyping',
+            kizuna_dot_v1_dot_lobby__pb2.SetTypingRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.SetTypingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetSourceChain(request,
             target,
             options=(),
@@ -790,6 +1145,87 @@ class Lobby:
             '/kizuna.v1.Lobby/ReceiveGroupMessage',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveGroupUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/ReceiveGroupUpdate',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/ReceiveReceipt',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveTyping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/ReceiveTyping',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
             options,
             channel_credentials,
             insecure,
