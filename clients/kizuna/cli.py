@@ -1,8 +1,9 @@
 """The `kizuna` command: a local network (`kizuna net ...`) and a person's commands (`kizuna --as AGENT ...`).
 
     kizuna net up|down|status|stop NODE [--kill]|start NODE [--dir DIR]
-    kizuna [--dir DIR] --as AGENT groups|create-group|send|history|accept|delete|block|unblock|
-                                  block-agent|unblock-agent|watch
+    kizuna [--dir DIR] --as AGENT groups|create-group|send|reply|history|conversations|accept|delete|
+                                  block|unblock|block-agent|unblock-agent|add|remove|rename|leave|
+                                  read|watch
     kizuna [--dir DIR] tokens list [NODE] | issue AGENT | revoke TOKEN_ID [--node NODE]
 
 Addresses and tokens come from DIR/network.json (DIR defaults to ./net); the token
@@ -86,10 +87,15 @@ def outcome_line(names: Names, outcome, what: str = "") -> str:
     return line
 
 
-def message_line(names: Names, record, with_group: bool = False) -> str:
+def message_line(names: Names, record, with_group: bool = False, with_hash: bool = False) -> str:
     entry = record.entry
     prefix = f"[{names.group(entry.group_uuid)}] " if with_group else ""
-    line = f"{when(entry.time_sent)}  {prefix}{names.agent(entry.author)}: {entry.payload}"
+    ident = f"{record.message_hash.hex()[:8]}  " if with_hash else ""
+    line = f"{when(entry.time_sent)}  {ident}{prefix}{names.agent(entry.author)}: {entry.payload}"
+    if entry.reply_to:
+        line += f"  (reply to {entry.reply_to.hex()[:8]})"
+    if record.receipts:
+        line += "  (" + "; ".join(receipt_words(names, r) for r in record.receipts) + ")"
     if record.blocked_members:
         line += f"  (warning: you blocked {names.agents(record.blocked_members)})"
     elif record.warning:
@@ -97,7 +103,45 @@ def message_line(names: Names, record, with_group: bool = False) -> str:
     return line
 
 
+def receipt_words(names: Names, receipt) -> str:
+    if receipt.read_at:
+        return f"read by {names.agent(receipt.receiver)} at {when(receipt.read_at)}"
+    if receipt.delivered_at:
+        return f"delivered to {names.agent(receipt.receiver)} at {when(receipt.delivered_at)}"
+    return f"no receipt from {names.agent(receipt.receiver)}"
+
+
+def update_words(names: Names, update, author: bytes) -> str:
+    """A group change as a person reads it."""
+    who = names.agent(author)
+    if update.change == "add":
+        return f"{who} added {names.agents(update.subjects)}"
+    if update.change == "remove":
+        return f"{who} removed {names.agents(update.subjects)}"
+    if update.change == "rename":
+        return f'{who} renamed the group to "{update.name}"'
+    if update.change == "leave":
+        return f"{who} left"
+    return f"{who} changed the group ({update.change or 'unknown change'})"
+
+
 def event_lines(names: Names, event: UiEvent) -> list[str]:
+    if event.kind == "group_update":
+        signal = event.signal.group_update
+        group = signal.group
+        line = (f'group: {update_words(names, signal.update, signal.author)} in "{group.name}" ({group.group_uuid[:8]});'
+                f" members: {names.agents(group.members)}")
+        if group.departed:
+            line += "; you are no longer a member"
+        return [line]
+    if event.kind == "receipt":
+        receipt = event.signal.receipt.receipt
+        return [f"receipt: your message {receipt.message_hash.hex()[:8]} in {names.group(receipt.group_uuid)}"
+                f" {receipt_words(names, receipt)}"]
+    if event.kind == "typing":
+        typing = event.signal.typing.typing
+        doing = "is typing" if typing.typing else "stopped typing"
+        return [f"typing: {names.agent(typing.agent)} {doing} in {names.group(typing.group_uuid)}"]
     if event.kind == "invite":
         group = event.signal.invite.group
         inviter = names.agent(event.signal.invite.inviter or group.creator)
@@ -189,7 +233,8 @@ async def cmd_groups(args, network, client, names) -> int:
         shown.add(g.group_uuid)
         print(
             f"{g.group_uuid[:8]}  {g.name or '(unnamed)'}  [{STATE_WORDS.get(g.state, 'unknown')}]"
-            f"  by {names.agent(g.creator)}, members: {names.agents(g.initial_members)}, since {when(g.timestamp)}"
+            f"  by {names.agent(g.creator)}, members: {names.agents(g.members or g.initial_members)},"
+            f" admins: {names.agents(g.admins) or names.agent(g.creator)}, since {when(g.timestamp)}"
         )
     for uuid in answer.groups.group_uuids:
         if uuid not in shown:
@@ -200,15 +245,19 @@ async def cmd_groups(args, network, client, names) -> int:
     return 0
 
 
-async def cmd_create_group(args, network, client, names) -> int:
-    participants = []
-    for p in args.participants:
-        # A name from network.json goes as its key, so it works before usernames propagate.
+def participant_refs(network, participants) -> list[str]:
+    """A name from network.json goes as its key, so it works before usernames propagate."""
+    refs = []
+    for p in participants:
         try:
-            participants.append(base64.b64encode(network.agent_key(p)).decode())
+            refs.append(base64.b64encode(network.agent_key(p)).decode())
         except net.NetError:
-            participants.append(p)
-    answer = await client.create_group(args.name, participants)
+            refs.append(p)
+    return refs
+
+
+async def cmd_create_group(args, network, client, names) -> int:
+    answer = await client.create_group(args.name, participant_refs(network, args.participants))
     g = answer.group
     print(f'created "{g.name}" ({g.group_uuid}), members: {names.agents(g.initial_members)}')
     for outcome in answer.invites:
@@ -216,31 +265,131 @@ async def cmd_create_group(args, network, client, names) -> int:
     return 0
 
 
-async def cmd_send(args, network, client, names) -> int:
-    group_uuid = await resolve_group(client, args.group)
-    answer = await client.send(group_uuid, args.text)
-    print(f"sent to {names.group(group_uuid)} at {when(answer.message.entry.time_sent)}")
+async def resolve_message(client: Client, group_uuid: str, prefix: str) -> bytes:
+    """A message_hash in the group from a unique hex prefix of it."""
+    wanted = prefix.lower()
+    if not wanted or any(c not in "0123456789abcdef" for c in wanted):
+        raise CliError(f"{prefix!r} is not a message hash (hex, as `kizuna history` shows)")
+    found = [r.message_hash for r in await client.all_history(group_uuid) if r.message_hash.hex().startswith(wanted)]
+    if len(found) > 1:
+        raise CliError(f"{prefix!r} names more than one message; use more of its hash")
+    if not found:
+        raise CliError(f"no message {prefix!r} in this group (see `kizuna history`)")
+    return found[0]
+
+
+async def _send(client, names, group_uuid: str, text: str, reply_to: bytes = b"") -> int:
+    answer = await client.send(group_uuid, text, reply_to=reply_to)
+    what = f"reply to {reply_to.hex()[:8]}" if reply_to else "sent"
+    print(f"{what} to {names.group(group_uuid)} at {when(answer.message.entry.time_sent)}"
+          f" ({answer.message.message_hash.hex()[:8]})")
     for outcome in answer.outcomes:
         print(outcome_line(names, outcome))
     return 0
 
 
+async def cmd_send(args, network, client, names) -> int:
+    group_uuid = await resolve_group(client, args.group)
+    reply_to = await resolve_message(client, group_uuid, args.reply_to) if args.reply_to else b""
+    return await _send(client, names, group_uuid, args.text, reply_to)
+
+
+async def cmd_reply(args, network, client, names) -> int:
+    group_uuid = await resolve_group(client, args.group)
+    return await _send(client, names, group_uuid, args.text, await resolve_message(client, group_uuid, args.message))
+
+
+def parse_time(text: str) -> int:
+    """Microseconds since the epoch from an integer (microseconds) or a local ISO date/time."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.datetime.fromisoformat(text).timestamp() * 1_000_000)
+    except ValueError:
+        raise CliError(f"{text!r} is not a time: give YYYY-MM-DD[ HH:MM[:SS]] or microseconds") from None
+
+
 async def cmd_history(args, network, client, names) -> int:
     group_uuid = await resolve_group(client, args.group)
-    if args.limit:
-        records, token = [], ""
-        while len(records) < args.limit:
-            page = await client.history(group_uuid, page_size=min(500, args.limit - len(records)), page_token=token)
-            records.extend(page.messages)
-            token = page.next_page_token
-            if not token or not page.messages:
-                break
-    else:
-        records = await client.all_history(group_uuid)
+    author = await resolve_agent(network, client, args.author) if args.author else b""
+    cursor_time = parse_time(args.from_time) if args.from_time else 0
+    cursor_message = await resolve_message(client, group_uuid, args.from_message) if args.from_message else b""
+    records, token = [], ""
+    while args.limit is None or len(records) < args.limit:
+        size = 500 if args.limit is None else min(500, args.limit - len(records))
+        page = await client.history(group_uuid, page_size=size, page_token=token,
+                                    cursor_message=b"" if token else cursor_message,
+                                    cursor_time=0 if token else cursor_time, newer=args.newer, author=author)
+        records.extend(page.messages)
+        token = page.next_page_token
+        if not token or not page.messages:
+            break
     if not records:
         print(f"no messages in {names.group(group_uuid)}")
-    for record in reversed(records):  # oldest first, as people read
-        print(message_line(names, record))
+    if not args.newer:
+        records.reverse()  # oldest first, as people read
+    for record in records:
+        print(message_line(names, record, with_hash=True))
+    return 0
+
+
+async def cmd_conversations(args, network, client, names) -> int:
+    conversations = await client.conversations()
+    if not conversations:
+        print("no conversations")
+    for c in conversations:
+        g = c.group
+        head = f"{g.group_uuid[:8]}  {g.name or '(unnamed)'}  [{STATE_WORDS.get(g.state, 'unknown')}]"
+        if c.HasField("latest"):
+            entry = c.latest.entry
+            print(f"{head}  {when(entry.time_sent)}  {names.agent(entry.author)}: {entry.payload}")
+        else:
+            print(f"{head}  no messages yet")
+    return 0
+
+
+def _members_command(method: str, verb: str):
+    async def command(args, network, client, names) -> int:
+        group_uuid = await resolve_group(client, args.group)
+        answer = await getattr(client, method)(group_uuid, participant_refs(network, args.participants))
+        g = answer.group
+        print(f'{verb} {", ".join(args.participants)} in "{g.name}"; members: {names.agents(g.members)}')
+        for outcome in answer.outcomes:
+            print(outcome_line(names, outcome, what="told "))
+        return 0
+
+    return command
+
+
+async def cmd_rename(args, network, client, names) -> int:
+    group_uuid = await resolve_group(client, args.group)
+    old = names.group(group_uuid)
+    answer = await client.rename(group_uuid, args.name)
+    print(f'renamed "{old}" to "{answer.group.name}"')
+    for outcome in answer.outcomes:
+        print(outcome_line(names, outcome, what="told "))
+    return 0
+
+
+async def cmd_leave(args, network, client, names) -> int:
+    group_uuid = await resolve_group(client, args.group)
+    label = names.group(group_uuid)
+    answer = await client.leave(group_uuid)
+    print(f'left "{label}"')
+    for outcome in answer.outcomes:
+        print(outcome_line(names, outcome, what="told "))
+    return 0
+
+
+async def cmd_read(args, network, client, names) -> int:
+    """Marks every message of the group by someone else read (the lobby skips ones already read)."""
+    group_uuid = await resolve_group(client, args.group)
+    me = client.agent or network.agent_key(args.as_agent)
+    hashes = [r.message_hash for r in await client.all_history(group_uuid) if r.entry.author != me]
+    marked = 0
+    for start in range(0, len(hashes), 100):
+        marked += await client.mark_read(group_uuid, hashes[start:start + 100])
+    print(f"marked {marked} message{'' if marked == 1 else 's'} read in {names.group(group_uuid)}")
     return 0
 
 
@@ -291,7 +440,14 @@ COMMANDS = {
     "groups": cmd_groups,
     "create-group": cmd_create_group,
     "send": cmd_send,
+    "reply": cmd_reply,
     "history": cmd_history,
+    "conversations": cmd_conversations,
+    "add": _members_command("add_members", "added"),
+    "remove": _members_command("remove_members", "removed"),
+    "rename": cmd_rename,
+    "leave": cmd_leave,
+    "read": cmd_read,
     "accept": _group_state_command("accept", "accepted"),
     "delete": _group_state_command("delete", "deleted"),
     "block": _group_state_command("block", "blocked"),
@@ -460,9 +616,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("send", help="send a message to a group", parents=[agent_common])
     p.add_argument("group", metavar="GROUP")
     p.add_argument("text", metavar="TEXT")
+    p.add_argument("--reply-to", metavar="MESSAGE_HASH_PREFIX", help="the message (in the group) this one answers")
+    p = sub.add_parser("reply", help="answer a message of a group", parents=[agent_common])
+    p.add_argument("group", metavar="GROUP")
+    p.add_argument("message", metavar="MESSAGE_HASH_PREFIX")
+    p.add_argument("text", metavar="TEXT")
     p = sub.add_parser("history", help="a group's messages, oldest first", parents=[agent_common])
     p.add_argument("group", metavar="GROUP")
-    p.add_argument("--limit", type=int, help="only the newest N messages")
+    p.add_argument("--limit", type=int, help="only N messages: the newest (--older) or the oldest (--newer)")
+    direction = p.add_mutually_exclusive_group()
+    direction.add_argument("--older", dest="newer", action="store_false", default=False,
+                           help="from the newest end (or the cursor) towards older messages (default)")
+    direction.add_argument("--newer", dest="newer", action="store_true",
+                           help="from the oldest end (or the cursor) towards newer messages")
+    cursor = p.add_mutually_exclusive_group()
+    cursor.add_argument("--from-time", metavar="TIME", help="start after (--newer) or before (--older) this time")
+    cursor.add_argument("--from-message", metavar="MESSAGE_HASH_PREFIX", help="start after or before this message")
+    p.add_argument("--author", metavar="AGENT", help="only this agent's messages")
+    sub.add_parser("conversations", help="every group with its latest message, most recent first",
+                   parents=[agent_common])
+    for name, text in (("add", "add members to"), ("remove", "remove members from")):
+        p = sub.add_parser(name, help=f"admins: {text} a group", parents=[agent_common])
+        p.add_argument("group", metavar="GROUP")
+        p.add_argument("participants", nargs="+", metavar="PARTICIPANT", help="username or base64 agent key")
+    p = sub.add_parser("rename", help="admins: rename a group", parents=[agent_common])
+    p.add_argument("group", metavar="GROUP")
+    p.add_argument("name", metavar="NAME")
+    p = sub.add_parser("leave", help="leave a group", parents=[agent_common])
+    p.add_argument("group", metavar="GROUP")
+    p = sub.add_parser("read", help="mark every unread message of a group read", parents=[agent_common])
+    p.add_argument("group", metavar="GROUP")
     for name, text in (("accept", "accept"), ("delete", "delete"), ("block", "block"), ("unblock", "unblock")):
         p = sub.add_parser(name, help=f"{text} a group", parents=[agent_common])
         p.add_argument("group", metavar="GROUP")

@@ -45,7 +45,7 @@ def is_first_message(group_uuid: str, groups: common_pb2.Groups | None) -> bool:
 class UiEvent:
     """What the UI shows for one signal."""
 
-    kind: str  # "message" | "invite" | "delivery"
+    kind: str  # "message" | "invite" | "delivery" | "group_update" | "receipt" | "typing"
     group_uuid: str
     signal: lobby_pb2.Signal
     record: lobby_pb2.MessageRecord | None = None
@@ -62,6 +62,21 @@ class UiEvent:
     def delivery(self) -> lobby_pb2.DeliverySignal | None:
         """A sent message's changed outcome for one receiver, of a delivery signal."""
         return self.signal.delivery if self.kind == "delivery" else None
+
+    @property
+    def update(self) -> lobby_pb2.GroupUpdateSignal | None:
+        """A group change (add, remove, rename, leave), of a group_update signal."""
+        return self.signal.group_update if self.kind == "group_update" else None
+
+    @property
+    def receipt(self) -> common_pb2.Receipt | None:
+        """A receiver's delivered or read receipt for one of this agent's messages."""
+        return self.signal.receipt.receipt if self.kind == "receipt" else None
+
+    @property
+    def typing(self) -> common_pb2.Typing | None:
+        """Someone in a group started or stopped typing."""
+        return self.signal.typing.typing if self.kind == "typing" else None
 
 
 _STREAM_END = object()
@@ -168,6 +183,49 @@ class Client:
     async def unblock(self, group_uuid: str) -> common_pb2.Groups:
         return await self._group_call("UnblockGroup", group_uuid)
 
+    # -------------------------------------------------------------- group changes
+
+    async def _update_call(self, method: str, request) -> lobby_pb2.GroupUpdateResponse:
+        answer = await self._call(method, request)
+        if answer.group.group_uuid:
+            self._details[answer.group.group_uuid] = answer.group
+        with contextlib.suppress(ClientError):
+            await self.groups()
+        return answer
+
+    async def add_members(self, group_uuid: str, participants: list[str]) -> lobby_pb2.GroupUpdateResponse:
+        """Admins: adds members (usernames or base64 keys); each gets an invite."""
+        return await self._update_call(
+            "AddMembers", lobby_pb2.MembersRequest(group_uuid=group_uuid, participants=list(participants)))
+
+    async def remove_members(self, group_uuid: str, participants: list[str]) -> lobby_pb2.GroupUpdateResponse:
+        """Admins: removes members; they stop receiving the group's messages."""
+        return await self._update_call(
+            "RemoveMembers", lobby_pb2.MembersRequest(group_uuid=group_uuid, participants=list(participants)))
+
+    async def rename(self, group_uuid: str, name: str) -> lobby_pb2.GroupUpdateResponse:
+        """Admins: a new name (1 to 50 characters) every member sees."""
+        return await self._update_call("RenameGroup", lobby_pb2.RenameGroupRequest(group_uuid=group_uuid, name=name))
+
+    async def leave(self, group_uuid: str) -> lobby_pb2.GroupUpdateResponse:
+        """This agent leaves the group; the others see it leave."""
+        return await self._update_call("LeaveGroup", lobby_pb2.GroupRequest(group_uuid=group_uuid))
+
+    async def mark_read(self, group_uuid: str, message_hashes: list[bytes]) -> int:
+        """Read receipts for messages the UI showed; how many were newly marked."""
+        answer = await self._call(
+            "MarkRead", lobby_pb2.MarkReadRequest(group_uuid=group_uuid, message_hashes=list(message_hashes)))
+        return answer.marked
+
+    async def set_typing(self, group_uuid: str, typing: bool = True) -> int:
+        """Tells the group's online members; how many were told."""
+        answer = await self._call("SetTyping", lobby_pb2.SetTypingRequest(group_uuid=group_uuid, typing=typing))
+        return answer.told
+
+    async def conversations(self) -> list[lobby_pb2.Conversation]:
+        """Every group with its latest message, the most recent first."""
+        return list((await self._call("GetConversations", lobby_pb2.GetConversationsRequest())).conversations)
+
     # -------------------------------------------------------------- agents
 
     async def set_username(self, username: str):
@@ -186,16 +244,23 @@ class Client:
 
     # -------------------------------------------------------------- messages
 
-    async def send(self, group_uuid: str, payload: str) -> lobby_pb2.SendGroupMessageResponse:
+    async def send(self, group_uuid: str, payload: str, reply_to: bytes = b"") -> lobby_pb2.SendGroupMessageResponse:
+        """`reply_to`: the message_hash of the message (in the same group) this one answers."""
         return await self._call(
-            "SendGroupMessage", lobby_pb2.SendGroupMessageRequest(group_uuid=group_uuid, payload=payload)
+            "SendGroupMessage",
+            lobby_pb2.SendGroupMessageRequest(group_uuid=group_uuid, payload=payload, reply_to=reply_to),
         )
 
-    async def history(self, group_uuid: str, page_size: int = 50, page_token: str = "") -> lobby_pb2.GetMessagesResponse:
-        """One page of a group's history, newest first."""
+    async def history(self, group_uuid: str, page_size: int = 50, page_token: str = "", cursor_message: bytes = b"",
+                      cursor_time: int = 0, newer: bool = False, author: bytes = b"") -> lobby_pb2.GetMessagesResponse:
+        """One page of a group's history: newest first towards older messages, or with
+        `newer` oldest first towards newer ones; from a page token, a message or a time
+        (exclusive); only `author`'s messages when given."""
         return await self._call(
             "GetMessages",
-            lobby_pb2.GetMessagesRequest(group_uuid=group_uuid, page_size=page_size, page_token=page_token),
+            lobby_pb2.GetMessagesRequest(group_uuid=group_uuid, page_size=page_size, page_token=page_token,
+                                         cursor_message=cursor_message, cursor_time=cursor_time, newer=newer,
+                                         author=author),
         )
 
     async def all_history(self, group_uuid: str, page_size: int = 500) -> list[lobby_pb2.MessageRecord]:
@@ -297,7 +362,23 @@ class Client:
             return UiEvent(kind="invite", group_uuid=group.group_uuid, signal=signal)
         if kind == "delivery":
             return UiEvent(kind="delivery", group_uuid=signal.delivery.group_uuid, signal=signal)
-        return None  # `ready` again, or a kind this client doesn't know
+        if kind == "group_update":
+            group = signal.group_update.group
+            group_uuid = group.group_uuid or signal.group_update.update.group_uuid
+            if group.group_uuid:
+                self._details[group.group_uuid] = group
+            if group.departed:
+                await self._refresh_groups_quietly()
+            return UiEvent(kind="group_update", group_uuid=group_uuid, signal=signal)
+        if kind == "receipt":
+            return UiEvent(kind="receipt", group_uuid=signal.receipt.receipt.group_uuid, signal=signal)
+        if kind == "typing":
+            return UiEvent(kind="typing", group_uuid=signal.typing.typing.group_uuid, signal=signal)
+        return None  # `ready` again, an empty signal, or a kind this client doesn't know
+
+    async def _refresh_groups_quietly(self) -> None:
+        with contextlib.suppress(ClientError, grpc.aio.AioRpcError):
+            await self.groups()
 
     async def is_first_message(self, group_uuid: str) -> bool:
         """The banner rule against a Groups entry that is never stale: when the group isn't in

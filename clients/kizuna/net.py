@@ -186,7 +186,7 @@ def _command(network: Network, name: str, service: str) -> list[str]:
     base = [sys.executable, "-m", f"services.{service}.server", "--listen", node[service]]
     if service == "group_dht":
         peers = [n["group_dht"] for other, n in network.nodes.items() if other != name]
-        args = ["--data-dir", str(data_dir / "dht")]
+        args = ["--data-dir", str(data_dir / "dht"), "--node-secret-file", str(secret_path(node))]
         if peers:
             args += ["--bootstrap", ",".join(peers)]
     elif service == "conductor":

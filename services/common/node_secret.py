@@ -22,7 +22,10 @@ def load_or_create(path: str) -> str:
         pass
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another service of the node made it a moment ago
+        return load(path)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret

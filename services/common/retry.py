@@ -25,8 +25,8 @@ class RetryPolicy:
     attempts: int = 3
     backoff_initial: float = 0.05
     backoff_max: float = 0.2
-    attempt_timeout: float = 0.25
-    budget: float = 0.8
+    attempt_timeout: float = 0.5
+    budget: float = 0.9
 
     @classmethod
     def add_arguments(cls, parser, prefix: str = "retry") -> None:

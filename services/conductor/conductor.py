@@ -46,6 +46,7 @@ class Conductor:
         self._store = store
         self._join_space = join_space
         self._leave_space = leave_space
+        self._key_cache: dict[bytes, tuple] = {}
 
     def create_agent(self, name: str) -> tuple[conductor_pb2.Agent, str, conductor_pb2.Cell]:
         if len(name) > MAX_NAME_LEN:
@@ -68,6 +69,15 @@ class Conductor:
 
     def list_agents(self) -> list[conductor_pb2.Agent]:
         return self._store.list_agents()
+
+    def _keys(self, agent: bytes) -> tuple[Ed25519PrivateKey, X25519PrivateKey]:
+        """The agent's key objects, loaded from the store once."""
+        keys = self._key_cache.get(agent)
+        if keys is None:
+            secret = self._store.get_secret(agent)
+            keys = (Ed25519PrivateKey.from_private_bytes(secret[:32]), X25519PrivateKey.from_private_bytes(secret[32:]))
+            self._key_cache[agent] = keys
+        return keys
 
     def _require_agent(self, agent: bytes) -> conductor_pb2.Agent:
         check_agent_key(agent)
@@ -124,8 +134,7 @@ class Conductor:
         self._require_agent(agent)
         if len(data) > MAX_SIGN_BYTES:
             raise InvalidArgument(f"data to sign is larger than {MAX_SIGN_BYTES} bytes")
-        secret = self._store.get_secret(agent)
-        return Ed25519PrivateKey.from_private_bytes(secret[:32]).sign(data)
+        return self._keys(agent)[0].sign(data)
 
     def decrypt(self, agent: bytes, sealed: common_pb2.SealedBox, aad: bytes) -> bytes:
         """Opens a box sealed to the agent's X25519 key."""
@@ -134,8 +143,7 @@ class Conductor:
             raise InvalidArgument("the sealed box is addressed to another agent")
         if len(sealed.ciphertext) > MAX_SIGN_BYTES:
             raise InvalidArgument(f"a sealed box is at most {MAX_SIGN_BYTES} bytes")
-        secret = self._store.get_secret(agent)
-        return open_sealed(X25519PrivateKey.from_private_bytes(secret[32:]), sealed, aad)
+        return open_sealed(self._keys(agent)[1], sealed, aad)
 
     @staticmethod
     def _new_token(agent: bytes) -> tuple[str, bytes, conductor_pb2.AppToken]:

@@ -19,20 +19,22 @@ JOIN_TIMEOUT = 10.0
 class DhtSpaces:
     """The node's DHT joining and leaving spaces, for the conductor."""
 
-    def __init__(self, channel: grpc.aio.Channel):
+    def __init__(self, channel: grpc.aio.Channel, secret: str):
         self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+        self._metadata = ((node_secret.METADATA_KEY, secret),)
 
     async def join_space(self, space, agent, template, properties, updates=()):
         request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties,
                                                  updates=list(updates))
         try:
-            await self._stub.JoinSpace(request, timeout=JOIN_TIMEOUT)
+            await self._stub.JoinSpace(request, timeout=JOIN_TIMEOUT, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc) from exc
 
     async def leave_space(self, space, agent):
         try:
-            await self._stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent), timeout=JOIN_TIMEOUT)
+            await self._stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent), timeout=JOIN_TIMEOUT,
+                                        metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc) from exc
 
@@ -41,7 +43,7 @@ async def run(args) -> None:
     store = ConductorStore(args.data_dir)
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
-    spaces = DhtSpaces(channel)
+    spaces = DhtSpaces(channel, secret)
     conductor = Conductor(store, spaces.join_space, spaces.leave_space)
 
     def register(server):

@@ -58,7 +58,7 @@ class Transport(Protocol):
 
 
 def _set_state(record: group_dht_pb2.Space, state: group_state.GroupState) -> None:
-    record.update_seq, record.update_head = state.seq, state.head
+    record.update_seq, record.update_head, record.name = state.seq, state.head, state.name
     del record.members[:], record.admins[:]
     record.members.extend(state.members)
     record.admins.extend(state.admins)

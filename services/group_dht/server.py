@@ -1,10 +1,12 @@
 """Runs a node's DHT: `kizuna-group-dht --listen ADDR --data-dir DIR [--bootstrap ADDR ...]`."""
 
 import asyncio
+import os
 
 import grpc
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
+from services.common import node_secret
 from services.common.channels import ChannelPool
 from services.common.rpc import remote_error
 from services.common.server import base_parser, serve, setup_logging
@@ -65,6 +67,7 @@ def bootstrap_addresses(values) -> list[str]:
 
 async def run(args) -> None:
     store = DhtStore(args.data_dir)
+    secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     pool = ChannelPool()
     node = GroupDhtNode(
         store,
@@ -75,7 +78,7 @@ async def run(args) -> None:
     )
 
     def register(server):
-        group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(node), server)
+        group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(node, secret), server)
 
     async def on_start(address):
         node.address = args.advertise or address
@@ -95,6 +98,8 @@ def main(argv=None) -> None:
     parser.add_argument("--replication", type=int, default=DEFAULT_REPLICATION, help="how many nodes hold each address")
     parser.add_argument("--max-spaces", type=int, default=DEFAULT_MAX_SPACES, help="the most spaces this node joins")
     parser.add_argument("--advertise", default="", help="address other nodes reach this one at (default: the bound address)")
+    parser.add_argument("--node-secret-file", default="",
+                        help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)
     if args.replication < 1:
         parser.error("--replication must be at least 1")

@@ -1,13 +1,18 @@
 """The GroupDht RPC layer: parse the request, call the node, map the result."""
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
+from services.common import node_secret
 from services.common.rpc import rpc_method
 from services.group_dht.dht import GroupDhtNode
 
 
 class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
-    def __init__(self, node: GroupDhtNode):
+    """Publish, Get, GetLinks and ExchangePeers serve any node (every op is validated);
+    JoinSpace and LeaveSpace are node-internal and need the node's secret."""
+
+    def __init__(self, node: GroupDhtNode, secret: str):
         self._node = node
+        self._secret = secret
 
     @rpc_method
     async def Publish(self, request, context):
@@ -23,12 +28,14 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
 
     @rpc_method
     async def JoinSpace(self, request, context):
+        node_secret.check(context.invocation_metadata(), self._secret)
         await self._node.join_space(request.space, request.agent, request.template, request.properties,
                                     list(request.updates))
         return group_dht_pb2.JoinSpaceResponse()
 
     @rpc_method
     async def LeaveSpace(self, request, context):
+        node_secret.check(context.invocation_metadata(), self._secret)
         await self._node.leave_space(request.space, request.agent)
         return group_dht_pb2.LeaveSpaceResponse()
 

@@ -79,7 +79,7 @@ def state_of(space_record: group_dht_pb2.Space) -> group_state.GroupState:
     if not space_record.update_seq:
         return initial
     return group_state.GroupState(initial.group_uuid, space_record.update_seq, space_record.update_head,
-                                  tuple(space_record.members), tuple(space_record.admins), initial.name)
+                                  tuple(space_record.members), tuple(space_record.admins), space_record.name)
 
 
 def check_author_in_space(op: group_dht_pb2.Op, space_record: group_dht_pb2.Space) -> None:

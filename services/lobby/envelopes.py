@@ -49,8 +49,13 @@ class EnvelopeChecker:
             raise PermissionDenied(f"the envelope's nonce must be {NONCE_LEN} bytes")
         if self._nonces.get(envelope.nonce) is not None:
             raise PermissionDenied("the envelope was already used (replayed nonce)")
-        self._nonces.put(envelope.nonce, u64(envelope.timestamp))
         return signed.author, envelope
+
+    def remember(self, envelope: common_pb2.Envelope) -> None:
+        """Marks an envelope whose call was taken as used. Not synced: after a crash of the
+        machine itself, envelopes of its last moments could be replayed within the window,
+        and a replayed message is still dropped as a duplicate."""
+        self._nonces.put(envelope.nonce, u64(envelope.timestamp), sync=False)
 
     def forget_expired(self) -> int:
         """Drops nonces older than the window: their envelopes are refused as stale anyway."""

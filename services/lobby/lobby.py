@@ -41,6 +41,8 @@ log = logging.getLogger("kizuna.lobby")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 DEFAULT_PAGE = 50
+FETCH_CONCURRENCY = 32
+RECEIPT_BATCH_SECONDS = 0.05
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 
@@ -94,6 +96,8 @@ class Lobby:
         self._sync_locks: dict[bytes, asyncio.Lock] = {}
         self._hosted: dict[bytes, object] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._retire_gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+        self._receipts: dict[tuple, list] = {}
 
     # hosting and authentication
 
@@ -372,14 +376,16 @@ class Lobby:
         return group_state.apply_chain(invite.properties, self.store.list_updates(agent, group_uuid))
 
     async def _publish_update(self, agent: bytes, space: bytes, signed: common_pb2.Signed, seq: int) -> None:
+        """The link first, the update after it: once holders apply a leave or a removal, the
+        agents it names may author nothing more in the space."""
         entry = signed.SerializeToString()
         now = now_micros()
         await self.directory.publish_op(agent, group_dht_pb2.Op(
-            space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
-            entry_type=group_state.ENTRY_TYPE, entry=entry))
-        await self.directory.publish_op(agent, group_dht_pb2.Op(
             space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
             base=anchors.group_updates_anchor(space), target=blake2b_256(entry), tag=u64(seq)))
+        await self.directory.publish_op(agent, group_dht_pb2.Op(
+            space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
+            entry_type=group_state.ENTRY_TYPE, entry=entry))
 
     async def change_group(self, agent: bytes, group_uuid: str, change: str, participants=(), name: str | None = None):
         """An admin's add, remove or rename, or the agent's own leave: signed, checked against
@@ -402,7 +408,8 @@ class Lobby:
         if change == "leave":
             subjects = [agent]
         state = self._current_state(agent, group_uuid)
-        update = group_state.next_update(state, change, subjects, agent, now_micros(), name)
+        update = group_state.next_update(state, change, subjects, agent, now_micros(),
+                                         name.strip() if name is not None else None)
         body = update.SerializeToString()
         signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
         new_state, _ = group_state.apply_update(state, signed)  # refused here as every holder would
@@ -509,25 +516,39 @@ class Lobby:
 
     async def send_receipt(self, agent: bytes, entry, message_hash: bytes, space: bytes, read: bool = False) -> None:
         """The seed's time_received (and, once the UI showed it, the read time) goes back to
-        the author, with the same fallback as a message."""
+        the author, with the same fallback as a message. Receipts for one author that come
+        due together travel together, signed once."""
         receipt = common_pb2.Receipt(message_hash=message_hash, group_uuid=entry.group_uuid, receiver=agent,
                                      delivered_at=entry.time_received, read_at=now_micros() if read else 0)
-        body = receipt.SerializeToString()
+        key = (agent, entry.author, space)
+        pending = self._receipts.get(key)
+        if pending is None:
+            pending = self._receipts[key] = []
+            self._background(self._flush_receipts(key))
+        pending.append(receipt)
+
+    async def _flush_receipts(self, key) -> None:
+        await asyncio.sleep(RECEIPT_BATCH_SECONDS)
+        agent, author, space = key
+        receipts = self._receipts.pop(key)
+        body = common_pb2.Receipts(receipts=receipts).SerializeToString()
         try:
             signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
-            await self.deliver(lobby_pb2.OutboxItem(author=agent, receiver=entry.author, kind="receipt", signed=signed,
-                                                    group_uuid=entry.group_uuid, space=space))
+            await self.deliver(lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt", signed=signed,
+                                                    group_uuid=receipts[0].group_uuid, space=space))
         except KizunaError as exc:
-            log.info("a receipt could not go out: %s %s", exc.code, exc.message)
+            log.info("%d receipts could not go out: %s %s", len(receipts), exc.code, exc.message)
 
     async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
         info = self._require_group(agent, group_uuid)
-        marked = 0
+        records = []
         for message_hash in message_hashes:
             found = self.store.get_message(agent, message_hash) if len(message_hash) == 32 else None
             if found is None or found[1].entry.group_uuid != group_uuid:
                 raise NotFound("a message_hash names no message in this group")
-            record = found[1]
+            records.append((message_hash, found[1]))
+        marked = 0
+        for message_hash, record in records:
             if record.entry.author == agent or self.store.read.get(agent + message_hash) is not None:
                 continue
             self.store.read.put(agent + message_hash, b"")
@@ -535,32 +556,36 @@ class Lobby:
             marked += 1
         return marked
 
-    async def receive_receipt(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
-        """A receiver's receipt for one of the agent's messages: kept on its copy, shown to its UI."""
+    async def receive_receipts(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
+        """A receiver's receipts for the agent's messages: kept on its copies, shown to its UI."""
         await self.require_hosted(to_agent)
-        receipt = common_pb2.Receipt.FromString(verify_signed(signed, "receipt"))
-        if receipt.receiver != signed.author or (caller is not None and caller != signed.author):
-            raise PermissionDenied("a receipt comes from the message's receiver itself")
-        found = self.store.get_message(to_agent, receipt.message_hash)
-        if found is None:
-            raise NotFound("no such message of this agent")
-        key, record = found
-        if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
-            raise PermissionDenied("the receipt is for a message its sender did not send to it")
-        mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
-        if mine is None:
-            mine = record.receipts.add(receiver=receipt.receiver, message_hash=receipt.message_hash,
-                                       group_uuid=receipt.group_uuid)
-        changed = False
-        for name in ("delivered_at", "read_at"):
-            if getattr(receipt, name) and not getattr(mine, name):
-                setattr(mine, name, getattr(receipt, name))
-                changed = True
-        if not changed:
-            return False
-        self.store.messages.put(key, record.SerializeToString())
-        self.signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
-        return True
+        batch = common_pb2.Receipts.FromString(verify_signed(signed, "receipts"))
+        if caller is not None and caller != signed.author:
+            raise PermissionDenied("receipts come from the messages' receiver itself")
+        changed_any = False
+        for receipt in batch.receipts:
+            if receipt.receiver != signed.author:
+                raise PermissionDenied("receipts come from the messages' receiver itself")
+            found = self.store.get_message(to_agent, receipt.message_hash)
+            if found is None:
+                continue  # a message this agent no longer keeps
+            key, record = found
+            if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
+                raise PermissionDenied("a receipt is for a message its sender did not send to it")
+            mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
+            if mine is None:
+                mine = record.receipts.add(receiver=receipt.receiver, message_hash=receipt.message_hash,
+                                           group_uuid=receipt.group_uuid)
+            changed = False
+            for name in ("delivered_at", "read_at"):
+                if getattr(receipt, name) and not getattr(mine, name):
+                    setattr(mine, name, getattr(receipt, name))
+                    changed = True
+            if changed:
+                self.store.messages.put(key, record.SerializeToString())
+                self.signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
+                changed_any = True
+        return changed_any
 
     async def set_typing(self, agent: bytes, group_uuid: str, typing: bool) -> int:
         """Tells the members online now; one quick try each, never stored, never queued."""
@@ -677,6 +702,7 @@ class Lobby:
         if request.to_agent != envelope.target:
             raise PermissionDenied("the call is addressed to another agent than its envelope's target")
         await handle(request, caller)
+        self.envelopes.remember(envelope)
 
     @property
     def _remote_methods(self):
@@ -692,7 +718,7 @@ class Lobby:
             "ReceiveGroupUpdate": (lobby_pb2.ReceiveGroupUpdateRequest,
                                    lambda r, c: self.receive_group_update(r.to_agent, r.update, caller=c)),
             "ReceiveReceipt": (lobby_pb2.ReceiveReceiptRequest,
-                               lambda r, c: self.receive_receipt(r.to_agent, r.receipt, caller=c)),
+                               lambda r, c: self.receive_receipts(r.to_agent, r.receipts, caller=c)),
             "ReceiveTyping": (lobby_pb2.ReceiveTypingRequest,
                               lambda r, c: self.receive_typing(r.to_agent, r.typing, caller=c)),
         }
@@ -741,7 +767,7 @@ class Lobby:
         if item.kind == "group_update":
             return "ReceiveGroupUpdate", lobby_pb2.ReceiveGroupUpdateRequest(to_agent=item.receiver, update=item.signed)
         if item.kind == "receipt":
-            return "ReceiveReceipt", lobby_pb2.ReceiveReceiptRequest(to_agent=item.receiver, receipt=item.signed)
+            return "ReceiveReceipt", lobby_pb2.ReceiveReceiptRequest(to_agent=item.receiver, receipts=item.signed)
         return "ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest(to_agent=item.receiver, message=item.signed)
 
     async def store_in_inbox(self, item: lobby_pb2.OutboxItem) -> bytes:
@@ -787,7 +813,7 @@ class Lobby:
                 if applied is None:
                     continue
                 invites += applied
-                await retire()
+                self._background(retire())
             spaces = [g.dna_hash for g in self.store.list_group_info(agent) if not g.departed]
             updates = []
             for space in spaces:
@@ -795,22 +821,22 @@ class Lobby:
             updates.sort(key=lambda pair: common_pb2.GroupUpdate.FromString(pair[0].body).seq)
             for signed, retire in updates:
                 if await self._apply_from_inbox("group update", self.receive_group_update(agent, signed)) is not None:
-                    await retire()
+                    self._background(retire())
             fetched, receipts = [], []
             for space in spaces:
                 fetched += await self._fetch_inbox(agent, "message", space)
                 receipts += await self._fetch_inbox(agent, "receipt", space)
             fetched.sort(key=lambda pair: common_pb2.MessageEntry.FromString(pair[0].body).time_sent)
             for signed, retire in receipts:
-                if await self._apply_from_inbox("receipt", self.receive_receipt(agent, signed)) is not None:
-                    await retire()
+                if await self._apply_from_inbox("receipt", self.receive_receipts(agent, signed)) is not None:
+                    self._background(retire())
             messages = 0
             for signed, retire in fetched:
                 applied = await self._apply_from_inbox("message", self.receive_group_message(agent, signed))
                 if applied is None:
                     continue  # may apply later (e.g. its invite is still on its way): keep the link
                 messages += applied
-                await retire()
+                self._background(retire())
             if invites or messages:
                 log.info("caught up agent %s: %d invites, %d messages", short(agent), invites, messages)
             return invites, messages
@@ -829,29 +855,41 @@ class Lobby:
             return None
 
     async def _fetch_inbox(self, agent: bytes, kind: str, space: bytes) -> list:
-        """(Signed, retire) for each item linked from the agent's inbox of this kind in the space."""
+        """(Signed, retire) for each item linked from the agent's inbox of this kind in the
+        space, fetched and opened concurrently."""
         base = self._inbox(kind, agent)
-        out = []
-        for link in await self.dht.get_links(space, base, kind.encode()):
+        links = await self.dht.get_links(space, base, kind.encode())
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def fetch(link):
             retire = self._retirer(agent, space, base, link.address)
-            stored = await self.dht.get(space, op_of(link.create).target)
-            if stored is None:
-                continue  # not reachable now; the next catch-up tries again
-            try:
-                sealed = common_pb2.SealedBox.FromString(op_of(stored).entry)
-                plaintext = await self.conductor.decrypt(agent, sealed, sealed_aad(kind, space, agent))
-                signed = common_pb2.Signed.FromString(plaintext)
-                if signed.author != stored.author:
-                    raise PermissionDenied("the sealed item was stored by someone other than its author")
-            except (KizunaError, ValueError) as exc:
-                log.warning("dropping an unreadable %s from the inbox: %s", kind, exc)
-                await retire()
-                continue
-            out.append((signed, retire))
-        return out
+            async with gate:
+                stored = await self.dht.get(space, op_of(link.create).target)
+                if stored is None:
+                    return None  # not reachable now; the next catch-up tries again
+                try:
+                    sealed = common_pb2.SealedBox.FromString(op_of(stored).entry)
+                    plaintext = await self.conductor.decrypt(agent, sealed, sealed_aad(kind, space, agent))
+                    signed = common_pb2.Signed.FromString(plaintext)
+                    if signed.author != stored.author:
+                        raise PermissionDenied("the sealed item was stored by someone other than its author")
+                except (KizunaError, ValueError) as exc:
+                    log.warning("dropping an unreadable %s from the inbox: %s", kind, exc)
+                    self._background(retire())
+                    return None
+            return signed, retire
+
+        fetched = await asyncio.gather(*(fetch(link) for link in links))
+        return [item for item in fetched if item is not None]
 
     def _retirer(self, agent: bytes, space: bytes, base: bytes, link_address: bytes):
+        """A coroutine function that deletes the inbox link, once its item was applied."""
+
         async def retire():
+            async with self._retire_gate:
+                await delete()
+
+        async def delete():
             try:
                 await self.directory.publish_op(agent, group_dht_pb2.Op(
                     space=space, kind=group_dht_pb2.DELETE_LINK, author=agent, timestamp=now_micros(),
@@ -914,7 +952,7 @@ class Lobby:
             if self.store.is_hidden(to_agent, entry.group_uuid):
                 batch.delete(self.store.hidden, to_agent + group_key(entry.group_uuid))
         self.signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
-        self._background(self.send_receipt(to_agent, entry, message_hash, info.dna_hash))
+        await self.send_receipt(to_agent, entry, message_hash, info.dna_hash)
         return True
 
     # history
@@ -933,12 +971,12 @@ class Lobby:
         cursor = None
         if page_token:
             try:
-                suffix = base64.urlsafe_b64decode(page_token.encode())
+                token = base64.urlsafe_b64decode(page_token.encode())
             except (binascii.Error, ValueError):
                 raise InvalidArgument("page_token is not one this lobby gave out") from None
-            if len(suffix) != 40:
+            if len(token) not in (41, 73) or token[:1] not in (b"n", b"o"):
                 raise InvalidArgument("page_token is not one this lobby gave out")
-            cursor = prefix + suffix
+            newer, cursor, author = token[:1] == b"n", prefix + token[1:41], token[41:]
         elif cursor_message:
             key = self.store.message_key_of(agent, cursor_message) if len(cursor_message) == 32 else None
             if key is None or not key.startswith(prefix):
@@ -954,7 +992,8 @@ class Lobby:
         if last is not None and len(records) == limit:
             more, _ = self.store.messages_range(agent, group_uuid, last, newer, 1, author)
             if more:
-                next_token = base64.urlsafe_b64encode(last[len(prefix):]).decode()
+                token = (b"n" if newer else b"o") + last[len(prefix):] + author
+                next_token = base64.urlsafe_b64encode(token).decode()
         return records, next_token
 
     def get_conversations(self, agent: bytes) -> list[lobby_pb2.Conversation]:

@@ -54,8 +54,9 @@ class ConductorPort:
 
 
 class DhtPort:
-    def __init__(self, channel: grpc.aio.Channel):
+    def __init__(self, channel: grpc.aio.Channel, secret: str):
         self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+        self._metadata = ((node_secret.METADATA_KEY, secret),)
 
     async def publish(self, signed_op) -> group_dht_pb2.PublishResponse:
         return await _call(self._stub.Publish, group_dht_pb2.PublishRequest(op=signed_op), LOCAL_TIMEOUT)
@@ -70,7 +71,7 @@ class DhtPort:
 
     async def join_space(self, space: bytes, agent: bytes, template: str, properties=None) -> None:
         request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties)
-        await _call(self._stub.JoinSpace, request, LOCAL_TIMEOUT)
+        await _call(self._stub.JoinSpace, request, LOCAL_TIMEOUT, self._metadata)
 
 
 class RemoteLobbies:

@@ -24,10 +24,11 @@ HOSTING_RETRY_SECONDS = 1.0
 async def run(args) -> None:
     store = LobbyStore(args.data_dir)
     pool = ChannelPool()
+    secret = node_secret.load_or_create(args.node_secret_file)
     lobby = Lobby(
         store,
-        ConductorPort(pool.get(args.conductor), node_secret.load(args.node_secret_file)),
-        DhtPort(pool.get(args.dht)),
+        ConductorPort(pool.get(args.conductor), secret),
+        DhtPort(pool.get(args.dht), secret),
         RemoteLobbies(pool),
         args.advertise,
         args.dht,
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
     parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
     parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
                         help="the longest wait before retrying a queued item")
-    parser.add_argument("--node-secret-file", required=True, help="the node's secret (the conductor makes it)")
+    parser.add_argument("--node-secret-file", required=True, help="the node's secret, shared with its conductor and DHT (made when missing)")
     Limits.add_arguments(parser)
     RetryPolicy.add_arguments(parser)
     args = parser.parse_args(argv)

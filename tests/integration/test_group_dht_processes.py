@@ -48,13 +48,21 @@ def three_nodes(start_process, free_port, tmp_path):
         processes.append(
             start_process(
                 "services.group_dht.server", "--listen", address, "--data-dir", str(tmp_path / f"dht{i}"),
-                "--bootstrap", others, address=address, name=f"dht{i}",
+                "--bootstrap", others, "--node-secret-file", str(tmp_path / "node.secret"),
+                address=address, name=f"dht{i}",
             )
         )
     channels = [grpc.insecure_channel(a) for a in addresses]
     yield [(p, group_dht_pb2_grpc.GroupDhtStub(c)) for p, c in zip(processes, channels)]
     for channel in channels:
         channel.close()
+
+
+def node_secret(three_nodes) -> tuple:
+    """The nodes here share one secret file, as one operator's test nodes may."""
+    process = three_nodes[0][0]
+    secret = (process.log_path.parent / "node.secret").read_text().strip()
+    return (("x-kizuna-node-secret", secret),)
 
 
 def peers_in_space(stub, space) -> int:
@@ -70,7 +78,8 @@ def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sig
     space = dna.group_dna_hash(props)
     stubs = [stub for _, stub in three_nodes]
     for stub, agent in zip(stubs, agents):
-        stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5)
+        stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5,
+                    metadata=node_secret(three_nodes))
     wait_for(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
 
     signed = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hello")
@@ -109,7 +118,8 @@ def test_process_refuses_an_op_from_a_non_member_with_permission_denied(three_no
     props = common_pb2.GroupProperties(group_uuid="g2", name="g", creator=member.public, initial_members=[member.public])
     space = dna.group_dna_hash(props)
     stub = three_nodes[0][1]
-    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=member.public, template="group", properties=props), timeout=5)
+    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=member.public, template="group", properties=props), timeout=5,
+                    metadata=node_secret(three_nodes))
     signed = outsider.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"x")
     with pytest.raises(grpc.RpcError) as info:
         stub.Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)

@@ -38,12 +38,13 @@ def make_node_services(start_process, free_port, tmp_path):
         conductor = f"127.0.0.1:{free_port()}"
         node_dir = tmp_path / name
         node_dir.mkdir()
-        start_process("services.group_dht.server", "--listen", dht,
+        secret_file = str(node_dir / "node.secret")
+        start_process("services.group_dht.server", "--listen", dht, "--node-secret-file", secret_file,
                       "--data-dir", str(node_dir / "group_dht"), address=dht, name=f"{name}-group_dht")
         start_process("services.conductor.server", "--listen", conductor,
-                      "--data-dir", str(node_dir / "conductor"), "--dht", dht,
+                      "--data-dir", str(node_dir / "conductor"), "--dht", dht, "--node-secret-file", secret_file,
                       address=conductor, name=f"{name}-conductor")
-        secret = (node_dir / "conductor" / "node.secret").read_text().strip()
+        secret = (node_dir / "node.secret").read_text().strip()
         return {"group_dht": dht, "conductor": conductor, "secret_header": f"x-kizuna-node-secret: {secret}"}
 
     return make

@@ -37,6 +37,17 @@ class Agent:
         return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
+SECRET = "test-node-secret"
+
+
+class _WithSecret(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the node's secret to every call, as the node's own conductor and lobby do."""
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), ("x-kizuna-node-secret", SECRET))
+        return await continuation(details._replace(metadata=metadata), request)
+
+
 class Served:
     """One node behind a real server on a free port, and a stub to it."""
 
@@ -45,13 +56,13 @@ class Served:
         self.pool = ChannelPool()
         self.node = GroupDhtNode(self.store, GrpcTransport(self.pool), **options)
         self.server = grpc.aio.server()
-        group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(self.node), self.server)
+        group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(self.node, SECRET), self.server)
         port = self.server.add_insecure_port("127.0.0.1:0")
         self.node.address = f"127.0.0.1:{port}"
 
     async def __aenter__(self):
         await self.server.start()
-        self.channel = grpc.aio.insecure_channel(self.node.address)
+        self.channel = grpc.aio.insecure_channel(self.node.address, interceptors=[_WithSecret()])
         self.stub = group_dht_pb2_grpc.GroupDhtStub(self.channel)
         return self
 
@@ -162,3 +173,19 @@ async def test_two_served_nodes_exchange_peers_and_replicate_a_publish(make_serv
 
 def test_bootstrap_flags_may_repeat_and_hold_comma_separated_lists():
     assert bootstrap_addresses(["a:1,b:2", "c:3", " a:1 ,"]) == ["a:1", "b:2", "c:3"]
+
+
+def test_join_and_leave_space_without_the_node_secret_are_permission_denied(tmp_path):
+    async def scenario():
+        async with Served(str(tmp_path / "n")) as s:
+            async with grpc.aio.insecure_channel(s.node.address) as bare:
+                stub = group_dht_pb2_grpc.GroupDhtStub(bare)
+                agent = Agent()
+                for call in (
+                    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=dna.LOBBY_DNA_HASH, agent=agent.public, template="lobby")),
+                    stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=dna.LOBBY_DNA_HASH, agent=agent.public)),
+                ):
+                    assert (await status_of(call))[0] == grpc.StatusCode.PERMISSION_DENIED
+            assert (await s.stub.ListSpaces(group_dht_pb2.ListSpacesRequest())).spaces == []
+
+    asyncio.run(scenario())

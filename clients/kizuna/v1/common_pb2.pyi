@@ -158,6 +158,12 @@ class Receipt(_message.Message):
     read_at: int
     def __init__(self, message_hash: _Optional[bytes] = ..., group_uuid: _Optional[str] = ..., receiver: _Optional[bytes] = ..., delivered_at: _Optional[int] = ..., read_at: _Optional[int] = ...) -> None: ...
 
+class Receipts(_message.Message):
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[Receipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[Receipt, _Mapping]]] = ...) -> None: ...
+
 class Typing(_message.Message):
     __slots__ = ("group_uuid", "agent", "typing", "timestamp")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]

@@ -174,7 +174,7 @@ class ListSpacesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Space(_message.Message):
-    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head")
+    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,7 @@ class Space(_message.Message):
     ADMINS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_SEQ_FIELD_NUMBER: _ClassVar[int]
     UPDATE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     template: str
     properties: _common_pb2.GroupProperties
@@ -193,7 +194,8 @@ class Space(_message.Message):
     admins: _containers.RepeatedScalarFieldContainer[bytes]
     update_seq: int
     update_head: bytes
-    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ...) -> None: ...
+    name: str
+    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ListSpacesResponse(_message.Message):
     __slots__ = ("node_id", "spaces", "peers")

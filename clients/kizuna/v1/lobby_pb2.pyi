@@ -442,12 +442,12 @@ class ReceiveGroupUpdateResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ReceiveReceiptRequest(_message.Message):
-    __slots__ = ("to_agent", "receipt")
+    __slots__ = ("to_agent", "receipts")
     TO_AGENT_FIELD_NUMBER: _ClassVar[int]
-    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     to_agent: bytes
-    receipt: _common_pb2.Signed
-    def __init__(self, to_agent: _Optional[bytes] = ..., receipt: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+    receipts: _common_pb2.Signed
+    def __init__(self, to_agent: _Optional[bytes] = ..., receipts: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class ReceiveReceiptResponse(_message.Message):
     __slots__ = ()
