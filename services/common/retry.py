@@ -10,6 +10,7 @@ import logging
 import tenacity
 
 from services.common.errors import KizunaError
+from services.common.settings import FlagSettings
 
 log = logging.getLogger("kizuna.retry")
 
@@ -17,7 +18,7 @@ TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}
 
 
 @dataclasses.dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(FlagSettings):
     """attempts: tries at most; backoff_initial/backoff_max: exponential backoff with
     jitter between tries (seconds); attempt_timeout: the deadline of one try; budget:
     the most all tries together may take."""
@@ -28,19 +29,7 @@ class RetryPolicy:
     attempt_timeout: float = 0.5
     budget: float = 0.9
 
-    @classmethod
-    def add_arguments(cls, parser, prefix: str = "retry") -> None:
-        for field in dataclasses.fields(cls):
-            parser.add_argument(
-                f"--{prefix}-{field.name.replace('_', '-')}",
-                type=field.type if field.type in (int, float) else float,
-                default=field.default,
-                dest=f"{prefix}_{field.name}",
-            )
-
-    @classmethod
-    def from_args(cls, args, prefix: str = "retry") -> "RetryPolicy":
-        return cls(**{f.name: getattr(args, f"{prefix}_{f.name}") for f in dataclasses.fields(cls)})
+    FLAG_PREFIX = "retry"
 
     def retrying(self, what: str) -> tenacity.AsyncRetrying:
         def give_up(state: tenacity.RetryCallState):

@@ -89,6 +89,16 @@ def check_author_in_space(op: group_dht_pb2.Op, space_record: group_dht_pb2.Spac
         raise PermissionDenied("op author is not a member of this group")
 
 
+def _links_its_own_update(op: group_dht_pb2.Op, lookup) -> bool:
+    """A link from the group's updates anchor to an update held here, by that update's
+    author: stands even when the update made its author leave the group."""
+    if op.kind != group_dht_pb2.CREATE_LINK or op.base != anchors.group_updates_anchor(op.space):
+        return False
+    target = lookup.entry_op(op.space, op.target)
+    return target is not None and target.author == op.author and \
+        group_dht_pb2.Op.FromString(target.body).entry_type == group_state.ENTRY_TYPE
+
+
 def group_update_of(op: group_dht_pb2.Op) -> common_pb2.Signed | None:
     """The signed GroupUpdate a group_update entry carries (None for other ops)."""
     if op.kind != group_dht_pb2.STORE_ENTRY or op.entry_type != group_state.ENTRY_TYPE:
@@ -120,7 +130,8 @@ def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | N
     op = check_op(signed, space_record.space if space_record is not None else None, now)
     if space_record is None:
         raise FailedPrecondition("this node is not in the op's space")
-    check_author_in_space(op, space_record)
+    if not _links_its_own_update(op, lookup):
+        check_author_in_space(op, space_record)
     if op.kind == group_dht_pb2.STORE_ENTRY and space_record.template == dna.LOBBY_TEMPLATE and op.entry_type == AGENT_INFO:
         try:
             info = group_dht_pb2.AgentInfo.FromString(op.entry)

@@ -4,10 +4,11 @@ import dataclasses
 import time
 
 from services.common.errors import ResourceExhausted
+from services.common.settings import FlagSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class Limits:
+class Limits(FlagSettings):
     max_payload_bytes: int = 16 * 1024
     max_members: int = 100
     max_group_name: int = 50
@@ -15,16 +16,6 @@ class Limits:
     messages_per_second: float = 200.0
     message_burst: int = 500
     envelope_window_seconds: float = 120.0
-
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        for field in dataclasses.fields(cls):
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type if field.type in (int, float) else float,
-                                default=field.default, dest=f"limit_{field.name}")
-
-    @classmethod
-    def from_args(cls, args) -> "Limits":
-        return cls(**{f.name: getattr(args, f"limit_{f.name}") for f in dataclasses.fields(cls)})
 
 
 class RateLimiter:

@@ -376,16 +376,21 @@ class Lobby:
         return group_state.apply_chain(invite.properties, self.store.list_updates(agent, group_uuid))
 
     async def _publish_update(self, agent: bytes, space: bytes, signed: common_pb2.Signed, seq: int) -> None:
-        """The link first, the update after it: once holders apply a leave or a removal, the
-        agents it names may author nothing more in the space."""
+        """The update, then its link from the group's updates anchor (which holders accept
+        from the update's author even when the update was its leaving)."""
         entry = signed.SerializeToString()
         now = now_micros()
         await self.directory.publish_op(agent, group_dht_pb2.Op(
-            space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
-            base=anchors.group_updates_anchor(space), target=blake2b_256(entry), tag=u64(seq)))
-        await self.directory.publish_op(agent, group_dht_pb2.Op(
             space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
             entry_type=group_state.ENTRY_TYPE, entry=entry))
+        try:
+            await self.directory.publish_op(agent, group_dht_pb2.Op(
+                space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
+                base=anchors.group_updates_anchor(space), target=blake2b_256(entry), tag=u64(seq)))
+        except KizunaError as exc:
+            # The update stands (every node of the space holds it); only nodes catching up
+            # later will not find it by this link.
+            log.warning("group update %d stored, but not its link: %s %s", seq, exc.code, exc.message)
 
     async def change_group(self, agent: bytes, group_uuid: str, change: str, participants=(), name: str | None = None):
         """An admin's add, remove or rename, or the agent's own leave: signed, checked against
@@ -693,7 +698,10 @@ class Lobby:
     async def receive_remote(self, method: str, remote_call: lobby_pb2.RemoteCall) -> None:
         """An incoming call_remote: the envelope is checked first, then the call it carries."""
         caller, envelope = self.envelopes.open(remote_call, method)
-        await self.require_hosted(envelope.target)
+        try:
+            await self.require_hosted(envelope.target)
+        except NotFound:
+            raise PermissionDenied("the envelope's target is not an agent this lobby hosts") from None
         request_type, handle = self._remote_methods[method]
         try:
             request = request_type.FromString(envelope.body)

@@ -249,15 +249,15 @@ def test_replayed_envelope_is_permission_denied_and_the_message_arrives_exactly_
 # ---------------------------------------------------------------- (c) wrong target
 
 
-def test_envelope_targeting_an_agent_this_lobby_does_not_host_is_not_found_and_nothing_lands(network, group):
+def test_envelope_targeting_an_agent_this_lobby_does_not_host_is_permission_denied_and_nothing_lands(network, group):
     """Documented (lobby.proto Envelope): the receiver checks `target` is an agent it hosts.
-    charlie is hosted on another node, so bobby's lobby answers NOT_FOUND (not INTERNAL)."""
+    charlie is hosted on another node: a wrong target, refused with PERMISSION_DENIED."""
 
     async def body(attacker, clients, view):
         message = await attacker.message("alice", group, "for charlie, sent to bobby")
         call = await attacker.message_call("alice", message, to="charlie")
         error = await refused(attacker.receive_group_message(call, at="bobby"))
-        assert_status(error, grpc.StatusCode.NOT_FOUND, "not hosted")
+        assert_status(error, grpc.StatusCode.PERMISSION_DENIED, "not an agent this lobby hosts")
         await view.assert_unchanged(clients["alice"])
 
     scenario(network, group, body)
