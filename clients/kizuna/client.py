@@ -385,7 +385,10 @@ class Client:
         the cached accepted set, the entry is fetched again before deciding."""
         if not is_first_message(group_uuid, self._groups):
             return False
-        await self.groups()
+        try:
+            await self.groups()
+        except ClientError:
+            pass  # decide on the cached entry; one failed refresh must not end the stream
         return is_first_message(group_uuid, self._groups)
 
     async def next_event(self, timeout: float = 10.0) -> UiEvent:

@@ -6,6 +6,7 @@ decide what giving up means (for call_remote: a failed outcome, or a fallback).
 
 import dataclasses
 import logging
+import time
 
 import tenacity
 
@@ -14,6 +15,7 @@ from services.common.settings import FlagSettings
 
 log = logging.getLogger("kizuna.retry")
 
+MIN_ATTEMPT = 0.05
 TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
@@ -53,11 +55,13 @@ async def call_with_policy(policy: RetryPolicy, what: str, call):
     """Runs `await call(timeout)` under the policy; returns (result, attempts) or raises
     the last error. `call` raises KizunaError (e.g. RemoteError) on failure."""
     attempts = 0
+    deadline = time.monotonic() + policy.budget
     try:
         async for attempt in policy.retrying(what):
             with attempt:
                 attempts = attempt.retry_state.attempt_number
-                result = await call(policy.attempt_timeout)
+                # no attempt runs past the budget
+                result = await call(max(MIN_ATTEMPT, min(policy.attempt_timeout, deadline - time.monotonic())))
     except KizunaError as exc:
         exc.attempts = attempts
         raise

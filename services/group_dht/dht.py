@@ -36,6 +36,7 @@ log = logging.getLogger("kizuna.group_dht")
 
 CALL_TIMEOUT = 3.0  # a live peer under load answers well within this; a dead one fails at once or is marked down
 GOSSIP_INTERVAL = 2.0
+MAX_LEARNED_ADDRESSES = 256
 DEFAULT_MAX_SPACES = 1000
 # Statuses that say the peer did not answer, as opposed to answering with a refusal.
 UNREACHABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"})
@@ -290,6 +291,8 @@ class GroupDhtNode:
     def _learn_from_agent_info(self, op: group_dht_pb2.Op) -> None:
         info = group_dht_pb2.AgentInfo.FromString(op.entry)
         address = info.dht_address
+        if len(self._bootstrap) >= MAX_LEARNED_ADDRESSES:
+            return
         if address and address != self.address and address not in self._bootstrap and address not in self.peers.addresses():
             self._bootstrap.append(address)
             log.info("learned DHT address %s from an agent info", address)
@@ -414,7 +417,8 @@ class GroupDhtNode:
         minus the deletes any of them know of, ordered by (timestamp, address).
 
         The holders are asked in parallel; those the peer table marks down are asked only
-        when none of the others answered."""
+        when none of the others answered, and the rest of the space when no holder knew
+        of any link."""
         _check_hash(space, "space")
         _check_hash(base, "base")
         creates, deleted = self._local_links(space, base, tag_prefix)
@@ -428,6 +432,12 @@ class GroupDhtNode:
             answers = await asyncio.gather(*(self._call(p, "get_links", ask) for p in live), return_exceptions=True)
             if down and not any(isinstance(a, group_dht_pb2.GetLinksResponse) for a in answers):
                 answers += await asyncio.gather(*(self._call(p, "get_links", ask) for p in down), return_exceptions=True)
+            if not creates and not any(isinstance(a, group_dht_pb2.GetLinksResponse) and a.links for a in answers):
+                # Nothing at the holders: links published while the writer saw fewer nodes of
+                # the space sit elsewhere, so ask the rest of the space's live nodes too.
+                rest = [p for p in self._others_to_ask(space, base)
+                        if p.node_id not in holder_ids and not self.peers.is_down(p.node_id)]
+                answers += await asyncio.gather(*(self._call(p, "get_links", ask) for p in rest), return_exceptions=True)
             for answer in answers:
                 if not isinstance(answer, group_dht_pb2.GetLinksResponse):
                     continue

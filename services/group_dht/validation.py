@@ -61,14 +61,16 @@ def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | N
             raise InvalidArgument("STORE_ENTRY needs a non-empty entry")
         if not op.entry_type or len(op.entry_type) > MAX_ENTRY_TYPE_LEN:
             raise InvalidArgument(f"STORE_ENTRY needs an entry_type of 1 to {MAX_ENTRY_TYPE_LEN} characters")
-    elif op.kind == group_dht_pb2.CREATE_LINK:
-        _check_hash(op.base, "link base")
-        _check_hash(op.target, "link target")
-        if len(op.tag) > MAX_TAG_BYTES:
-            raise InvalidArgument(f"link tag is longer than {MAX_TAG_BYTES} bytes")
     else:
+        if op.entry or op.entry_type:
+            raise InvalidArgument("a link op carries no entry or entry_type")
         _check_hash(op.base, "link base")
-        _check_hash(op.link_address, "deleted link address")
+        if op.kind == group_dht_pb2.CREATE_LINK:
+            _check_hash(op.target, "link target")
+            if len(op.tag) > MAX_TAG_BYTES:
+                raise InvalidArgument(f"link tag is longer than {MAX_TAG_BYTES} bytes")
+        else:
+            _check_hash(op.link_address, "deleted link address")
     return op
 
 
@@ -132,21 +134,36 @@ def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | N
         raise FailedPrecondition("this node is not in the op's space")
     if not _links_its_own_update(op, lookup):
         check_author_in_space(op, space_record)
-    if op.kind == group_dht_pb2.STORE_ENTRY and space_record.template == dna.LOBBY_TEMPLATE and op.entry_type == AGENT_INFO:
-        try:
-            info = group_dht_pb2.AgentInfo.FromString(op.entry)
-        except DecodeError as exc:
-            raise InvalidArgument("agent_info entry is not an AgentInfo") from exc
-        if info.agent != op.author:
-            raise PermissionDenied("an agent_info may only be published by its own agent")
-    elif space_record.template == dna.GROUP_TEMPLATE and op.entry_type == group_state.ENTRY_TYPE:
-        if op.kind == group_dht_pb2.STORE_ENTRY:
+    if op.kind == group_dht_pb2.STORE_ENTRY:
+        if space_record.template == dna.LOBBY_TEMPLATE and op.entry_type == AGENT_INFO:
+            try:
+                info = group_dht_pb2.AgentInfo.FromString(op.entry)
+            except DecodeError as exc:
+                raise InvalidArgument("agent_info entry is not an AgentInfo") from exc
+            if info.agent != op.author:
+                raise PermissionDenied("an agent_info may only be published by its own agent")
+        elif space_record.template == dna.GROUP_TEMPLATE and op.entry_type == group_state.ENTRY_TYPE:
             _check_group_update(op, space_record, lookup)
-    elif op.kind == group_dht_pb2.CREATE_LINK and op.tag.startswith(anchors.USERNAME_TAG):
-        _check_username_unclaimed(op, lookup)
-    elif op.kind == group_dht_pb2.DELETE_LINK:
+    elif op.kind == group_dht_pb2.CREATE_LINK:
+        if op.tag.startswith(anchors.USERNAME_TAG):
+            _check_username_claim(op, op_hash(signed), lookup, now_micros() if now is None else now)
+    else:
         _check_may_delete(op, lookup, holder)
     return op
+
+
+def _check_username_claim(op: group_dht_pb2.Op, hash_: bytes, lookup, now: int) -> None:
+    """A claim hangs from its name's anchor, is fresh when first stored (so nobody can
+    date a claim before the real first one), and the name is not someone else's yet."""
+    name = op.tag[len(anchors.USERNAME_TAG):]
+    try:
+        if op.base != anchors.username_anchor(name.decode()):
+            raise PermissionDenied("a username claim hangs from that username's anchor")
+    except UnicodeDecodeError:
+        raise InvalidArgument("a username claim's tag holds a UTF-8 username") from None
+    if lookup.find_op(op.space, hash_) is None and op.timestamp < now - MAX_FUTURE_MICROS:
+        raise PermissionDenied("a username claim is stored fresh: its timestamp is more than 5 minutes old")
+    _check_username_unclaimed(op, lookup)
 
 
 def _check_username_unclaimed(op: group_dht_pb2.Op, lookup) -> None:

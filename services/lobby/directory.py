@@ -62,14 +62,26 @@ class Directory:
         links = await self._dht.get_links(
             LOBBY_DNA_HASH, anchors.username_anchor(username), anchors.USERNAME_TAG + username.encode()
         )
-        claims = sorted((op_of(link.create).timestamp, link.address, link.create.author) for link in links)
+        tag = anchors.USERNAME_TAG + username.encode()
+        claims = sorted((op_of(link.create).timestamp, link.address, link.create.author)
+                        for link in links if op_of(link.create).tag == tag)
         return claims[0][2] if claims else None
 
     async def agent_info(self, agent: bytes, fresh: bool = False) -> group_dht_pb2.AgentInfo:
-        """The agent's newest unexpired agent info; NotFound when it has none."""
+        """The agent's newest unexpired agent info; NotFound when it has none. Looked up again
+        after CACHE_SECONDS; when that look-up finds nothing, the last one found still
+        serves until it expires."""
         cached = self._cache.get(agent)
         if cached is not None and not fresh and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
+        try:
+            return await self._look_up(agent)
+        except NotFound:
+            if cached is not None and cached[1].expires_at > now_micros():
+                return cached[1]
+            raise
+
+    async def _look_up(self, agent: bytes) -> group_dht_pb2.AgentInfo:
         links = await self._dht.get_links(LOBBY_DNA_HASH, anchors.agent_anchor(agent), AGENT_INFO_TAG)
         candidates = sorted(
             (link for link in links if link.create.author == agent),

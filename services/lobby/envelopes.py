@@ -1,6 +1,7 @@
 """call_remote's signed envelopes: built for every outgoing attempt, and checked on every
 incoming call before anything else (signature, method, freshness, replay, target)."""
 
+import contextlib
 import os
 
 from kizuna.v1 import common_pb2, lobby_pb2
@@ -28,6 +29,7 @@ class EnvelopeChecker:
     def __init__(self, nonces_table, window_seconds: float):
         self._nonces = nonces_table
         self.window_micros = int(window_seconds * 1_000_000)
+        self._in_flight: set[bytes] = set()
 
     def open(self, remote_call: lobby_pb2.RemoteCall, method: str) -> tuple[bytes, common_pb2.Envelope]:
         """(caller, envelope) of a call whose envelope passes every check; PermissionDenied
@@ -47,9 +49,20 @@ class EnvelopeChecker:
             raise PermissionDenied("the envelope is stale: its timestamp is outside the accepted window")
         if len(envelope.nonce) != NONCE_LEN:
             raise PermissionDenied(f"the envelope's nonce must be {NONCE_LEN} bytes")
-        if self._nonces.get(envelope.nonce) is not None:
+        if envelope.nonce in self._in_flight or self._nonces.get(envelope.nonce) is not None:
             raise PermissionDenied("the envelope was already used (replayed nonce)")
         return signed.author, envelope
+
+    @contextlib.contextmanager
+    def in_flight(self, envelope: common_pb2.Envelope):
+        """While its call is handled, a second copy of the envelope is a replay."""
+        if envelope.nonce in self._in_flight:
+            raise PermissionDenied("the envelope was already used (replayed nonce)")
+        self._in_flight.add(envelope.nonce)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(envelope.nonce)
 
     def remember(self, envelope: common_pb2.Envelope) -> None:
         """Marks an envelope whose call was taken as used. Not synced: after a crash of the

@@ -18,6 +18,9 @@ class Limits(FlagSettings):
     envelope_window_seconds: float = 120.0
 
 
+MAX_TRACKED = 10_000
+
+
 class RateLimiter:
     """A token bucket per key: `rate` per second, up to `burst` at once."""
 
@@ -28,9 +31,11 @@ class RateLimiter:
 
     def take(self, key: bytes, what: str) -> None:
         now = time.monotonic()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             raise ResourceExhausted(f"{what}: more than {self.rate:g} messages per second; slow down")
         self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > MAX_TRACKED:
+            self._buckets.pop(next(iter(self._buckets)))  # the longest untouched sender

@@ -41,6 +41,11 @@ log = logging.getLogger("kizuna.lobby")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 DEFAULT_PAGE = 50
+# How items fetched from an inbox are put in order before they are applied.
+SORT_KEYS = {
+    "message": lambda body: parse(common_pb2.MessageEntry, body, "message").time_sent,
+    "group_update": lambda body: parse(common_pb2.GroupUpdate, body, "group update").seq,
+}
 FETCH_CONCURRENCY = 32
 RECEIPT_BATCH_SECONDS = 0.05
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
@@ -48,6 +53,14 @@ DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 def short(agent: bytes) -> str:
     return base64.b64encode(agent).decode()[:8]
+
+
+def parse(message_type, data: bytes, what: str):
+    """`data` as a `message_type`, or InvalidArgument naming `what`."""
+    try:
+        return message_type.FromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise InvalidArgument(f"the {what} does not parse") from None
 
 
 def _set_group_state(info: lobby_pb2.GroupInfo, state: group_state.GroupState) -> None:
@@ -98,6 +111,8 @@ class Lobby:
         self._tasks: set[asyncio.Task] = set()
         self._retire_gate = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._receipts: dict[tuple, list] = {}
+        self._receive_locks: dict[bytes, asyncio.Lock] = {}
+        self._change_locks: dict[bytes, asyncio.Lock] = {}
 
     # hosting and authentication
 
@@ -115,6 +130,17 @@ class Lobby:
         )
         self._hosted[agent.agent] = agent
         log.info("hosting agent %s", short(agent.agent))
+
+    async def republish_agent_infos(self) -> None:
+        """Publishes every hosted agent's info again: well before the last one expires, and
+        so that it sits on the holders the space's current nodes would ask."""
+        for agent in list(self._hosted.values()):
+            try:
+                await self.directory.publish_agent_info(agent.agent, agent.encryption_key,
+                                                        self.store.get_username(agent.agent), self.address,
+                                                        self.dht_address)
+            except KizunaError as exc:
+                log.info("could not republish agent %s's info: %s %s", short(agent.agent), exc.code, exc.message)
 
     async def authenticate(self, app_token: str) -> bytes:
         """The agent an app token names; Unauthenticated when none. Asked of the conductor
@@ -208,16 +234,17 @@ class Lobby:
             dna_hash=cell.dna_hash,
         )
         info = self._group_info(invite, lobby_pb2.ACCEPTED)
+        invite_bytes = invite.SerializeToString()
+        signed_invite = common_pb2.Signed(body=invite_bytes, signature=await self.conductor.sign(agent, invite_bytes),
+                                          author=agent)
         async with self.chain.lock(agent):
             groups = self.store.get_groups(agent)
             groups.group_uuids.append(properties.group_uuid)
-            invite_bytes = invite.SerializeToString()
 
             def apply(batch):
                 self._put_group(batch, agent, invite, info, groups)
 
             await self.chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        signed_invite = common_pb2.Signed(body=invite_bytes, signature=await self.conductor.sign(agent, invite_bytes), author=agent)
         outcomes = await asyncio.gather(*(
             self.deliver(lobby_pb2.OutboxItem(
                 author=agent, receiver=invitee, kind="invite", signed=signed_invite,
@@ -256,7 +283,7 @@ class Lobby:
         body = verify_signed(signed_invite, "invite")
         if caller is not None and caller != signed_invite.author:
             raise PermissionDenied("the caller is not the inviter")
-        invite = common_pb2.Invite.FromString(body)
+        invite = parse(common_pb2.Invite, body, "invite")
         properties = invite.properties
         dna.check_group_properties(properties)
         if dna.group_dna_hash(properties) != invite.dna_hash:
@@ -320,7 +347,9 @@ class Lobby:
                 groups.group_uuids.append(group_uuid)
             groups.blocked[:] = self._without(groups.blocked, group_uuid)
 
-        return await self._change_groups(agent, group_uuid, lobby_pb2.ACCEPTED, change)
+        return await self._change_groups(
+            agent, group_uuid, lobby_pb2.ACCEPTED, change,
+            extra_apply=lambda batch: batch.delete(self.store.hidden, agent + group_key(group_uuid)))
 
     async def block_group(self, agent: bytes, group_uuid: str) -> common_pb2.Groups:
         def change(groups):
@@ -412,6 +441,12 @@ class Lobby:
             raise InvalidArgument(f"a group has at most {self.limits.max_members} members")
         if change == "leave":
             subjects = [agent]
+        async with self._change_locks.setdefault(agent, asyncio.Lock()):
+            return await self._make_change(agent, info, change, subjects, name)
+
+    async def _make_change(self, agent: bytes, info, change: str, subjects: list[bytes], name: str | None):
+        """Read state, sign, publish, apply, tell: one change at a time per agent."""
+        group_uuid = info.group_uuid
         state = self._current_state(agent, group_uuid)
         update = group_state.next_update(state, change, subjects, agent, now_micros(),
                                          name.strip() if name is not None else None)
@@ -451,7 +486,7 @@ class Lobby:
     async def _apply_group_update(self, agent: bytes, signed: common_pb2.Signed) -> bool:
         """Applies a signed update to the agent's copy of the group; False for one it holds.
         An agent the update removes departs: the group leaves its Groups entry and its UI."""
-        update = common_pb2.GroupUpdate.FromString(verify_signed(signed, "group update"))
+        update = parse(common_pb2.GroupUpdate, verify_signed(signed, "group update"), "group update")
         async with self.chain.lock(agent):
             info = self._require_group(agent, update.group_uuid)
             state = self._current_state(agent, update.group_uuid)
@@ -485,7 +520,7 @@ class Lobby:
         body = verify_signed(signed, "group update")
         if caller is not None and caller != signed.author:
             raise PermissionDenied("the caller is not the update's author")
-        update = common_pb2.GroupUpdate.FromString(body)
+        update = parse(common_pb2.GroupUpdate, body, "group update")
         info = self._require_group(to_agent, update.group_uuid)
         try:
             applied = await self._apply_group_update(to_agent, signed)
@@ -511,7 +546,8 @@ class Lobby:
             if stored is None:
                 break
             try:
-                applied |= await self._apply_group_update(agent, common_pb2.Signed.FromString(op_of(stored).entry))
+                applied |= await self._apply_group_update(
+                    agent, parse(common_pb2.Signed, op_of(stored).entry, "group update entry"))
             except KizunaError as exc:
                 log.info("a group update in the space does not apply: %s %s", exc.code, exc.message)
                 break
@@ -564,7 +600,7 @@ class Lobby:
     async def receive_receipts(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
         """A receiver's receipts for the agent's messages: kept on its copies, shown to its UI."""
         await self.require_hosted(to_agent)
-        batch = common_pb2.Receipts.FromString(verify_signed(signed, "receipts"))
+        batch = parse(common_pb2.Receipts, verify_signed(signed, "receipts"), "receipts")
         if caller is not None and caller != signed.author:
             raise PermissionDenied("receipts come from the messages' receiver itself")
         changed_any = False
@@ -617,7 +653,7 @@ class Lobby:
 
     async def receive_typing(self, to_agent: bytes, signed, caller: bytes | None = None) -> None:
         await self.require_hosted(to_agent)
-        typing = common_pb2.Typing.FromString(verify_signed(signed, "typing"))
+        typing = parse(common_pb2.Typing, verify_signed(signed, "typing"), "typing")
         if typing.agent != signed.author or (caller is not None and caller != signed.author):
             raise PermissionDenied("typing is signalled by the typing agent itself")
         info = self._require_group(to_agent, typing.group_uuid)
@@ -703,25 +739,26 @@ class Lobby:
         except NotFound:
             raise PermissionDenied("the envelope's target is not an agent this lobby hosts") from None
         request_type, handle = self._remote_methods[method]
-        try:
-            request = request_type.FromString(envelope.body)
-        except Exception:  # noqa: BLE001 - any parse failure is bad input
-            raise InvalidArgument("the envelope's body does not parse as the call's request") from None
+        request = parse(request_type, envelope.body, "envelope's body")
         if request.to_agent != envelope.target:
             raise PermissionDenied("the call is addressed to another agent than its envelope's target")
-        await handle(request, caller)
-        self.envelopes.remember(envelope)
+        with self.envelopes.in_flight(envelope):
+            await handle(request, caller)
+            self.envelopes.remember(envelope)
 
     @property
     def _remote_methods(self):
         """What each call_remote method carries and the workflow that takes it."""
+        def invite(request, caller):
+            self._receive_rate.take(caller, "invites from this sender")
+            return self.receive_invite(request.to_agent, request.invite, caller=caller)
+
         def message(request, caller):
             self._receive_rate.take(caller, "receiving from this sender")
             return self.receive_group_message(request.to_agent, request.message, caller=caller)
 
         return {
-            "ReceiveInvite": (lobby_pb2.ReceiveInviteRequest,
-                              lambda r, c: self.receive_invite(r.to_agent, r.invite, caller=c)),
+            "ReceiveInvite": (lobby_pb2.ReceiveInviteRequest, invite),
             "ReceiveGroupMessage": (lobby_pb2.ReceiveGroupMessageRequest, message),
             "ReceiveGroupUpdate": (lobby_pb2.ReceiveGroupUpdateRequest,
                                    lambda r, c: self.receive_group_update(r.to_agent, r.update, caller=c)),
@@ -826,7 +863,7 @@ class Lobby:
             updates = []
             for space in spaces:
                 updates += await self._fetch_inbox(agent, "group_update", space)
-            updates.sort(key=lambda pair: common_pb2.GroupUpdate.FromString(pair[0].body).seq)
+            updates.sort(key=lambda pair: SORT_KEYS["group_update"](pair[0].body))
             for signed, retire in updates:
                 if await self._apply_from_inbox("group update", self.receive_group_update(agent, signed)) is not None:
                     self._background(retire())
@@ -834,7 +871,7 @@ class Lobby:
             for space in spaces:
                 fetched += await self._fetch_inbox(agent, "message", space)
                 receipts += await self._fetch_inbox(agent, "receipt", space)
-            fetched.sort(key=lambda pair: common_pb2.MessageEntry.FromString(pair[0].body).time_sent)
+            fetched.sort(key=lambda pair: SORT_KEYS["message"](pair[0].body))
             for signed, retire in receipts:
                 if await self._apply_from_inbox("receipt", self.receive_receipts(agent, signed)) is not None:
                     self._background(retire())
@@ -862,6 +899,15 @@ class Lobby:
             log.info("a %s in the inbox cannot be applied yet: %s %s", kind, exc.code, exc.message)
             return None
 
+    async def _take_waiting_invites(self, agent: bytes) -> None:
+        """Applies the invites waiting in the agent's inbox in the Lobby space."""
+        try:
+            for signed, retire in await self._fetch_inbox(agent, "invite", dna.LOBBY_DNA_HASH):
+                if await self._apply_from_inbox("invite", self.receive_invite(agent, signed)) is not None:
+                    self._background(retire())
+        except KizunaError as exc:
+            log.info("could not read %s's invites: %s %s", short(agent), exc.code, exc.message)
+
     async def _fetch_inbox(self, agent: bytes, kind: str, space: bytes) -> list:
         """(Signed, retire) for each item linked from the agent's inbox of this kind in the
         space, fetched and opened concurrently."""
@@ -876,19 +922,20 @@ class Lobby:
                 if stored is None:
                     return None  # not reachable now; the next catch-up tries again
                 try:
-                    sealed = common_pb2.SealedBox.FromString(op_of(stored).entry)
+                    sealed = parse(common_pb2.SealedBox, op_of(stored).entry, "sealed box")
                     plaintext = await self.conductor.decrypt(agent, sealed, sealed_aad(kind, space, agent))
-                    signed = common_pb2.Signed.FromString(plaintext)
+                    signed = parse(common_pb2.Signed, plaintext, "sealed item")
                     if signed.author != stored.author:
                         raise PermissionDenied("the sealed item was stored by someone other than its author")
-                except (KizunaError, ValueError) as exc:
+                    order = SORT_KEYS[kind](signed.body) if kind in SORT_KEYS else 0
+                except KizunaError as exc:
                     log.warning("dropping an unreadable %s from the inbox: %s", kind, exc)
                     self._background(retire())
                     return None
-            return signed, retire
+            return order, signed, retire
 
-        fetched = await asyncio.gather(*(fetch(link) for link in links))
-        return [item for item in fetched if item is not None]
+        fetched = [item for item in await asyncio.gather(*(fetch(link) for link in links)) if item is not None]
+        return [(signed, retire) for _, signed, retire in sorted(fetched, key=lambda item: item[0])]
 
     def _retirer(self, agent: bytes, space: bytes, base: bytes, link_address: bytes):
         """A coroutine function that deletes the inbox link, once its item was applied."""
@@ -920,7 +967,7 @@ class Lobby:
         with time_received."""
         await self.require_hosted(to_agent)
         body = verify_signed(signed, "message")
-        entry = common_pb2.MessageEntry.FromString(body)
+        entry = parse(common_pb2.MessageEntry, body, "message")
         if entry.author != signed.author:
             raise PermissionDenied("the message's author did not sign it")
         if caller is not None and caller != entry.author:
@@ -930,6 +977,9 @@ class Lobby:
         if to_agent not in entry.receiver:
             raise PermissionDenied("the message is not addressed to this agent")
         info = self.store.get_group_info(to_agent, entry.group_uuid)
+        if info is None and caller is not None:
+            await self._take_waiting_invites(to_agent)  # its invite may wait in the DHT
+            info = self.store.get_group_info(to_agent, entry.group_uuid)
         if info is None:
             raise FailedPrecondition(f"this agent has no invite to group {entry.group_uuid}")
         named = [entry.author, *entry.receiver]
@@ -942,6 +992,12 @@ class Lobby:
         if any(r not in info.members for r in entry.receiver):
             raise PermissionDenied("the message names receivers outside the group")
         message_hash = blake2b_256(body)
+        async with self._receive_locks.setdefault(to_agent, asyncio.Lock()):
+            return await self._take_message(to_agent, entry, message_hash, info)
+
+    async def _take_message(self, to_agent: bytes, entry, message_hash: bytes, info) -> bool:
+        """The seed's rules after verification: duplicate, blocked group, blocked member;
+        stored with time_received and signalled. The caller holds the agent's receive lock."""
         if self.store.has_seen(to_agent, message_hash):
             return False
         groups = self.store.get_groups(to_agent)

@@ -47,13 +47,13 @@ class Outbox:
     async def run(self, deliver, on_outcome) -> None:
         """Works through due items until cancelled; each receiver's items in order."""
         while True:
+            self._wake.clear()  # before the round: an item queued during it wakes the next
             try:
                 await self.work_once(deliver, on_outcome)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the loop must outlive one bad round
                 log.exception("outbox round failed")
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except asyncio.TimeoutError:
@@ -62,9 +62,14 @@ class Outbox:
     async def work_once(self, deliver, on_outcome) -> int:
         now = now_micros()
         by_receiver: dict[bytes, list] = collections.defaultdict(list)
+        waiting: set[bytes] = set()
         for key, item in self.pending():
-            if item.next_attempt <= now:
-                by_receiver[item.receiver].append((key, item))
+            if item.receiver in waiting:
+                continue  # an older item for this receiver is backing off: keep the order
+            if item.next_attempt > now:
+                waiting.add(item.receiver)
+                continue
+            by_receiver[item.receiver].append((key, item))
         done = await asyncio.gather(*(
             self._work_receiver(items, deliver, on_outcome) for items in by_receiver.values()
         ))

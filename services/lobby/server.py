@@ -19,6 +19,8 @@ from services.lobby.store import LobbyStore
 log = logging.getLogger("kizuna.lobby")
 
 HOSTING_RETRY_SECONDS = 1.0
+AGENT_INFO_FIRST_REPUBLISH_SECONDS = 5.0
+AGENT_INFO_REPUBLISH_SECONDS = 600.0
 
 
 async def run(args) -> None:
@@ -49,6 +51,7 @@ async def run(args) -> None:
         await _host_until_done(lobby)
         background.append(asyncio.create_task(lobby.run_outbox()))
         background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
+        background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
 
     async def on_stop():
         for task in background:
@@ -76,8 +79,20 @@ async def _host_until_done(lobby: Lobby, attempts: int = 30) -> None:
 async def _catch_up_every(lobby: Lobby, interval: float) -> None:
     """Catch-up at start, then every `interval` seconds."""
     while True:
-        await lobby.sync_all()
-        lobby.envelopes.forget_expired()
+        try:
+            await lobby.sync_all()
+            lobby.envelopes.forget_expired()
+        except Exception:  # noqa: BLE001 - one bad round must not end catch-up for good
+            log.exception("catch-up round failed")
+        await asyncio.sleep(interval)
+
+
+async def _republish_every(lobby: Lobby, interval: float) -> None:
+    """Agent infos again a few seconds after start (once the DHT knows its peers), then
+    every `interval` seconds, well within their one-hour lifetime."""
+    await asyncio.sleep(AGENT_INFO_FIRST_REPUBLISH_SECONDS)
+    while True:
+        await lobby.republish_agent_infos()
         await asyncio.sleep(interval)
 
 

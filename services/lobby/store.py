@@ -66,9 +66,6 @@ class LobbyStore:
         raw = self.blocked_agents.get(agent)
         return common_pb2.BlockedAgents.FromString(raw) if raw is not None else common_pb2.BlockedAgents()
 
-    def list_invites(self, agent: bytes) -> list[common_pb2.Invite]:
-        return [common_pb2.Invite.FromString(v) for _, v in self.invites.items(prefix=agent)]
-
     def get_invite(self, agent: bytes, group_uuid: str) -> common_pb2.Invite | None:
         raw = self.invites.get(agent + group_key(group_uuid))
         return common_pb2.Invite.FromString(raw) if raw is not None else None
@@ -98,10 +95,6 @@ class LobbyStore:
         key = self.message_key(agent, record.entry.group_uuid, record.entry.time_sent, record.message_hash)
         batch.put(self.messages, key, record.SerializeToString())
         batch.put(self.seen, agent + record.message_hash, key)
-
-    def messages_page(self, agent: bytes, group_uuid: str, before: bytes | None, limit: int):
-        """Newest first: records older than the key `before` (or the newest), and the key of the last."""
-        return self.messages_range(agent, group_uuid, before, False, limit)
 
     def messages_range(self, agent: bytes, group_uuid: str, cursor: bytes | None, newer: bool, limit: int,
                        author: bytes = b""):

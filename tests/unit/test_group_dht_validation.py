@@ -125,6 +125,8 @@ def test_malformed_op_is_invalid_argument(agents, group, store, fields, message)
     if fields.get("timestamp") == "six minutes from now":  # computed when the test runs, not when collected
         fields = {"timestamp": now_micros() + 6 * 60 * 1_000_000}
     base = {"space": group.space, "kind": group_dht_pb2.STORE_ENTRY, "entry_type": "message", "entry": b"e"}
+    if fields.get("kind") in (group_dht_pb2.CREATE_LINK, group_dht_pb2.DELETE_LINK):
+        base = {"space": group.space}
     with pytest.raises(InvalidArgument, match=message):
         validate_op(agents[0].sign(**{**base, **fields}), group, store)
 
@@ -171,3 +173,20 @@ def test_lobby_agent_info_must_name_its_publisher(agents, lobby, store):
     with pytest.raises(PermissionDenied, match="own agent"):
         validate_op(agents[0].sign(**fields), lobby, store)
     assert validate_op(agents[1].sign(**fields), lobby, store).entry == info
+
+
+def test_a_link_op_carrying_an_entry_type_is_refused_so_it_cannot_pass_as_another_kind(agents, group, store):
+    signed = agents[0].sign(space=group.space, kind=group_dht_pb2.DELETE_LINK, base=b"b" * 32,
+                            link_address=b"l" * 32, entry_type="group_update")
+    with pytest.raises(InvalidArgument, match="no entry"):
+        validate_op(signed, group, store)
+
+
+def test_a_username_claim_must_hang_from_its_names_anchor_and_be_fresh(agents, lobby, store):
+    wrong_base = link(agents[0], lobby.space, anchors.username_anchor("mallory"), tag=anchors.USERNAME_TAG + b"bobby")
+    with pytest.raises(PermissionDenied, match="anchor"):
+        validate_op(wrong_base, lobby, store)
+    backdated = agents[0].sign(space=lobby.space, kind=group_dht_pb2.CREATE_LINK, base=anchors.username_anchor("bobby"),
+                               target=b"t" * 32, tag=anchors.USERNAME_TAG + b"bobby", timestamp=1)
+    with pytest.raises(PermissionDenied, match="fresh"):
+        validate_op(backdated, lobby, store)
