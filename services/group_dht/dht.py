@@ -6,6 +6,9 @@ import logging
 import secrets
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import anchors, dna, group_state
 from services.common.errors import (
@@ -19,7 +22,7 @@ from services.common.errors import (
 from services.common.hashing import HASH_LEN, blake2b_256, now_micros
 from services.common.keys import check_agent_key
 from services.group_dht import placement
-from services.group_dht.peers import PeerTable, check_node_info
+from services.group_dht.peers import PeerTable, check_node_info, signing_bytes
 from services.group_dht.store import DhtStore
 from services.group_dht.validation import (
     AGENT_INFO,
@@ -89,7 +92,9 @@ class GroupDhtNode:
         self._transport = transport
         self.replication = replication
         self.max_spaces = max_spaces
-        self.node_id = store.node_id(lambda: secrets.token_bytes(HASH_LEN))
+        self._node_key = Ed25519PrivateKey.from_private_bytes(store.node_key(lambda: secrets.token_bytes(32)))
+        self._public_key = self._node_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.node_id = blake2b_256(self._public_key)
         self.address = advertise
         self.peers = PeerTable(store, self.node_id)
         self._bootstrap: list[str] = [a for a in dict.fromkeys(bootstrap) if a]
@@ -132,12 +137,16 @@ class GroupDhtNode:
     # who this node is
 
     def node_info(self) -> group_dht_pb2.NodeInfo:
-        return group_dht_pb2.NodeInfo(
+        """This node's word about itself, signed with its node key."""
+        info = group_dht_pb2.NodeInfo(
             node_id=self.node_id,
             address=self.address,
             spaces=[s.space for s in self._store.list_spaces()],
             timestamp=now_micros(),
+            public_key=self._public_key,
         )
+        info.signature = self._node_key.sign(signing_bytes(info))
+        return info
 
     def _nodes_in_space(self, space: bytes) -> dict[bytes, group_dht_pb2.NodeInfo | None]:
         """node id -> peer (None for this node) of every node known to be in the space."""
@@ -237,20 +246,22 @@ class GroupDhtNode:
     # ops
 
     def _store_validated(self, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> None:
-        if not self._store.put_op(op_hash(signed), signed, op):
-            return
-        if op.entry_type == AGENT_INFO:
-            self._learn_from_agent_info(op)
+        """Stores a validated op. A group update is checked against the state once more here,
+        with no await between that and the write, so two updates validated at the same
+        time cannot both be stored: the second is refused."""
         update = group_update_of(op)
-        if update is not None:
-            record = self._store.get_space(op.space)
-            if record is not None and record.template == dna.GROUP_TEMPLATE:
-                state = state_of(record)
-                if common_pb2.GroupUpdate.FromString(update.body).seq == state.seq + 1:
-                    state, _ = group_state.apply_update(state, update)
-                    _set_state(record, state)
-                    self._store.put_space(record)
-                    log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
+        record = self._store.get_space(op.space) if update is not None else None
+        if update is not None and record is not None and record.template == dna.GROUP_TEMPLATE:
+            if self._store.entry_op(op.space, blake2b_256(op.entry)) is not None:
+                return  # held already
+            state, _ = group_state.apply_update(state_of(record), update)
+            self._store.put_op(op_hash(signed), signed, op)
+            _set_state(record, state)
+            self._store.put_space(record)
+            log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
+            return
+        if self._store.put_op(op_hash(signed), signed, op) and op.entry_type == AGENT_INFO:
+            self._learn_from_agent_info(op)
 
     async def _validate(self, signed: common_pb2.Signed, record: group_dht_pb2.Space | None,
                         holder: bool = True) -> group_dht_pb2.Op:
@@ -438,13 +449,13 @@ class GroupDhtNode:
                 rest = [p for p in self._others_to_ask(space, base)
                         if p.node_id not in holder_ids and not self.peers.is_down(p.node_id)]
                 answers += await asyncio.gather(*(self._call(p, "get_links", ask) for p in rest), return_exceptions=True)
-            for answer in answers:
-                if not isinstance(answer, group_dht_pb2.GetLinksResponse):
-                    continue
-                deleted.update(answer.deleted)
+            answered = [a for a in answers if isinstance(a, group_dht_pb2.GetLinksResponse)]
+            for answer in answered:
                 for link in answer.links:
                     if link.address not in creates and self._believe_link(link, space, base, tag_prefix):
                         creates[link.address] = link.create
+            for answer in answered:
+                deleted.update(self._believed_deletes(answer.deletes, space, base, creates))
         live = []
         for address, signed in creates.items():
             if address not in deleted:
@@ -453,7 +464,25 @@ class GroupDhtNode:
         return group_dht_pb2.GetLinksResponse(
             links=[group_dht_pb2.Link(address=address, create=signed) for _, address, signed in live],
             deleted=sorted(deleted),
+            deletes=self._store.delete_ops(space, base) if local_only else [],
         )
+
+    def _believed_deletes(self, deletes, space: bytes, base: bytes, creates: dict) -> set[bytes]:
+        """The links another node's DELETE_LINK ops delete, counting only those signed by
+        the link's author or by the owner of the inbox the link sits in."""
+        out = set()
+        for signed in deletes:
+            try:
+                op = check_op(signed, space)
+            except KizunaError:
+                continue
+            create = creates.get(op.link_address)
+            if op.kind != group_dht_pb2.DELETE_LINK or op.base != base or create is None:
+                continue
+            inboxes = (anchors.inbox_anchor(op.author), anchors.invites_anchor(op.author))
+            if create.author == op.author or base in inboxes:
+                out.add(op.link_address)
+        return out
 
     # peers
 

@@ -3,18 +3,32 @@
 import time
 
 from kizuna.v1 import group_dht_pb2
-from services.common.errors import InvalidArgument
-from services.common.hashing import HASH_LEN
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.hashing import HASH_LEN, blake2b_256
+from services.common.keys import is_valid_signature
 from services.group_dht.store import DhtStore
 
 DOWN_SECONDS = 5.0
+MAX_PEERS = 1000
+
+
+def signing_bytes(info: group_dht_pb2.NodeInfo) -> bytes:
+    unsigned = group_dht_pb2.NodeInfo()
+    unsigned.CopyFrom(info)
+    unsigned.signature = b""
+    return unsigned.SerializeToString(deterministic=True)
 
 
 def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
+    """A node info stands when its node id is the hash of its key and its key signed it."""
     if len(info.node_id) != HASH_LEN:
         raise InvalidArgument(f"{what} needs a {HASH_LEN}-byte node_id")
     if not info.address:
         raise InvalidArgument(f"{what} needs an address")
+    if blake2b_256(info.public_key) != info.node_id:
+        raise PermissionDenied(f"{what}: node_id is not the hash of its public_key")
+    if not is_valid_signature(info.public_key, signing_bytes(info), info.signature):
+        raise PermissionDenied(f"{what}: the node info is not signed by its node key")
 
 
 class PeerTable:
@@ -30,10 +44,16 @@ class PeerTable:
 
     def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
         """Records what a node says about itself when it is newer than what is known; never self."""
-        if info.node_id == self._self_id or len(info.node_id) != HASH_LEN or not info.address:
+        if info.node_id == self._self_id:
+            return False
+        try:
+            check_node_info(info)
+        except (InvalidArgument, PermissionDenied):
             return False
         known = self._store.get_peer(info.node_id)
         if known is not None and known.timestamp >= info.timestamp:
+            return False
+        if known is None and len(self._store.list_peers()) >= MAX_PEERS:
             return False
         self._store.put_peer(info)
         return True

@@ -5,6 +5,7 @@ from services.common.hashing import blake2b_256
 from services.common.store import Store
 
 NODE_ID = b"node_id"
+NODE_KEY = b"node_key"
 
 
 class DhtStore:
@@ -116,6 +117,20 @@ class DhtStore:
             node_id = make()
             self.meta.put(NODE_ID, node_id)
         return node_id
+
+    def node_key(self, make) -> bytes:
+        """The node's signing key seed, made with `make()` and saved the first time."""
+        seed = self.meta.get(NODE_KEY)
+        if seed is None:
+            seed = make()
+            self.meta.put(NODE_KEY, seed)
+        return seed
+
+    def delete_ops(self, space: bytes, base: bytes) -> list[common_pb2.Signed]:
+        """The DELETE_LINK ops held under a base."""
+        prefix = space + base
+        ops = (self.get_signed(space, op_hash) for _, op_hash in self.deleted.items(prefix=prefix))
+        return [op for op in ops if op is not None]
 
     def close(self) -> None:
         self._store.close()

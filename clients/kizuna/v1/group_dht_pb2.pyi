@@ -70,16 +70,20 @@ class Link(_message.Message):
     def __init__(self, address: _Optional[bytes] = ..., create: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "address", "spaces", "timestamp")
+    __slots__ = ("node_id", "address", "spaces", "timestamp", "public_key", "signature")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     address: str
     spaces: _containers.RepeatedScalarFieldContainer[bytes]
     timestamp: int
-    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    public_key: bytes
+    signature: bytes
+    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ("op", "local_only")
@@ -132,12 +136,14 @@ class GetLinksRequest(_message.Message):
     def __init__(self, space: _Optional[bytes] = ..., base: _Optional[bytes] = ..., tag_prefix: _Optional[bytes] = ..., local_only: _Optional[bool] = ...) -> None: ...
 
 class GetLinksResponse(_message.Message):
-    __slots__ = ("links", "deleted")
+    __slots__ = ("links", "deleted", "deletes")
     LINKS_FIELD_NUMBER: _ClassVar[int]
     DELETED_FIELD_NUMBER: _ClassVar[int]
+    DELETES_FIELD_NUMBER: _ClassVar[int]
     links: _containers.RepeatedCompositeFieldContainer[Link]
     deleted: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    deletes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ..., deletes: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
 class JoinSpaceRequest(_message.Message):
     __slots__ = ("space", "agent", "template", "properties", "updates")
