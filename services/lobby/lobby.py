@@ -22,6 +22,7 @@ from services.common.errors import (
     KizunaError,
     NotFound,
     PermissionDenied,
+    Unauthenticated,
 )
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import check_agent_key, verify_signed
@@ -47,7 +48,8 @@ SORT_KEYS = {
     "group_update": lambda body: parse(common_pb2.GroupUpdate, body, "group update").seq,
 }
 FETCH_CONCURRENCY = 32
-RECEIPT_BATCH_SECONDS = 0.05
+MAX_TOKEN_HINTS = 10_000
+RECEIPT_BATCH_SECONDS = 0.25
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 
@@ -111,6 +113,7 @@ class Lobby:
         self._tasks: set[asyncio.Task] = set()
         self._retire_gate = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._receipts: dict[tuple, list] = {}
+        self._token_hints: dict[str, bytes] = {}
         self._receive_locks: dict[bytes, asyncio.Lock] = {}
         self._change_locks: dict[bytes, asyncio.Lock] = {}
 
@@ -148,7 +151,24 @@ class Lobby:
         resolved = await self.conductor.resolve_token(app_token)
         if resolved.agent not in self._hosted:
             await self.host_agent(resolved)
+        self._token_hints[app_token] = resolved.agent
+        if len(self._token_hints) > MAX_TOKEN_HINTS:
+            self._token_hints.pop(next(iter(self._token_hints)))
         return resolved.agent
+
+    async def send_group_message_as(self, app_token: str, group_uuid: str, payload: str, reply_to: bytes = b""):
+        """SendGroupMessage for the agent an app token names. For a token seen before, the
+        conductor's confirmation runs alongside the signing rather than before it; nothing
+        is stored or sent, and no other answer given, until it confirms."""
+        hint = self._token_hints.get(app_token)
+        if hint is None:
+            return await self.send_group_message(await self.authenticate(app_token), group_uuid, payload, reply_to)
+        confirmation = asyncio.ensure_future(self.authenticate(app_token))
+        try:
+            return await self.send_group_message(hint, group_uuid, payload, reply_to, confirmation)
+        finally:
+            if not confirmation.done():
+                confirmation.cancel()
 
     async def require_hosted(self, agent: bytes) -> None:
         check_agent_key(agent, "to_agent")
@@ -680,9 +700,35 @@ class Lobby:
 
     # messages
 
-    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b""):
+    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
+                                 confirmation=None):
         """Signs the MessageEntry, stores it in the sender's history, and delivers it to
-        every receiver (the group's members now) at once; one outcome per receiver."""
+        every receiver (the group's members now) at once; one outcome per receiver.
+        `confirmation`, when given, must name `agent` before anything is stored or refused."""
+        try:
+            info, entry, signed = await self._prepare_message(agent, group_uuid, payload, reply_to)
+        except KizunaError:
+            await self._confirmed(confirmation, agent)  # an unauthenticated caller learns nothing more
+            raise
+        await self._confirmed(confirmation, agent)
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(signed.body))
+        with self.store.batch() as batch:
+            self.store.put_message(batch, agent, record)
+        outcomes = await asyncio.gather(*(
+            self.deliver(lobby_pb2.OutboxItem(
+                author=agent, receiver=receiver, kind="message", signed=signed,
+                group_uuid=group_uuid, space=info.dna_hash))
+            for receiver in entry.receiver
+        ))
+        return record, list(outcomes)
+
+    @staticmethod
+    async def _confirmed(confirmation, agent: bytes) -> None:
+        if confirmation is not None and await confirmation != agent:
+            raise Unauthenticated("the app token names another agent")
+
+    async def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
+        """Checks a message the agent wants to send and signs it: (group, entry, Signed)."""
         info = self._require_group(agent, group_uuid)
         if info.departed:
             raise FailedPrecondition("this agent is no longer a member of the group")
@@ -707,16 +753,7 @@ class Lobby:
         )
         body = entry.SerializeToString()
         signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
-        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
-        with self.store.batch() as batch:
-            self.store.put_message(batch, agent, record)
-        outcomes = await asyncio.gather(*(
-            self.deliver(lobby_pb2.OutboxItem(
-                author=agent, receiver=receiver, kind="message", signed=signed,
-                group_uuid=group_uuid, space=info.dna_hash))
-            for receiver in entry.receiver
-        ))
-        return record, list(outcomes)
+        return info, entry, signed
 
     async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy):
         """Calls `method` on the lobby hosting `to_agent` under the retry policy, each attempt

@@ -77,9 +77,8 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
 
     @rpc_method
     async def SendGroupMessage(self, request, context):
-        agent = await self._agent(context)
-        record, outcomes = await self._lobby.send_group_message(agent, request.group_uuid, request.payload,
-                                                                request.reply_to)
+        record, outcomes = await self._lobby.send_group_message_as(bearer_token(context), request.group_uuid,
+                                                                   request.payload, request.reply_to)
         return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes)
 
     @rpc_method
