@@ -53,7 +53,7 @@ class Transport(Protocol):
     async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse: ...
 
     async def get_links(
-        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float
+        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse: ...
 
     async def exchange_peers(
@@ -422,7 +422,7 @@ class GroupDhtNode:
         )
 
     async def get_links(
-        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False
+        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse:
         """The live links under a base: the creates this node and every holder know of,
         minus the deletes any of them know of, ordered by (timestamp, address).
@@ -433,13 +433,14 @@ class GroupDhtNode:
         _check_hash(space, "space")
         _check_hash(base, "base")
         creates, deleted = self._local_links(space, base, tag_prefix)
+        targets: dict[bytes, common_pb2.Signed] = {}
         if not local_only:
             holder_ids = set(self.holders(space, base))
             peers = [p for p in self._others_to_ask(space, base) if p.node_id in holder_ids]
             is_down = {p.node_id: self.peers.is_down(p.node_id) for p in peers}
             live = [p for p in peers if not is_down[p.node_id]]
             down = [p for p in peers if is_down[p.node_id]]
-            ask = lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t)  # noqa: E731
+            ask = lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t, with_targets)  # noqa: E731
             answers = await asyncio.gather(*(self._call(p, "get_links", ask) for p in live), return_exceptions=True)
             if down and not any(isinstance(a, group_dht_pb2.GetLinksResponse) for a in answers):
                 answers += await asyncio.gather(*(self._call(p, "get_links", ask) for p in down), return_exceptions=True)
@@ -456,6 +457,14 @@ class GroupDhtNode:
                         creates[link.address] = link.create
             for answer in answered:
                 deleted.update(self._believed_deletes(answer.deletes, space, base, creates))
+                if with_targets:
+                    for signed in answer.targets:
+                        try:
+                            address = blake2b_256(group_dht_pb2.Op.FromString(signed.body).entry)
+                        except Exception:  # noqa: BLE001 - a peer's garbage is not believed
+                            continue
+                        if address not in targets and self._believe_entry(signed, space, address):
+                            targets[address] = signed
         live = []
         for address, signed in creates.items():
             if address not in deleted:
@@ -465,7 +474,18 @@ class GroupDhtNode:
             links=[group_dht_pb2.Link(address=address, create=signed) for _, address, signed in live],
             deleted=sorted(deleted),
             deletes=self._store.delete_ops(space, base) if local_only else [],
+            targets=self._targets(space, live, targets) if with_targets else [],
         )
+
+    def _targets(self, space: bytes, live, fetched: dict) -> list[common_pb2.Signed]:
+        """The STORE_ENTRY ops of the live links' targets: held here, or believed from peers."""
+        out = []
+        for _, _, signed in live:
+            target = group_dht_pb2.Op.FromString(signed.body).target
+            held = self._store.entry_op(space, target) or fetched.get(target)
+            if held is not None:
+                out.append(held)
+        return out
 
     def _believed_deletes(self, deletes, space: bytes, base: bytes, creates: dict) -> set[bytes]:
         """The links another node's DELETE_LINK ops delete, counting only those signed by

@@ -49,8 +49,9 @@ class GrpcTransport:
         request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
         return await self._unary(self._stub(address).Get(request, timeout=timeout))
 
-    async def get_links(self, address, space, base, tag_prefix, timeout):
-        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True)
+    async def get_links(self, address, space, base, tag_prefix, timeout, with_targets=False):
+        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True,
+                                                with_targets=with_targets)
         return await self._unary(self._stub(address).GetLinks(request, timeout=timeout))
 
     async def exchange_peers(self, address, node, known, timeout):

@@ -24,7 +24,8 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
 
     @rpc_method
     async def GetLinks(self, request, context):
-        return await self._node.get_links(request.space, request.base, request.tag_prefix, request.local_only)
+        return await self._node.get_links(request.space, request.base, request.tag_prefix, request.local_only,
+                                          request.with_targets)
 
     @rpc_method
     async def JoinSpace(self, request, context):

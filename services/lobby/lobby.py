@@ -901,9 +901,10 @@ class Lobby:
             for space in spaces:
                 updates += await self._fetch_inbox(agent, "group_update", space)
             updates.sort(key=lambda pair: SORT_KEYS["group_update"](pair[0].body))
+            retired = []  # links go once every signal is out
             for signed, retire in updates:
                 if await self._apply_from_inbox("group update", self.receive_group_update(agent, signed)) is not None:
-                    self._background(retire())
+                    retired.append(retire)
             fetched, receipts = [], []
             for space in spaces:
                 fetched += await self._fetch_inbox(agent, "message", space)
@@ -911,13 +912,15 @@ class Lobby:
             fetched.sort(key=lambda pair: SORT_KEYS["message"](pair[0].body))
             for signed, retire in receipts:
                 if await self._apply_from_inbox("receipt", self.receive_receipts(agent, signed)) is not None:
-                    self._background(retire())
+                    retired.append(retire)
             messages = 0
             for signed, retire in fetched:
                 applied = await self._apply_from_inbox("message", self.receive_group_message(agent, signed))
                 if applied is None:
                     continue  # may apply later (e.g. its invite is still on its way): keep the link
                 messages += applied
+                retired.append(retire)
+            for retire in retired:
                 self._background(retire())
             if invites or messages:
                 log.info("caught up agent %s: %d invites, %d messages", short(agent), invites, messages)
@@ -949,13 +952,14 @@ class Lobby:
         """(Signed, retire) for each item linked from the agent's inbox of this kind in the
         space, fetched and opened concurrently."""
         base = self._inbox(kind, agent)
-        links = await self.dht.get_links(space, base, kind.encode())
+        links, targets = await self.dht.get_links_with_targets(space, base, kind.encode())
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
         async def fetch(link):
             retire = self._retirer(agent, space, base, link.address)
             async with gate:
-                stored = await self.dht.get(space, op_of(link.create).target)
+                target = op_of(link.create).target
+                stored = targets.get(target) or await self.dht.get(space, target)
                 if stored is None:
                     return None  # not reachable now; the next catch-up tries again
                 try:

@@ -9,6 +9,7 @@ import grpc
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2_grpc
 from services.common import dna, node_secret
 from services.common.channels import ChannelPool
+from services.common.hashing import blake2b_256
 from services.common.rpc import remote_error
 
 LOCAL_TIMEOUT = 10.0
@@ -68,6 +69,15 @@ class DhtPort:
     async def get_links(self, space: bytes, base: bytes, tag_prefix: bytes = b"") -> list[group_dht_pb2.Link]:
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix)
         return list((await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT)).links)
+
+    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b""):
+        """The live links and, by address, the target entries the DHT could send along."""
+        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, with_targets=True)
+        response = await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT)
+        targets = {}
+        for signed in response.targets:
+            targets[blake2b_256(group_dht_pb2.Op.FromString(signed.body).entry)] = signed
+        return list(response.links), targets
 
     async def join_space(self, space: bytes, agent: bytes, template: str, properties=None) -> None:
         request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties)

@@ -89,6 +89,15 @@ class FakeDht:
     async def get_links(self, space, base, tag_prefix=b""):
         return [l for l in self.links[base] if group_dht_pb2.Op.FromString(l.create.body).tag.startswith(tag_prefix)]
 
+    async def get_links_with_targets(self, space, base, tag_prefix=b""):
+        links = await self.get_links(space, base, tag_prefix)
+        targets = {}
+        for link in links:
+            target = group_dht_pb2.Op.FromString(link.create.body).target
+            if target in self.entries:
+                targets[target] = self.entries[target]
+        return links, targets
+
     async def join_space(self, space, agent, template, properties=None):
         return None
 

@@ -55,8 +55,9 @@ class InMemoryNetwork:
     async def get(self, address, space, entry_address, timeout):
         return copy(await (await self._node("get", address)).get(space, entry_address, local_only=True))
 
-    async def get_links(self, address, space, base, tag_prefix, timeout):
-        return copy(await (await self._node("get_links", address)).get_links(space, base, tag_prefix, local_only=True))
+    async def get_links(self, address, space, base, tag_prefix, timeout, with_targets=False):
+        node = await self._node("get_links", address)
+        return copy(await node.get_links(space, base, tag_prefix, local_only=True, with_targets=with_targets))
 
     async def exchange_peers(self, address, node, known, timeout):
         return copy(await (await self._node("exchange_peers", address)).exchange_peers(copy(node), [copy(k) for k in known]))
@@ -163,6 +164,21 @@ async def test_get_links_from_a_non_holder_and_a_node_outside_the_space(make_nod
     links = await non_holder.get_links(space, base, b"msg")
     assert [link.address for link in links.links] == [created.op_hash]
     assert len((await outside.get_links(space, base)).links) == 2
+
+
+@async_test
+async def test_get_links_with_targets_brings_the_target_entries_along(make_node, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    space, base = group[0], anchors.inbox_anchor(agents[1].public)
+    entry = entry_op(agents[0], space, b"waiting for you")
+    await nodes[0].publish(entry)
+    await nodes[0].publish(agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=base,
+                                          target=blake2b_256(b"waiting for you"), tag=b"msg"))
+    for node in nodes:
+        answer = await node.get_links(space, base, b"msg", with_targets=True)
+        assert [t.body for t in answer.targets] == [entry.body]
+        assert not (await node.get_links(space, base, b"msg")).targets
 
 
 @async_test

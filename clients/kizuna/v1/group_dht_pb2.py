@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from kizuna.v1 import common_pb2 as kizuna_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19kizuna/v1/group_dht.proto\x12\tkizuna.v1\x1a\x16kizuna/v1/common.proto\"\xbb\x01\n\x02Op\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.kizuna.v1.OpKind\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\x0c\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x12\x12\n\nentry_type\x18\x05 \x01(\t\x12\r\n\x05\x65ntry\x18\x06 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x07 \x01(\x0c\x12\x0e\n\x06target\x18\x08 \x01(\x0c\x12\x0b\n\x03tag\x18\t \x01(\x0c\x12\x14\n\x0clink_address\x18\n \x01(\x0c\"\x97\x01\n\tAgentInfo\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x10\n\x08username\x18\x03 \x01(\t\x12\x15\n\rlobby_address\x18\x04 \x01(\t\x12\x13\n\x0b\x64ht_address\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\x03\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\":\n\x04Link\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12!\n\x06\x63reate\x18\x02 \x01(\x0b\x32\x11.kizuna.v1.Signed\"v\n\x08NodeInfo\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06spaces\x18\x03 \x03(\x0c\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"C\n\x0ePublishRequest\x12\x1d\n\x02op\x18\x01 \x01(\x0b\x32\x11.kizuna.v1.Signed\x12\x12\n\nlocal_only\x18\x02 \x01(\x08\"T\n\x0fPublishResponse\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\x0f\n\x07op_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06stored\x18\x03 \x01(\x05\x12\x0f\n\x07holders\x18\x04 \x01(\x05\"@\n\nGetRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0c\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\";\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1d\n\x02op\x18\x02 \x01(\x0b\x32\x11.kizuna.v1.Signed\"V\n\x0fGetLinksRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x02 \x01(\x0c\x12\x12\n\ntag_prefix\x18\x03 \x01(\x0c\x12\x12\n\nlocal_only\x18\x04 \x01(\x08\"g\n\x10GetLinksResponse\x12\x1e\n\x05links\x18\x01 \x03(\x0b\x32\x0f.kizuna.v1.Link\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\x0c\x12\"\n\x07\x64\x65letes\x18\x03 \x03(\x0b\x32\x11.kizuna.v1.Signed\"\x96\x01\n\x10JoinSpaceRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\x12\x10\n\x08template\x18\x03 \x01(\t\x12.\n\nproperties\x18\x04 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\"\n\x07updates\x18\x05 \x03(\x0b\x32\x11.kizuna.v1.Signed\"\x13\n\x11JoinSpaceResponse\"1\n\x11LeaveSpaceRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\"\x14\n\x12LeaveSpaceResponse\"\x13\n\x11ListSpacesRequest\"\xcd\x01\n\x05Space\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x10\n\x08template\x18\x02 \x01(\t\x12.\n\nproperties\x18\x03 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\x0e\n\x06\x61gents\x18\x04 \x03(\x0c\x12\x0b\n\x03ops\x18\x05 \x01(\x03\x12\x0f\n\x07members\x18\x06 \x03(\x0c\x12\x0e\n\x06\x61\x64mins\x18\x07 \x03(\x0c\x12\x12\n\nupdate_seq\x18\x08 \x01(\x04\x12\x13\n\x0bupdate_head\x18\t \x01(\x0c\x12\x0c\n\x04name\x18\n \x01(\t\"k\n\x12ListSpacesResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12 \n\x06spaces\x18\x02 \x03(\x0b\x32\x10.kizuna.v1.Space\x12\"\n\x05peers\x18\x03 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo\"]\n\x14\x45xchangePeersRequest\x12!\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.NodeInfo\x12\"\n\x05known\x18\x02 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo\"^\n\x15\x45xchangePeersResponse\x12!\n\x04node\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.NodeInfo\x12\"\n\x05known\x18\x02 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo*T\n\x06OpKind\x12\x17\n\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTORE_ENTRY\x10\x01\x12\x0f\n\x0b\x43REATE_LINK\x10\x02\x12\x0f\n\x0b\x44\x45LETE_LINK\x10\x03\x32\xf9\x03\n\x08GroupDht\x12@\n\x07Publish\x12\x19.kizuna.v1.PublishRequest\x1a\x1a.kizuna.v1.PublishResponse\x12\x34\n\x03Get\x12\x15.kizuna.v1.GetRequest\x1a\x16.kizuna.v1.GetResponse\x12\x43\n\x08GetLinks\x12\x1a.kizuna.v1.GetLinksRequest\x1a\x1b.kizuna.v1.GetLinksResponse\x12\x46\n\tJoinSpace\x12\x1b.kizuna.v1.JoinSpaceRequest\x1a\x1c.kizuna.v1.JoinSpaceResponse\x12I\n\nLeaveSpace\x12\x1c.kizuna.v1.LeaveSpaceRequest\x1a\x1d.kizuna.v1.LeaveSpaceResponse\x12I\n\nListSpaces\x12\x1c.kizuna.v1.ListSpacesRequest\x1a\x1d.kizuna.v1.ListSpacesResponse\x12R\n\rExchangePeers\x12\x1f.kizuna.v1.ExchangePeersRequest\x1a .kizuna.v1.ExchangePeersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19kizuna/v1/group_dht.proto\x12\tkizuna.v1\x1a\x16kizuna/v1/common.proto\"\xbb\x01\n\x02Op\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.kizuna.v1.OpKind\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\x0c\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x12\x12\n\nentry_type\x18\x05 \x01(\t\x12\r\n\x05\x65ntry\x18\x06 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x07 \x01(\x0c\x12\x0e\n\x06target\x18\x08 \x01(\x0c\x12\x0b\n\x03tag\x18\t \x01(\x0c\x12\x14\n\x0clink_address\x18\n \x01(\x0c\"\x97\x01\n\tAgentInfo\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x10\n\x08username\x18\x03 \x01(\t\x12\x15\n\rlobby_address\x18\x04 \x01(\t\x12\x13\n\x0b\x64ht_address\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\x03\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\":\n\x04Link\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12!\n\x06\x63reate\x18\x02 \x01(\x0b\x32\x11.kizuna.v1.Signed\"v\n\x08NodeInfo\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06spaces\x18\x03 \x03(\x0c\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"C\n\x0ePublishRequest\x12\x1d\n\x02op\x18\x01 \x01(\x0b\x32\x11.kizuna.v1.Signed\x12\x12\n\nlocal_only\x18\x02 \x01(\x08\"T\n\x0fPublishResponse\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\x0f\n\x07op_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06stored\x18\x03 \x01(\x05\x12\x0f\n\x07holders\x18\x04 \x01(\x05\"@\n\nGetRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0c\x12\x12\n\nlocal_only\x18\x03 \x01(\x08\";\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1d\n\x02op\x18\x02 \x01(\x0b\x32\x11.kizuna.v1.Signed\"l\n\x0fGetLinksRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x02 \x01(\x0c\x12\x12\n\ntag_prefix\x18\x03 \x01(\x0c\x12\x12\n\nlocal_only\x18\x04 \x01(\x08\x12\x14\n\x0cwith_targets\x18\x05 \x01(\x08\"\x8b\x01\n\x10GetLinksResponse\x12\x1e\n\x05links\x18\x01 \x03(\x0b\x32\x0f.kizuna.v1.Link\x12\x0f\n\x07\x64\x65leted\x18\x02 \x03(\x0c\x12\"\n\x07\x64\x65letes\x18\x03 \x03(\x0b\x32\x11.kizuna.v1.Signed\x12\"\n\x07targets\x18\x04 \x03(\x0b\x32\x11.kizuna.v1.Signed\"\x96\x01\n\x10JoinSpaceRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\x12\x10\n\x08template\x18\x03 \x01(\t\x12.\n\nproperties\x18\x04 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\"\n\x07updates\x18\x05 \x03(\x0b\x32\x11.kizuna.v1.Signed\"\x13\n\x11JoinSpaceResponse\"1\n\x11LeaveSpaceRequest\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\"\x14\n\x12LeaveSpaceResponse\"\x13\n\x11ListSpacesRequest\"\xcd\x01\n\x05Space\x12\r\n\x05space\x18\x01 \x01(\x0c\x12\x10\n\x08template\x18\x02 \x01(\t\x12.\n\nproperties\x18\x03 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\x0e\n\x06\x61gents\x18\x04 \x03(\x0c\x12\x0b\n\x03ops\x18\x05 \x01(\x03\x12\x0f\n\x07members\x18\x06 \x03(\x0c\x12\x0e\n\x06\x61\x64mins\x18\x07 \x03(\x0c\x12\x12\n\nupdate_seq\x18\x08 \x01(\x04\x12\x13\n\x0bupdate_head\x18\t \x01(\x0c\x12\x0c\n\x04name\x18\n \x01(\t\"k\n\x12ListSpacesResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12 \n\x06spaces\x18\x02 \x03(\x0b\x32\x10.kizuna.v1.Space\x12\"\n\x05peers\x18\x03 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo\"]\n\x14\x45xchangePeersRequest\x12!\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.NodeInfo\x12\"\n\x05known\x18\x02 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo\"^\n\x15\x45xchangePeersResponse\x12!\n\x04node\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.NodeInfo\x12\"\n\x05known\x18\x02 \x03(\x0b\x32\x13.kizuna.v1.NodeInfo*T\n\x06OpKind\x12\x17\n\x13OP_KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTORE_ENTRY\x10\x01\x12\x0f\n\x0b\x43REATE_LINK\x10\x02\x12\x0f\n\x0b\x44\x45LETE_LINK\x10\x03\x32\xf9\x03\n\x08GroupDht\x12@\n\x07Publish\x12\x19.kizuna.v1.PublishRequest\x1a\x1a.kizuna.v1.PublishResponse\x12\x34\n\x03Get\x12\x15.kizuna.v1.GetRequest\x1a\x16.kizuna.v1.GetResponse\x12\x43\n\x08GetLinks\x12\x1a.kizuna.v1.GetLinksRequest\x1a\x1b.kizuna.v1.GetLinksResponse\x12\x46\n\tJoinSpace\x12\x1b.kizuna.v1.JoinSpaceRequest\x1a\x1c.kizuna.v1.JoinSpaceResponse\x12I\n\nLeaveSpace\x12\x1c.kizuna.v1.LeaveSpaceRequest\x1a\x1d.kizuna.v1.LeaveSpaceResponse\x12I\n\nListSpaces\x12\x1c.kizuna.v1.ListSpacesRequest\x1a\x1d.kizuna.v1.ListSpacesResponse\x12R\n\rExchangePeers\x12\x1f.kizuna.v1.ExchangePeersRequest\x1a .kizuna.v1.ExchangePeersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kizuna.v1.group_dht_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPKIND']._serialized_start=1839
-  _globals['_OPKIND']._serialized_end=1923
+  _globals['_OPKIND']._serialized_start=1898
+  _globals['_OPKIND']._serialized_end=1982
   _globals['_OP']._serialized_start=65
   _globals['_OP']._serialized_end=252
   _globals['_AGENTINFO']._serialized_start=255
@@ -51,27 +51,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRESPONSE']._serialized_start=809
   _globals['_GETRESPONSE']._serialized_end=868
   _globals['_GETLINKSREQUEST']._serialized_start=870
-  _globals['_GETLINKSREQUEST']._serialized_end=956
-  _globals['_GETLINKSRESPONSE']._serialized_start=958
-  _globals['_GETLINKSRESPONSE']._serialized_end=1061
-  _globals['_JOINSPACEREQUEST']._serialized_start=1064
-  _globals['_JOINSPACEREQUEST']._serialized_end=1214
-  _globals['_JOINSPACERESPONSE']._serialized_start=1216
-  _globals['_JOINSPACERESPONSE']._serialized_end=1235
-  _globals['_LEAVESPACEREQUEST']._serialized_start=1237
-  _globals['_LEAVESPACEREQUEST']._serialized_end=1286
-  _globals['_LEAVESPACERESPONSE']._serialized_start=1288
-  _globals['_LEAVESPACERESPONSE']._serialized_end=1308
-  _globals['_LISTSPACESREQUEST']._serialized_start=1310
-  _globals['_LISTSPACESREQUEST']._serialized_end=1329
-  _globals['_SPACE']._serialized_start=1332
-  _globals['_SPACE']._serialized_end=1537
-  _globals['_LISTSPACESRESPONSE']._serialized_start=1539
-  _globals['_LISTSPACESRESPONSE']._serialized_end=1646
-  _globals['_EXCHANGEPEERSREQUEST']._serialized_start=1648
-  _globals['_EXCHANGEPEERSREQUEST']._serialized_end=1741
-  _globals['_EXCHANGEPEERSRESPONSE']._serialized_start=1743
-  _globals['_EXCHANGEPEERSRESPONSE']._serialized_end=1837
-  _globals['_GROUPDHT']._serialized_start=1926
-  _globals['_GROUPDHT']._serialized_end=2431
+  _globals['_GETLINKSREQUEST']._serialized_end=978
+  _globals['_GETLINKSRESPONSE']._serialized_start=981
+  _globals['_GETLINKSRESPONSE']._serialized_end=1120
+  _globals['_JOINSPACEREQUEST']._serialized_start=1123
+  _globals['_JOINSPACEREQUEST']._serialized_end=1273
+  _globals['_JOINSPACERESPONSE']._serialized_start=1275
+  _globals['_JOINSPACERESPONSE']._serialized_end=1294
+  _globals['_LEAVESPACEREQUEST']._serialized_start=1296
+  _globals['_LEAVESPACEREQUEST']._serialized_end=1345
+  _globals['_LEAVESPACERESPONSE']._serialized_start=1347
+  _globals['_LEAVESPACERESPONSE']._serialized_end=1367
+  _globals['_LISTSPACESREQUEST']._serialized_start=1369
+  _globals['_LISTSPACESREQUEST']._serialized_end=1388
+  _globals['_SPACE']._serialized_start=1391
+  _globals['_SPACE']._serialized_end=1596
+  _globals['_LISTSPACESRESPONSE']._serialized_start=1598
+  _globals['_LISTSPACESRESPONSE']._serialized_end=1705
+  _globals['_EXCHANGEPEERSREQUEST']._serialized_start=1707
+  _globals['_EXCHANGEPEERSREQUEST']._serialized_end=1800
+  _globals['_EXCHANGEPEERSRESPONSE']._serialized_start=1802
+  _globals['_EXCHANGEPEERSRESPONSE']._serialized_end=1896
+  _globals['_GROUPDHT']._serialized_start=1985
+  _globals['_GROUPDHT']._serialized_end=2490
 # @@protoc_insertion_point(module_scope)

@@ -124,26 +124,30 @@ class GetResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., op: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class GetLinksRequest(_message.Message):
-    __slots__ = ("space", "base", "tag_prefix", "local_only")
+    __slots__ = ("space", "base", "tag_prefix", "local_only", "with_targets")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     BASE_FIELD_NUMBER: _ClassVar[int]
     TAG_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOCAL_ONLY_FIELD_NUMBER: _ClassVar[int]
+    WITH_TARGETS_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     base: bytes
     tag_prefix: bytes
     local_only: bool
-    def __init__(self, space: _Optional[bytes] = ..., base: _Optional[bytes] = ..., tag_prefix: _Optional[bytes] = ..., local_only: _Optional[bool] = ...) -> None: ...
+    with_targets: bool
+    def __init__(self, space: _Optional[bytes] = ..., base: _Optional[bytes] = ..., tag_prefix: _Optional[bytes] = ..., local_only: _Optional[bool] = ..., with_targets: _Optional[bool] = ...) -> None: ...
 
 class GetLinksResponse(_message.Message):
-    __slots__ = ("links", "deleted", "deletes")
+    __slots__ = ("links", "deleted", "deletes", "targets")
     LINKS_FIELD_NUMBER: _ClassVar[int]
     DELETED_FIELD_NUMBER: _ClassVar[int]
     DELETES_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
     links: _containers.RepeatedCompositeFieldContainer[Link]
     deleted: _containers.RepeatedScalarFieldContainer[bytes]
     deletes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
-    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ..., deletes: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
+    targets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ..., deletes: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
 class JoinSpaceRequest(_message.Message):
     __slots__ = ("space", "agent", "template", "properties", "updates")
