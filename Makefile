@@ -17,7 +17,7 @@ help:
 	@echo "make up       start a local network in the background ($(NET)/network.json)"
 	@echo "make down     stop it"
 	@echo "make test     run every test"
-	@echo "make lint     byte-compile everything and check generated code is fresh"
+	@echo "make lint     byte-compile, pyflakes, and check generated code is fresh"
 	@echo "make bench    measure latency, throughput, fallback, catch-up and footprint (bench/results/)"
 	@echo "make clean    remove $(VENV), caches and build output"
 
@@ -44,7 +44,8 @@ test: $(STAMP)
 	$(BIN)/pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/python -m compileall -q services clients tests
+	$(BIN)/python -m compileall -q services clients tests bench
+	$(BIN)/python -m pyflakes services clients/kizuna/*.py tests bench
 	$(BIN)/pytest -q tests/test_protos_fresh.py
 
 bench: $(STAMP)

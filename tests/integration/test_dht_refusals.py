@@ -8,7 +8,6 @@ is published to and on each node asked to store it locally, and is never served:
 Get nor GetLinks on any node shows it, with or without local_only.
 """
 
-import time
 import uuid
 
 import grpc
@@ -20,6 +19,7 @@ from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_p
 from services.common import anchors
 from services.common.hashing import blake2b_256, now_micros
 from tests.integration.network import create_group, make_clients, make_network, run
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -145,16 +145,6 @@ def assert_denied(error: grpc.RpcError, *words: str):
         assert word in error.details(), error.details()
 
 
-def wait_for(condition, what: str, timeout: float = CONVERGE_TIMEOUT):
-    """Polls `condition()` until it is truthy; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

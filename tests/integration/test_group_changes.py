@@ -17,6 +17,7 @@ from kizuna.client import ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, group_state
 from services.common.hashing import blake2b_256, now_micros
+from tests.helpers import wait_for
 from tests.integration.network import (
     TIMEOUT,
     create_group,
@@ -54,16 +55,6 @@ async def details(client, group):
     return next((g for g in answer.details if g.group_uuid == group), None)
 
 
-def wait_for(condition, what, timeout=TIMEOUT):
-    """Polls a synchronous `condition()` (a gRPC read) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.1)
 
 
 class Dhts:

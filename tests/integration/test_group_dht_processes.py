@@ -1,41 +1,22 @@
 """Three real kizuna-group-dht processes that bootstrap to each other: replication across
 processes, reads on another node, and a quorum write after one node is SIGKILLed."""
 
-import time
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, dna
-from services.common.hashing import blake2b_256, now_micros
+from services.common.hashing import blake2b_256
+from tests.helpers import Agent, wait_for
 
 pytestmark = pytest.mark.integration
 
 CONVERGE_TIMEOUT = 15.0
 
 
-class Agent:
-    def __init__(self):
-        self.key = Ed25519PrivateKey.generate()
-        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def sign(self, **fields) -> common_pb2.Signed:
-        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
-        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
-def wait_for(condition, what: str, timeout: float = CONVERGE_TIMEOUT):
-    """Polls `condition()` until it is truthy; fails with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting until {what}")
 
 
 @pytest.fixture

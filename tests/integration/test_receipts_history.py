@@ -11,10 +11,8 @@ import uuid
 import grpc
 import pytest
 
-from kizuna import net
 from kizuna.client import ClientError
 from tests.integration.network import (
-    TIMEOUT,
     create_group,
     make_clients,
     make_network,

@@ -2,39 +2,23 @@
 the max-spaces refusal, and a publish/read round trip."""
 
 import asyncio
-import functools
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import dna
 from services.common.channels import ChannelPool
-from services.common.hashing import blake2b_256, now_micros
+from services.common.hashing import blake2b_256
 from services.group_dht.dht import GroupDhtNode
 from services.group_dht.server import GrpcTransport, bootstrap_addresses
 from services.group_dht.servicer import GroupDhtServicer
 from services.group_dht.store import DhtStore
+from tests.helpers import Agent, async_test
 
 
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
-class Agent:
-    def __init__(self):
-        self.key = Ed25519PrivateKey.generate()
-        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def sign(self, **fields) -> common_pb2.Signed:
-        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
-        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
 SECRET = "test-node-secret"

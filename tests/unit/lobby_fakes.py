@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import conductor_pb2, group_dht_pb2, lobby_pb2
 from services.common import dna
-from services.common.errors import FailedPrecondition, NotFound, RemoteError, Unauthenticated
+from services.common.errors import FailedPrecondition, RemoteError, Unauthenticated
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy
 from services.common.sealing import open_sealed

@@ -2,11 +2,8 @@
 quorum writes, reads from non-holders, link merging, peers, restart."""
 
 import asyncio
-import functools
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import anchors, dna
@@ -14,14 +11,9 @@ from services.common.errors import FailedPrecondition, RemoteError, ResourceExha
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht.dht import GroupDhtNode
 from services.group_dht.store import DhtStore
+from tests.helpers import Agent, async_test
 
 
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 def copy(message):
@@ -63,14 +55,6 @@ class InMemoryNetwork:
         return copy(await (await self._node("exchange_peers", address)).exchange_peers(copy(node), [copy(k) for k in known]))
 
 
-class Agent:
-    def __init__(self):
-        self.key = Ed25519PrivateKey.generate()
-        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def sign(self, **fields) -> common_pb2.Signed:
-        body = group_dht_pb2.Op(author=self.public, timestamp=now_micros(), **fields).SerializeToString()
-        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """validate_op: what a holder refuses before it stores an op, and with which status."""
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import anchors, dna
@@ -10,18 +8,9 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.hashing import now_micros
 from services.group_dht.store import DhtStore
 from services.group_dht.validation import MAX_OP_BYTES, op_hash, validate_op
+from tests.helpers import Agent
 
 
-class Agent:
-    def __init__(self):
-        self.key = Ed25519PrivateKey.generate()
-        self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def sign(self, **fields) -> common_pb2.Signed:
-        fields.setdefault("author", self.public)
-        fields.setdefault("timestamp", now_micros())
-        body = group_dht_pb2.Op(**fields).SerializeToString()
-        return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
 @pytest.fixture
