@@ -20,6 +20,7 @@ log = logging.getLogger("kizuna.conductor")
 
 MAX_NAME_LEN = 64
 MAX_SIGN_BYTES = 1024 * 1024
+MAX_BATCH = 1000
 
 
 def _raw(key) -> bytes:
@@ -135,6 +136,15 @@ class Conductor:
         if len(data) > MAX_SIGN_BYTES:
             raise InvalidArgument(f"data to sign is larger than {MAX_SIGN_BYTES} bytes")
         return self._keys(agent)[0].sign(data)
+
+    def sign_batch(self, agent: bytes, items: list[bytes]) -> list[bytes]:
+        self._require_agent(agent)
+        if len(items) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} items are signed at once")
+        if sum(len(i) for i in items) > MAX_SIGN_BYTES:
+            raise InvalidArgument(f"the items to sign are larger than {MAX_SIGN_BYTES} bytes together")
+        key = self._keys(agent)[0]
+        return [key.sign(item) for item in items]
 
     def decrypt(self, agent: bytes, sealed: common_pb2.SealedBox, aad: bytes) -> bytes:
         """Opens a box sealed to the agent's X25519 key."""

@@ -45,6 +45,11 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
         return conductor_pb2.SignResponse(signature=self._conductor.sign(request.agent, request.data))
 
     @rpc_method
+    async def SignBatch(self, request, context):
+        self._internal(context)
+        return conductor_pb2.SignBatchResponse(signatures=self._conductor.sign_batch(request.agent, list(request.data)))
+
+    @rpc_method
     async def ResolveToken(self, request, context):
         self._internal(context)
         return conductor_pb2.ResolveTokenResponse(agent=self._conductor.resolve_token(request.app_token))

@@ -714,13 +714,21 @@ class Lobby:
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(signed.body))
         with self.store.batch() as batch:
             self.store.put_message(batch, agent, record)
+        envelopes = await self._envelopes_for(agent, "ReceiveGroupMessage", [
+            lobby_pb2.ReceiveGroupMessageRequest(to_agent=receiver, message=signed) for receiver in entry.receiver])
         outcomes = await asyncio.gather(*(
             self.deliver(lobby_pb2.OutboxItem(
                 author=agent, receiver=receiver, kind="message", signed=signed,
-                group_uuid=group_uuid, space=info.dna_hash))
-            for receiver in entry.receiver
+                group_uuid=group_uuid, space=info.dna_hash), envelope)
+            for receiver, envelope in zip(entry.receiver, envelopes)
         ))
         return record, list(outcomes)
+
+    async def _envelopes_for(self, agent: bytes, method: str, requests) -> list[common_pb2.Signed]:
+        """First-attempt envelopes for several receivers, signed in one call to the conductor."""
+        bodies = [seal_envelope(method, request, request.to_agent).SerializeToString() for request in requests]
+        signatures = await self.conductor.sign_batch(agent, bodies) if bodies else []
+        return [common_pb2.Signed(body=b, signature=sig, author=agent) for b, sig in zip(bodies, signatures)]
 
     @staticmethod
     async def _confirmed(confirmation, agent: bytes) -> None:
@@ -755,15 +763,21 @@ class Lobby:
         signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
         return info, entry, signed
 
-    async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy):
+    async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy,
+                          first: common_pb2.Signed | None = None):
         """Calls `method` on the lobby hosting `to_agent` under the retry policy, each attempt
-        in a fresh envelope signed by `caller`; returns (response, attempts) or raises the
-        last error."""
+        in a fresh envelope signed by `caller` (`first`, when given, is the first attempt's,
+        signed beforehand); returns (response, attempts) or raises the last error."""
         info = await self.directory.agent_info(to_agent)
+        presigned = [first] if first is not None else []
 
         async def attempt(timeout):
-            envelope = seal_envelope(method, request, to_agent).SerializeToString()
-            signed = common_pb2.Signed(body=envelope, signature=await self.conductor.sign(caller, envelope), author=caller)
+            if presigned:
+                signed = presigned.pop()
+            else:
+                envelope = seal_envelope(method, request, to_agent).SerializeToString()
+                signed = common_pb2.Signed(body=envelope, signature=await self.conductor.sign(caller, envelope),
+                                           author=caller)
             return await self.remote.call(info.lobby_address, method, lobby_pb2.RemoteCall(envelope=signed), timeout)
 
         return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
@@ -805,10 +819,10 @@ class Lobby:
                               lambda r, c: self.receive_typing(r.to_agent, r.typing, caller=c)),
         }
 
-    async def deliver(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome:
+    async def deliver(self, item: lobby_pb2.OutboxItem, first: common_pb2.Signed | None = None) -> lobby_pb2.DeliveryOutcome:
         """call_remote first; when the policy gives up, the receiver's inbox in the DHT;
         when the DHT cannot take it either, the durable outbox (QUEUED)."""
-        outcome = await self.deliver_now(item)
+        outcome = await self.deliver_now(item, first)
         if outcome is not None:
             return outcome
         self.outbox.enqueue(item)
@@ -816,13 +830,14 @@ class Lobby:
                                          detail="neither the receiver nor the DHT could take it yet; retrying",
                                          attempts=item.attempts)
 
-    async def deliver_now(self, item: lobby_pb2.OutboxItem) -> lobby_pb2.DeliveryOutcome | None:
+    async def deliver_now(self, item: lobby_pb2.OutboxItem,
+                          first: common_pb2.Signed | None = None) -> lobby_pb2.DeliveryOutcome | None:
         """One try at delivering an item; None when nobody could take it."""
         receiver, attempts = item.receiver, 0
         if not self.liveness.recently_failed(receiver):
             method, request = self._remote_request(item)
             try:
-                _, attempts = await self.call_remote(item.author, receiver, method, request, self.retry_policy)
+                _, attempts = await self.call_remote(item.author, receiver, method, request, self.retry_policy, first)
             except KizunaError as exc:
                 attempts = getattr(exc, "attempts", 0)
                 if not is_transient(exc) and not isinstance(exc, NotFound):

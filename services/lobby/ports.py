@@ -33,6 +33,10 @@ class ConductorPort:
         response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT, self._metadata)
         return response.signature
 
+    async def sign_batch(self, agent: bytes, items: list[bytes]) -> list[bytes]:
+        request = conductor_pb2.SignBatchRequest(agent=agent, data=items)
+        return list((await _call(self._stub.SignBatch, request, LOCAL_TIMEOUT, self._metadata)).signatures)
+
     async def clone_dna(self, agent: bytes, properties, updates=()) -> conductor_pb2.Cell:
         request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties,
                                                 updates=list(updates))

@@ -40,6 +40,9 @@ class FakeConductor:
     async def sign(self, agent, data):
         return self.keys[agent].sign(data)
 
+    async def sign_batch(self, agent, items):
+        return [self.keys[agent].sign(item) for item in items]
+
     async def clone_dna(self, agent, properties, updates=()):
         if self.refuse_clone:
             raise FailedPrecondition(self.refuse_clone)

@@ -236,3 +236,15 @@ def test_decrypt_opens_a_box_sealed_to_the_agent_and_refuses_a_tampered_one(make
     other, _, _ = conductor.create_agent("charlie")
     with pytest.raises(InvalidArgument):
         conductor.decrypt(other.agent, sealed, aad)
+
+
+def test_sign_batch_signs_each_item_in_order_and_refuses_too_many(make_conductor):
+    conductor, _, _ = make_conductor()
+    alice, _, _ = conductor.create_agent("alice")
+    items = [b"first", b"second", b"third"]
+    signatures = conductor.sign_batch(alice.agent, items)
+    public = Ed25519PublicKey.from_public_bytes(alice.agent)
+    for item, signature in zip(items, signatures, strict=True):
+        public.verify(signature, item)
+    with pytest.raises(InvalidArgument, match="at most"):
+        conductor.sign_batch(alice.agent, [b"x"] * 1001)

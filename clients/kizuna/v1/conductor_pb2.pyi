@@ -103,6 +103,20 @@ class SignResponse(_message.Message):
     signature: bytes
     def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
 
+class SignBatchRequest(_message.Message):
+    __slots__ = ("agent", "data")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    data: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SignBatchResponse(_message.Message):
+    __slots__ = ("signatures",)
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    signatures: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, signatures: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class ResolveTokenRequest(_message.Message):
     __slots__ = ("app_token",)
     APP_TOKEN_FIELD_NUMBER: _ClassVar[int]

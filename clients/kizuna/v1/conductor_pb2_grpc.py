@@ -66,6 +66,11 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.SignRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.SignResponse.FromString,
                 _registered_method=True)
+        self.SignBatch = channel.unary_unary(
+                '/kizuna.v1.Conductor/SignBatch',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.SignBatchRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.SignBatchResponse.FromString,
+                _registered_method=True)
         self.ResolveToken = channel.unary_unary(
                 '/kizuna.v1.Conductor/ResolveToken',
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.ResolveTokenRequest.SerializeToString,
@@ -141,6 +146,13 @@ class ConductorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignBatch(self, request, context):
+        """Node-internal: signs several byte strings with one agent's key, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveToken(self, request, context):
         """Node-internal: names the agent an app token belongs to.
         """
@@ -207,6 +219,11 @@ def add_ConductorServicer_to_server(servicer, server):
                     servicer.Sign,
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.SignRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.SignResponse.SerializeToString,
+            ),
+            'SignBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignBatch,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.SignBatchRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.SignBatchResponse.SerializeToString,
             ),
             'ResolveToken': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveToken,
@@ -398,6 +415,33 @@ class Conductor:
             '/kizuna.v1.Conductor/Sign',
             kizuna_dot_v1_dot_conductor__pb2.SignRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.SignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/SignBatch',
+            kizuna_dot_v1_dot_conductor__pb2.SignBatchRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.SignBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
