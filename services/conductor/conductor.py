@@ -184,6 +184,19 @@ class Conductor:
                 return token
         raise NotFound(f"no app token {token_id_}")
 
+    def decrypt_batch(self, agent: bytes, items) -> list[tuple[bytes, str]]:
+        """(plaintext, "") for each item that opens, (b"", why) for each that does not."""
+        self._require_agent(agent)
+        if len(items) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} items are opened at once")
+        results = []
+        for item in items:
+            try:
+                results.append((self.decrypt(agent, item.sealed, item.aad), ""))
+            except KizunaError as exc:
+                results.append((b"", exc.message))
+        return results
+
     def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         if not app_token:
             raise Unauthenticated("missing app token")

@@ -81,3 +81,10 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
         self._internal(context)
         await self._conductor.delete_clone_cell(request.agent, request.dna_hash)
         return conductor_pb2.DeleteCloneCellResponse()
+
+    @rpc_method
+    async def DecryptBatch(self, request, context):
+        self._internal(context)
+        results = self._conductor.decrypt_batch(request.agent, list(request.items))
+        return conductor_pb2.DecryptBatchResponse(
+            results=[conductor_pb2.DecryptResult(plaintext=p, error=e) for p, e in results])

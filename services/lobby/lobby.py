@@ -48,6 +48,7 @@ SORT_KEYS = {
     "group_update": lambda body: parse(common_pb2.GroupUpdate, body, "group update").seq,
 }
 FETCH_CONCURRENCY = 32
+DECRYPT_BATCH = 100  # sealed items per conductor call (each at most a payload's size)
 MAX_TOKEN_HINTS = 10_000
 RECEIPT_BATCH_SECONDS = 0.25
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
@@ -965,32 +966,48 @@ class Lobby:
 
     async def _fetch_inbox(self, agent: bytes, kind: str, space: bytes) -> list:
         """(Signed, retire) for each item linked from the agent's inbox of this kind in the
-        space, fetched and opened concurrently."""
+        space, in order: entries fetched with the links (the rest concurrently), opened in
+        batches by the conductor."""
         base = self._inbox(kind, agent)
         links, targets = await self.dht.get_links_with_targets(space, base, kind.encode())
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
-        async def fetch(link):
-            retire = self._retirer(agent, space, base, link.address)
+        async def stored_entry(link):
+            target = op_of(link.create).target
+            if target in targets:
+                return targets[target]
             async with gate:
-                target = op_of(link.create).target
-                stored = targets.get(target) or await self.dht.get(space, target)
-                if stored is None:
-                    return None  # not reachable now; the next catch-up tries again
+                return await self.dht.get(space, target)
+
+        stored = await asyncio.gather(*(stored_entry(link) for link in links))
+        sealed_items = []  # (link, stored op, sealed box)
+        for link, entry in zip(links, stored):
+            if entry is None:
+                continue  # not reachable now; the next catch-up tries again
+            try:
+                sealed_items.append((link, entry, parse(common_pb2.SealedBox, op_of(entry).entry, "sealed box")))
+            except KizunaError as exc:
+                log.warning("dropping an unreadable %s from the inbox: %s", kind, exc.message)
+                self._background(self._retirer(agent, space, base, link.address)())
+        aad = sealed_aad(kind, space, agent)
+        fetched = []
+        for start in range(0, len(sealed_items), DECRYPT_BATCH):
+            chunk = sealed_items[start:start + DECRYPT_BATCH]
+            opened = await self.conductor.decrypt_batch(agent, [(sealed, aad) for _, _, sealed in chunk])
+            for (link, entry, _), (plaintext, error) in zip(chunk, opened):
+                retire = self._retirer(agent, space, base, link.address)
                 try:
-                    sealed = parse(common_pb2.SealedBox, op_of(stored).entry, "sealed box")
-                    plaintext = await self.conductor.decrypt(agent, sealed, sealed_aad(kind, space, agent))
+                    if error:
+                        raise PermissionDenied(error)
                     signed = parse(common_pb2.Signed, plaintext, "sealed item")
-                    if signed.author != stored.author:
+                    if signed.author != entry.author:
                         raise PermissionDenied("the sealed item was stored by someone other than its author")
                     order = SORT_KEYS[kind](signed.body) if kind in SORT_KEYS else 0
                 except KizunaError as exc:
-                    log.warning("dropping an unreadable %s from the inbox: %s", kind, exc)
+                    log.warning("dropping an unreadable %s from the inbox: %s", kind, exc.message)
                     self._background(retire())
-                    return None
-            return order, signed, retire
-
-        fetched = [item for item in await asyncio.gather(*(fetch(link) for link in links)) if item is not None]
+                    continue
+                fetched.append((order, signed, retire))
         return [(signed, retire) for _, signed, retire in sorted(fetched, key=lambda item: item[0])]
 
     def _retirer(self, agent: bytes, space: bytes, base: bytes, link_address: bytes):

@@ -53,6 +53,13 @@ class ConductorPort:
         request = conductor_pb2.DecryptRequest(agent=agent, sealed=sealed, aad=aad)
         return (await _call(self._stub.Decrypt, request, LOCAL_TIMEOUT, self._metadata)).plaintext
 
+    async def decrypt_batch(self, agent: bytes, items: list[tuple]) -> list[tuple[bytes, str]]:
+        """(plaintext, error) for each (sealed, aad), in order."""
+        request = conductor_pb2.DecryptBatchRequest(
+            agent=agent, items=[conductor_pb2.DecryptItem(sealed=sealed, aad=aad) for sealed, aad in items])
+        response = await _call(self._stub.DecryptBatch, request, LOCAL_TIMEOUT, self._metadata)
+        return [(r.plaintext, r.error) for r in response.results]
+
     async def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         request = conductor_pb2.ResolveTokenRequest(app_token=app_token)
         return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT, self._metadata)).agent

@@ -79,6 +79,7 @@ CONDUCTOR_RPCS = {
     "SignBatch": (),
     "ResolveToken": (),
     "Decrypt": (),
+    "DecryptBatch": (),
     "ListAppTokens": (),
     "CreateAgent": ("conductor",),
     "IssueAppToken": ("conductor",),
@@ -471,6 +472,8 @@ class Node:
             "SignBatch": [c.SignBatchRequest(agent=self.alice, data=[b"fuzz", b"data"])],
             "ResolveToken": [c.ResolveTokenRequest(app_token=self.spare_token)],
             "Decrypt": [c.DecryptRequest(agent=self.alice, sealed=self.sealed, aad=self.aad)],
+            "DecryptBatch": [c.DecryptBatchRequest(agent=self.alice, items=[
+                c.DecryptItem(sealed=self.sealed, aad=self.aad), c.DecryptItem(sealed=self.sealed, aad=b"wrong")])],
             "IssueAppToken": [c.IssueAppTokenRequest(agent=self.alice)],
             "ListAppTokens": [c.ListAppTokensRequest(agent=self.alice), c.ListAppTokensRequest()],
             "RevokeAppToken": [c.RevokeAppTokenRequest(token_id=self.spare_token_id)],

@@ -58,6 +58,15 @@ class FakeConductor:
     async def decrypt(self, agent, sealed, aad):
         return open_sealed(self.encryption_keys[agent], sealed, aad)
 
+    async def decrypt_batch(self, agent, items):
+        results = []
+        for sealed, aad in items:
+            try:
+                results.append((open_sealed(self.encryption_keys[agent], sealed, aad), ""))
+            except Exception as exc:  # noqa: BLE001 - mirrors the conductor's per-item error
+                results.append((b"", str(exc)))
+        return results
+
     async def resolve_token(self, token):
         if token not in self.tokens:
             raise Unauthenticated("unknown app token")

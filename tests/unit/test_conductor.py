@@ -248,3 +248,18 @@ def test_sign_batch_signs_each_item_in_order_and_refuses_too_many(make_conductor
         public.verify(signature, item)
     with pytest.raises(InvalidArgument, match="at most"):
         conductor.sign_batch(alice.agent, [b"x"] * 1001)
+
+
+def test_decrypt_batch_opens_each_box_and_says_why_one_does_not(make_conductor):
+    from kizuna.v1 import conductor_pb2
+    from services.common.sealing import seal, sealed_aad
+
+    conductor, _, _ = make_conductor()
+    bobby, _, _ = conductor.create_agent("bobby")
+    aad = sealed_aad("message", b"s" * 32, bobby.agent)
+    items = [conductor_pb2.DecryptItem(sealed=seal(bobby.agent, bobby.encryption_key, text, aad), aad=aad)
+             for text in (b"one", b"two")]
+    items.append(conductor_pb2.DecryptItem(sealed=items[0].sealed, aad=b"another box's aad"))
+    results = conductor.decrypt_batch(bobby.agent, items)
+    assert [p for p, _ in results[:2]] == [b"one", b"two"]
+    assert results[2][0] == b"" and "does not open" in results[2][1]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from kizuna.v1 import common_pb2 as kizuna_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19kizuna/v1/conductor.proto\x12\tkizuna.v1\x1a\x16kizuna/v1/common.proto\"M\n\x05\x41gent\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\"z\n\x04\x43\x65ll\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08\x64na_hash\x18\x02 \x01(\x0c\x12\x10\n\x08template\x18\x03 \x01(\t\x12.\n\nproperties\x18\x04 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\"\"\n\x12\x43reateAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"n\n\x13\x43reateAgentResponse\x12\x1f\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x10.kizuna.v1.Agent\x12\x11\n\tapp_token\x18\x02 \x01(\t\x12#\n\nlobby_cell\x18\x03 \x01(\x0b\x32\x0f.kizuna.v1.Cell\"\x13\n\x11ListAgentsRequest\"6\n\x12ListAgentsResponse\x12 \n\x06\x61gents\x18\x01 \x03(\x0b\x32\x10.kizuna.v1.Agent\"\x86\x01\n\x0f\x43loneDnaRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08template\x18\x02 \x01(\t\x12.\n\nproperties\x18\x03 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\"\n\x07updates\x18\x04 \x03(\x0b\x32\x11.kizuna.v1.Signed\"1\n\x10\x43loneDnaResponse\x12\x1d\n\x04\x63\x65ll\x18\x01 \x01(\x0b\x32\x0f.kizuna.v1.Cell\"!\n\x10ListCellsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"3\n\x11ListCellsResponse\x12\x1e\n\x05\x63\x65lls\x18\x01 \x03(\x0b\x32\x0f.kizuna.v1.Cell\"*\n\x0bSignRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"!\n\x0cSignResponse\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"/\n\x10SignBatchRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x0c\"\'\n\x11SignBatchResponse\x12\x12\n\nsignatures\x18\x01 \x03(\x0c\"(\n\x13ResolveTokenRequest\x12\x11\n\tapp_token\x18\x01 \x01(\t\"7\n\x14ResolveTokenResponse\x12\x1f\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x10.kizuna.v1.Agent\"R\n\x0e\x44\x65\x63ryptRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12$\n\x06sealed\x18\x02 \x01(\x0b\x32\x14.kizuna.v1.SealedBox\x12\x0b\n\x03\x61\x61\x64\x18\x03 \x01(\x0c\"$\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\"M\n\x08\x41ppToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x0f\n\x07revoked\x18\x04 \x01(\x08\"%\n\x14IssueAppTokenRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"N\n\x15IssueAppTokenResponse\x12\x11\n\tapp_token\x18\x01 \x01(\t\x12\"\n\x05token\x18\x02 \x01(\x0b\x32\x13.kizuna.v1.AppToken\"%\n\x14ListAppTokensRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"<\n\x15ListAppTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.kizuna.v1.AppToken\")\n\x15RevokeAppTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"<\n\x16RevokeAppTokenResponse\x12\"\n\x05token\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.AppToken\"9\n\x16\x44\x65leteCloneCellRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08\x64na_hash\x18\x02 \x01(\x0c\"\x19\n\x17\x44\x65leteCloneCellResponse2\x9e\x07\n\tConductor\x12L\n\x0b\x43reateAgent\x12\x1d.kizuna.v1.CreateAgentRequest\x1a\x1e.kizuna.v1.CreateAgentResponse\x12I\n\nListAgents\x12\x1c.kizuna.v1.ListAgentsRequest\x1a\x1d.kizuna.v1.ListAgentsResponse\x12\x43\n\x08\x43loneDna\x12\x1a.kizuna.v1.CloneDnaRequest\x1a\x1b.kizuna.v1.CloneDnaResponse\x12\x46\n\tListCells\x12\x1b.kizuna.v1.ListCellsRequest\x1a\x1c.kizuna.v1.ListCellsResponse\x12X\n\x0f\x44\x65leteCloneCell\x12!.kizuna.v1.DeleteCloneCellRequest\x1a\".kizuna.v1.DeleteCloneCellResponse\x12\x37\n\x04Sign\x12\x16.kizuna.v1.SignRequest\x1a\x17.kizuna.v1.SignResponse\x12\x46\n\tSignBatch\x12\x1b.kizuna.v1.SignBatchRequest\x1a\x1c.kizuna.v1.SignBatchResponse\x12O\n\x0cResolveToken\x12\x1e.kizuna.v1.ResolveTokenRequest\x1a\x1f.kizuna.v1.ResolveTokenResponse\x12@\n\x07\x44\x65\x63rypt\x12\x19.kizuna.v1.DecryptRequest\x1a\x1a.kizuna.v1.DecryptResponse\x12R\n\rIssueAppToken\x12\x1f.kizuna.v1.IssueAppTokenRequest\x1a .kizuna.v1.IssueAppTokenResponse\x12R\n\rListAppTokens\x12\x1f.kizuna.v1.ListAppTokensRequest\x1a .kizuna.v1.ListAppTokensResponse\x12U\n\x0eRevokeAppToken\x12 .kizuna.v1.RevokeAppTokenRequest\x1a!.kizuna.v1.RevokeAppTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19kizuna/v1/conductor.proto\x12\tkizuna.v1\x1a\x16kizuna/v1/common.proto\"M\n\x05\x41gent\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65ncryption_key\x18\x02 \x01(\x0c\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\"z\n\x04\x43\x65ll\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08\x64na_hash\x18\x02 \x01(\x0c\x12\x10\n\x08template\x18\x03 \x01(\t\x12.\n\nproperties\x18\x04 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\"\"\n\x12\x43reateAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"n\n\x13\x43reateAgentResponse\x12\x1f\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x10.kizuna.v1.Agent\x12\x11\n\tapp_token\x18\x02 \x01(\t\x12#\n\nlobby_cell\x18\x03 \x01(\x0b\x32\x0f.kizuna.v1.Cell\"\x13\n\x11ListAgentsRequest\"6\n\x12ListAgentsResponse\x12 \n\x06\x61gents\x18\x01 \x03(\x0b\x32\x10.kizuna.v1.Agent\"\x86\x01\n\x0f\x43loneDnaRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08template\x18\x02 \x01(\t\x12.\n\nproperties\x18\x03 \x01(\x0b\x32\x1a.kizuna.v1.GroupProperties\x12\"\n\x07updates\x18\x04 \x03(\x0b\x32\x11.kizuna.v1.Signed\"1\n\x10\x43loneDnaResponse\x12\x1d\n\x04\x63\x65ll\x18\x01 \x01(\x0b\x32\x0f.kizuna.v1.Cell\"!\n\x10ListCellsRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"3\n\x11ListCellsResponse\x12\x1e\n\x05\x63\x65lls\x18\x01 \x03(\x0b\x32\x0f.kizuna.v1.Cell\"*\n\x0bSignRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"!\n\x0cSignResponse\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"/\n\x10SignBatchRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x0c\"\'\n\x11SignBatchResponse\x12\x12\n\nsignatures\x18\x01 \x03(\x0c\"(\n\x13ResolveTokenRequest\x12\x11\n\tapp_token\x18\x01 \x01(\t\"7\n\x14ResolveTokenResponse\x12\x1f\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x10.kizuna.v1.Agent\"R\n\x0e\x44\x65\x63ryptRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12$\n\x06sealed\x18\x02 \x01(\x0b\x32\x14.kizuna.v1.SealedBox\x12\x0b\n\x03\x61\x61\x64\x18\x03 \x01(\x0c\"$\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\"@\n\x0b\x44\x65\x63ryptItem\x12$\n\x06sealed\x18\x01 \x01(\x0b\x32\x14.kizuna.v1.SealedBox\x12\x0b\n\x03\x61\x61\x64\x18\x02 \x01(\x0c\"K\n\x13\x44\x65\x63ryptBatchRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.kizuna.v1.DecryptItem\"1\n\rDecryptResult\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"A\n\x14\x44\x65\x63ryptBatchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.kizuna.v1.DecryptResult\"M\n\x08\x41ppToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\r\n\x05\x61gent\x18\x02 \x01(\x0c\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x0f\n\x07revoked\x18\x04 \x01(\x08\"%\n\x14IssueAppTokenRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"N\n\x15IssueAppTokenResponse\x12\x11\n\tapp_token\x18\x01 \x01(\t\x12\"\n\x05token\x18\x02 \x01(\x0b\x32\x13.kizuna.v1.AppToken\"%\n\x14ListAppTokensRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\"<\n\x15ListAppTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.kizuna.v1.AppToken\")\n\x15RevokeAppTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"<\n\x16RevokeAppTokenResponse\x12\"\n\x05token\x18\x01 \x01(\x0b\x32\x13.kizuna.v1.AppToken\"9\n\x16\x44\x65leteCloneCellRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\x0c\x12\x10\n\x08\x64na_hash\x18\x02 \x01(\x0c\"\x19\n\x17\x44\x65leteCloneCellResponse2\xef\x07\n\tConductor\x12L\n\x0b\x43reateAgent\x12\x1d.kizuna.v1.CreateAgentRequest\x1a\x1e.kizuna.v1.CreateAgentResponse\x12I\n\nListAgents\x12\x1c.kizuna.v1.ListAgentsRequest\x1a\x1d.kizuna.v1.ListAgentsResponse\x12\x43\n\x08\x43loneDna\x12\x1a.kizuna.v1.CloneDnaRequest\x1a\x1b.kizuna.v1.CloneDnaResponse\x12\x46\n\tListCells\x12\x1b.kizuna.v1.ListCellsRequest\x1a\x1c.kizuna.v1.ListCellsResponse\x12X\n\x0f\x44\x65leteCloneCell\x12!.kizuna.v1.DeleteCloneCellRequest\x1a\".kizuna.v1.DeleteCloneCellResponse\x12\x37\n\x04Sign\x12\x16.kizuna.v1.SignRequest\x1a\x17.kizuna.v1.SignResponse\x12\x46\n\tSignBatch\x12\x1b.kizuna.v1.SignBatchRequest\x1a\x1c.kizuna.v1.SignBatchResponse\x12O\n\x0cResolveToken\x12\x1e.kizuna.v1.ResolveTokenRequest\x1a\x1f.kizuna.v1.ResolveTokenResponse\x12@\n\x07\x44\x65\x63rypt\x12\x19.kizuna.v1.DecryptRequest\x1a\x1a.kizuna.v1.DecryptResponse\x12O\n\x0c\x44\x65\x63ryptBatch\x12\x1e.kizuna.v1.DecryptBatchRequest\x1a\x1f.kizuna.v1.DecryptBatchResponse\x12R\n\rIssueAppToken\x12\x1f.kizuna.v1.IssueAppTokenRequest\x1a .kizuna.v1.IssueAppTokenResponse\x12R\n\rListAppTokens\x12\x1f.kizuna.v1.ListAppTokensRequest\x1a .kizuna.v1.ListAppTokensResponse\x12U\n\x0eRevokeAppToken\x12 .kizuna.v1.RevokeAppTokenRequest\x1a!.kizuna.v1.RevokeAppTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -68,24 +68,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECRYPTREQUEST']._serialized_end=1118
   _globals['_DECRYPTRESPONSE']._serialized_start=1120
   _globals['_DECRYPTRESPONSE']._serialized_end=1156
-  _globals['_APPTOKEN']._serialized_start=1158
-  _globals['_APPTOKEN']._serialized_end=1235
-  _globals['_ISSUEAPPTOKENREQUEST']._serialized_start=1237
-  _globals['_ISSUEAPPTOKENREQUEST']._serialized_end=1274
-  _globals['_ISSUEAPPTOKENRESPONSE']._serialized_start=1276
-  _globals['_ISSUEAPPTOKENRESPONSE']._serialized_end=1354
-  _globals['_LISTAPPTOKENSREQUEST']._serialized_start=1356
-  _globals['_LISTAPPTOKENSREQUEST']._serialized_end=1393
-  _globals['_LISTAPPTOKENSRESPONSE']._serialized_start=1395
-  _globals['_LISTAPPTOKENSRESPONSE']._serialized_end=1455
-  _globals['_REVOKEAPPTOKENREQUEST']._serialized_start=1457
-  _globals['_REVOKEAPPTOKENREQUEST']._serialized_end=1498
-  _globals['_REVOKEAPPTOKENRESPONSE']._serialized_start=1500
-  _globals['_REVOKEAPPTOKENRESPONSE']._serialized_end=1560
-  _globals['_DELETECLONECELLREQUEST']._serialized_start=1562
-  _globals['_DELETECLONECELLREQUEST']._serialized_end=1619
-  _globals['_DELETECLONECELLRESPONSE']._serialized_start=1621
-  _globals['_DELETECLONECELLRESPONSE']._serialized_end=1646
-  _globals['_CONDUCTOR']._serialized_start=1649
-  _globals['_CONDUCTOR']._serialized_end=2575
+  _globals['_DECRYPTITEM']._serialized_start=1158
+  _globals['_DECRYPTITEM']._serialized_end=1222
+  _globals['_DECRYPTBATCHREQUEST']._serialized_start=1224
+  _globals['_DECRYPTBATCHREQUEST']._serialized_end=1299
+  _globals['_DECRYPTRESULT']._serialized_start=1301
+  _globals['_DECRYPTRESULT']._serialized_end=1350
+  _globals['_DECRYPTBATCHRESPONSE']._serialized_start=1352
+  _globals['_DECRYPTBATCHRESPONSE']._serialized_end=1417
+  _globals['_APPTOKEN']._serialized_start=1419
+  _globals['_APPTOKEN']._serialized_end=1496
+  _globals['_ISSUEAPPTOKENREQUEST']._serialized_start=1498
+  _globals['_ISSUEAPPTOKENREQUEST']._serialized_end=1535
+  _globals['_ISSUEAPPTOKENRESPONSE']._serialized_start=1537
+  _globals['_ISSUEAPPTOKENRESPONSE']._serialized_end=1615
+  _globals['_LISTAPPTOKENSREQUEST']._serialized_start=1617
+  _globals['_LISTAPPTOKENSREQUEST']._serialized_end=1654
+  _globals['_LISTAPPTOKENSRESPONSE']._serialized_start=1656
+  _globals['_LISTAPPTOKENSRESPONSE']._serialized_end=1716
+  _globals['_REVOKEAPPTOKENREQUEST']._serialized_start=1718
+  _globals['_REVOKEAPPTOKENREQUEST']._serialized_end=1759
+  _globals['_REVOKEAPPTOKENRESPONSE']._serialized_start=1761
+  _globals['_REVOKEAPPTOKENRESPONSE']._serialized_end=1821
+  _globals['_DELETECLONECELLREQUEST']._serialized_start=1823
+  _globals['_DELETECLONECELLREQUEST']._serialized_end=1880
+  _globals['_DELETECLONECELLRESPONSE']._serialized_start=1882
+  _globals['_DELETECLONECELLRESPONSE']._serialized_end=1907
+  _globals['_CONDUCTOR']._serialized_start=1910
+  _globals['_CONDUCTOR']._serialized_end=2917
 # @@protoc_insertion_point(module_scope)

@@ -145,6 +145,36 @@ class DecryptResponse(_message.Message):
     plaintext: bytes
     def __init__(self, plaintext: _Optional[bytes] = ...) -> None: ...
 
+class DecryptItem(_message.Message):
+    __slots__ = ("sealed", "aad")
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    AAD_FIELD_NUMBER: _ClassVar[int]
+    sealed: _common_pb2.SealedBox
+    aad: bytes
+    def __init__(self, sealed: _Optional[_Union[_common_pb2.SealedBox, _Mapping]] = ..., aad: _Optional[bytes] = ...) -> None: ...
+
+class DecryptBatchRequest(_message.Message):
+    __slots__ = ("agent", "items")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    items: _containers.RepeatedCompositeFieldContainer[DecryptItem]
+    def __init__(self, agent: _Optional[bytes] = ..., items: _Optional[_Iterable[_Union[DecryptItem, _Mapping]]] = ...) -> None: ...
+
+class DecryptResult(_message.Message):
+    __slots__ = ("plaintext", "error")
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    plaintext: bytes
+    error: str
+    def __init__(self, plaintext: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+
+class DecryptBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[DecryptResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[DecryptResult, _Mapping]]] = ...) -> None: ...
+
 class AppToken(_message.Message):
     __slots__ = ("token_id", "agent", "created", "revoked")
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]

@@ -81,6 +81,11 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
                 _registered_method=True)
+        self.DecryptBatch = channel.unary_unary(
+                '/kizuna.v1.Conductor/DecryptBatch',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptBatchRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptBatchResponse.FromString,
+                _registered_method=True)
         self.IssueAppToken = channel.unary_unary(
                 '/kizuna.v1.Conductor/IssueAppToken',
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.IssueAppTokenRequest.SerializeToString,
@@ -168,6 +173,13 @@ class ConductorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecryptBatch(self, request, context):
+        """Node-internal: opens several boxes sealed to one agent; one result per item, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IssueAppToken(self, request, context):
         """App tokens: a new one for an agent, the list (ids, never the tokens), revoking one.
         """
@@ -234,6 +246,11 @@ def add_ConductorServicer_to_server(servicer, server):
                     servicer.Decrypt,
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.SerializeToString,
+            ),
+            'DecryptBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecryptBatch,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptBatchRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptBatchResponse.SerializeToString,
             ),
             'IssueAppToken': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueAppToken,
@@ -496,6 +513,33 @@ class Conductor:
             '/kizuna.v1.Conductor/Decrypt',
             kizuna_dot_v1_dot_conductor__pb2.DecryptRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.DecryptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecryptBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/DecryptBatch',
+            kizuna_dot_v1_dot_conductor__pb2.DecryptBatchRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.DecryptBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
