@@ -60,9 +60,6 @@ def apply_update(state: GroupState, signed: common_pb2.Signed) -> tuple[GroupSta
         raise PermissionDenied("the group update's author is not a member")
     old, subjects = list(state.members), list(update.subjects)
     if update.change == "leave":
-        members = [m for m in old if m != author]
-        admins = [a for a in state.admins if a != author] or members[:1]
-        name = state.name
         if subjects != [author]:
             raise InvalidArgument("a leave names its author as its only subject")
     elif update.change in ("add", "remove", "rename"):
@@ -71,18 +68,15 @@ def apply_update(state: GroupState, signed: common_pb2.Signed) -> tuple[GroupSta
         if update.change == "add":
             if not subjects or any(len(s) != 32 or s in old for s in subjects) or len(set(subjects)) != len(subjects):
                 raise InvalidArgument("an add names new agents (32-byte keys, not yet members)")
-            members, admins, name = old + subjects, list(state.admins), state.name
         elif update.change == "remove":
             if not subjects or any(s not in old for s in subjects) or author in subjects:
                 raise InvalidArgument("a remove names current members other than its author")
-            members = [m for m in old if m not in subjects]
-            admins, name = [a for a in state.admins if a not in subjects], state.name
-        else:
-            if subjects:
-                raise InvalidArgument("a rename names no agents")
-            members, admins, name = old, list(state.admins), check_name(update.name)
+        elif subjects:
+            raise InvalidArgument("a rename names no agents")
     else:
         raise InvalidArgument(f"a group update's change is one of {', '.join(CHANGES)}")
+    members, admins, name = _after(state, update.change, subjects, author,
+                                   check_name(update.name) if update.change == "rename" else None)
     if len(members) > MAX_MEMBERS:
         raise InvalidArgument(f"a group has at most {MAX_MEMBERS} members")
     if list(update.members) != members or list(update.admins) != admins or update.name != name:
@@ -98,19 +92,27 @@ def apply_chain(properties: common_pb2.GroupProperties, updates) -> GroupState:
     return state
 
 
-def next_update(state: GroupState, change: str, subjects: list[bytes], author: bytes, timestamp: int,
-                name: str | None = None) -> common_pb2.GroupUpdate:
-    """The update an author would sign for a change; `apply_update` decides if it stands."""
+def _after(state: GroupState, change: str, subjects: list[bytes], author: bytes,
+           name: str | None) -> tuple[list[bytes], list[bytes], str]:
+    """Members, admins and name once a change is made (whether it may be made is
+    `apply_update`'s to decide)."""
     members, admins = list(state.members), list(state.admins)
     if change == "add":
-        members = members + [s for s in subjects if s not in members]
+        members += [s for s in subjects if s not in members]
     elif change == "remove":
         members = [m for m in members if m not in subjects]
         admins = [a for a in admins if a not in subjects]
     elif change == "leave":
         members = [m for m in members if m != author]
         admins = [a for a in admins if a != author] or members[:1]
+    return members, admins, name if change == "rename" and name is not None else state.name
+
+
+def next_update(state: GroupState, change: str, subjects: list[bytes], author: bytes, timestamp: int,
+                name: str | None = None) -> common_pb2.GroupUpdate:
+    """The update an author would sign for a change; `apply_update` decides if it stands."""
+    members, admins, new_name = _after(state, change, subjects, author, name)
     return common_pb2.GroupUpdate(
         group_uuid=state.group_uuid, seq=state.seq + 1, prev=state.head, change=change, subjects=subjects,
-        members=members, admins=admins, name=name if name is not None else state.name, timestamp=timestamp,
+        members=members, admins=admins, name=new_name, timestamp=timestamp,
     )

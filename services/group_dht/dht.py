@@ -19,7 +19,7 @@ from services.common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from services.common.hashing import HASH_LEN, blake2b_256, now_micros
+from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import check_agent_key
 from services.group_dht import placement
 from services.group_dht.peers import PeerTable, check_node_info, signing_bytes
@@ -28,6 +28,7 @@ from services.group_dht.validation import (
     AGENT_INFO,
     basis_address,
     check_author_in_space,
+    check_hash,
     check_op,
     group_update_of,
     op_hash,
@@ -67,10 +68,6 @@ def _set_state(record: group_dht_pb2.Space, state: group_state.GroupState) -> No
     record.members.extend(state.members)
     record.admins.extend(state.admins)
 
-
-def _check_hash(value: bytes, what: str) -> None:
-    if len(value) != HASH_LEN:
-        raise InvalidArgument(f"{what} must be {HASH_LEN} bytes, got {len(value)}")
 
 
 class GroupDhtNode:
@@ -189,7 +186,7 @@ class GroupDhtNode:
         """Makes this node a member of the space for the agent; idempotent. For an agent
         added to a group after its creation, `updates` (the group's signed updates) prove
         it is a member. The new membership is pushed to known peers in the background."""
-        _check_hash(space, "space")
+        check_hash(space, "space")
         check_agent_key(agent)
         if template == dna.LOBBY_TEMPLATE:
             if space != dna.LOBBY_DNA_HASH:
@@ -222,7 +219,7 @@ class GroupDhtNode:
     async def leave_space(self, space: bytes, agent: bytes) -> None:
         """Removes the agent from the space; with no agent left, the node leaves the space
         and forgets its ops. Idempotent."""
-        _check_hash(space, "space")
+        check_hash(space, "space")
         check_agent_key(agent)
         record = self._store.get_space(space)
         if record is None or agent not in record.agents:
@@ -387,8 +384,8 @@ class GroupDhtNode:
     async def get(self, space: bytes, address: bytes, local_only: bool = False) -> group_dht_pb2.GetResponse:
         """The op that stored the entry at `address`: from this node, else from the first
         holder (then any node of the space) that answers with one that validates."""
-        _check_hash(space, "space")
-        _check_hash(address, "address")
+        check_hash(space, "space")
+        check_hash(address, "address")
         signed = self._store.entry_op(space, address)
         if signed is not None or local_only:
             return group_dht_pb2.GetResponse(found=signed is not None, op=signed)
@@ -430,8 +427,8 @@ class GroupDhtNode:
         The holders are asked in parallel; those the peer table marks down are asked only
         when none of the others answered, and the rest of the space when no holder knew
         of any link."""
-        _check_hash(space, "space")
-        _check_hash(base, "base")
+        check_hash(space, "space")
+        check_hash(base, "base")
         creates, deleted = self._local_links(space, base, tag_prefix)
         targets: dict[bytes, common_pb2.Signed] = {}
         if not local_only:

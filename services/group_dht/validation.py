@@ -29,7 +29,7 @@ def basis_address(op: group_dht_pb2.Op) -> bytes:
     return op.base
 
 
-def _check_hash(value: bytes, what: str) -> None:
+def check_hash(value: bytes, what: str) -> None:
     if len(value) != HASH_LEN:
         raise InvalidArgument(f"{what} must be {HASH_LEN} bytes, got {len(value)}")
 
@@ -48,7 +48,7 @@ def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | N
         raise PermissionDenied("op author is not the agent that signed it")
     if op.kind not in KINDS:
         raise InvalidArgument("op kind must be STORE_ENTRY, CREATE_LINK or DELETE_LINK")
-    _check_hash(op.space, "op space")
+    check_hash(op.space, "op space")
     if space is not None and op.space != space:
         raise InvalidArgument("op belongs to another space")
     now = now_micros() if now is None else now
@@ -64,13 +64,13 @@ def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | N
     else:
         if op.entry or op.entry_type:
             raise InvalidArgument("a link op carries no entry or entry_type")
-        _check_hash(op.base, "link base")
+        check_hash(op.base, "link base")
         if op.kind == group_dht_pb2.CREATE_LINK:
-            _check_hash(op.target, "link target")
+            check_hash(op.target, "link target")
             if len(op.tag) > MAX_TAG_BYTES:
                 raise InvalidArgument(f"link tag is longer than {MAX_TAG_BYTES} bytes")
         else:
-            _check_hash(op.link_address, "deleted link address")
+            check_hash(op.link_address, "deleted link address")
     return op
 
 

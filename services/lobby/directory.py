@@ -30,6 +30,19 @@ class Directory:
         signed = common_pb2.Signed(body=body, signature=await self._sign(agent, body), author=agent)
         return await self._dht.publish(signed)
 
+    async def publish_entry(self, agent: bytes, space: bytes, entry_type: str, entry: bytes) -> bytes:
+        """Stores an entry, signed by the agent, in a space; returns its address."""
+        await self.publish_op(agent, group_dht_pb2.Op(
+            space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now_micros(),
+            entry_type=entry_type, entry=entry))
+        return blake2b_256(entry)
+
+    async def publish_link(self, agent: bytes, space: bytes, base: bytes, target: bytes, tag: bytes) -> None:
+        """Links `target` from `base` in a space, signed by the agent."""
+        await self.publish_op(agent, group_dht_pb2.Op(
+            space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now_micros(),
+            base=base, target=target, tag=tag))
+
     async def publish_agent_info(self, agent: bytes, encryption_key: bytes, username: str, lobby_address: str, dht_address: str) -> group_dht_pb2.AgentInfo:
         now = now_micros()
         info = group_dht_pb2.AgentInfo(
@@ -41,19 +54,11 @@ class Directory:
             timestamp=now,
             expires_at=now + AGENT_INFO_TTL_MICROS,
         )
-        entry = info.SerializeToString()
-        address = blake2b_256(entry)
-        await self.publish_op(agent, group_dht_pb2.Op(
-            space=LOBBY_DNA_HASH, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
-            entry_type="agent_info", entry=entry))
-        await self.publish_op(agent, group_dht_pb2.Op(
-            space=LOBBY_DNA_HASH, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
-            base=anchors.agent_anchor(agent), target=address, tag=AGENT_INFO_TAG))
+        address = await self.publish_entry(agent, LOBBY_DNA_HASH, "agent_info", info.SerializeToString())
+        await self.publish_link(agent, LOBBY_DNA_HASH, anchors.agent_anchor(agent), address, AGENT_INFO_TAG)
         if username:
-            await self.publish_op(agent, group_dht_pb2.Op(
-                space=LOBBY_DNA_HASH, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
-                base=anchors.username_anchor(username), target=address,
-                tag=anchors.USERNAME_TAG + username.encode()))
+            await self.publish_link(agent, LOBBY_DNA_HASH, anchors.username_anchor(username), address,
+                                    anchors.USERNAME_TAG + username.encode())
         self._cache[agent] = (time.monotonic(), info)
         return info
 

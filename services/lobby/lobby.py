@@ -428,15 +428,9 @@ class Lobby:
     async def _publish_update(self, agent: bytes, space: bytes, signed: common_pb2.Signed, seq: int) -> None:
         """The update, then its link from the group's updates anchor (which holders accept
         from the update's author even when the update was its leaving)."""
-        entry = signed.SerializeToString()
-        now = now_micros()
-        await self.directory.publish_op(agent, group_dht_pb2.Op(
-            space=space, kind=group_dht_pb2.STORE_ENTRY, author=agent, timestamp=now,
-            entry_type=group_state.ENTRY_TYPE, entry=entry))
+        address = await self.directory.publish_entry(agent, space, group_state.ENTRY_TYPE, signed.SerializeToString())
         try:
-            await self.directory.publish_op(agent, group_dht_pb2.Op(
-                space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now,
-                base=anchors.group_updates_anchor(space), target=blake2b_256(entry), tag=u64(seq)))
+            await self.directory.publish_link(agent, space, anchors.group_updates_anchor(space), address, u64(seq))
         except KizunaError as exc:
             # The update stands (every node of the space holds it); only nodes catching up
             # later will not find it by this link.
@@ -874,15 +868,10 @@ class Lobby:
         info = await self.directory.agent_info(item.receiver)
         sealed = seal(item.receiver, info.encryption_key, item.signed.SerializeToString(),
                       sealed_aad(item.kind, item.space, item.receiver))
-        entry = sealed.SerializeToString()
-        now = now_micros()
-        await self.directory.publish_op(item.author, group_dht_pb2.Op(
-            space=item.space, kind=group_dht_pb2.STORE_ENTRY, author=item.author, timestamp=now,
-            entry_type=f"sealed_{item.kind}", entry=entry))
-        address = blake2b_256(entry)
-        await self.directory.publish_op(item.author, group_dht_pb2.Op(
-            space=item.space, kind=group_dht_pb2.CREATE_LINK, author=item.author, timestamp=now,
-            base=self._inbox(item.kind, item.receiver), target=address, tag=item.kind.encode()))
+        address = await self.directory.publish_entry(item.author, item.space, f"sealed_{item.kind}",
+                                                     sealed.SerializeToString())
+        await self.directory.publish_link(item.author, item.space, self._inbox(item.kind, item.receiver), address,
+                                          item.kind.encode())
         return address
 
     @staticmethod

@@ -40,11 +40,11 @@ class SourceChain:
             )
             body = action.SerializeToString()
             signature = await self._sign(agent, body)
-            signed_actions.append(common_pb2.Signed(body=body, signature=signature, author=agent))
+            signed_actions.append((seq, common_pb2.Signed(body=body, signature=signature, author=agent)))
             seq, prev = seq + 1, blake2b_256(body)
         with self._store.batch() as batch:
-            for signed in signed_actions:
-                self._store.put_action(batch, agent, common_pb2.Action.FromString(signed.body).seq, signed)
+            for action_seq, signed in signed_actions:
+                self._store.put_action(batch, agent, action_seq, signed)
             if apply is not None:
                 apply(batch)
-        return signed_actions
+        return [signed for _, signed in signed_actions]
