@@ -60,46 +60,73 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-class ParseRequests(grpc.aio.ServerInterceptor):
-    """Parses each request before the servicer sees it, so bytes that are no request of the
-    method's type get INVALID_ARGUMENT rather than gRPC's UNKNOWN with the parser's text."""
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        parse, method = handler.request_deserializer, handler_call_details.method
-
-        async def parsed(raw, context):
-            try:
-                return parse(raw)
-            except Exception:  # noqa: BLE001 - DecodeError, or bad UTF-8 in a string field
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request to {method} does not parse")
-
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary(raw, context):
-                return await inner(await parsed(raw, context), context)
-
-            return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
-
-            async def stream(raw, context):
-                request = await parsed(raw, context)
-                async for item in inner_stream(request, context):
-                    yield item
-
-            return grpc.unary_stream_rpc_method_handler(stream, response_serializer=handler.response_serializer)
+def _parsing(handler, method: str):
+    """`handler` taking raw bytes and parsing them itself, so bytes that are no request of
+    the method's type get INVALID_ARGUMENT rather than gRPC's UNKNOWN with the parser's text."""
+    if handler is None or handler.request_deserializer is None:
         return handler
+    parse = handler.request_deserializer
+
+    async def parsed(raw, context):
+        try:
+            return parse(raw)
+        except Exception:  # noqa: BLE001 - DecodeError, or bad UTF-8 in a string field
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request to {method} does not parse")
+
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
+
+        async def unary(raw, context):
+            return await inner(await parsed(raw, context), context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, response_serializer=handler.response_serializer)
+    if handler.unary_stream is not None:
+        inner_stream = handler.unary_stream
+
+        async def stream(raw, context):
+            request = await parsed(raw, context)
+            async for item in inner_stream(request, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(stream, response_serializer=handler.response_serializer)
+    return handler
+
+
+class _ParsingGenericHandler(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler):
+        self._inner = inner
+        self._wrapped: dict[str, object] = {}
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        if method not in self._wrapped:
+            self._wrapped[method] = _parsing(self._inner.service(handler_call_details), method)
+        return self._wrapped[method]
+
+
+class ParsingServer:
+    """A grpc.aio server whose handlers, as they are added, parse their own requests (see
+    `_parsing`): wrapped once at registration, not on every call as an interceptor would."""
+
+    def __init__(self, server: grpc.aio.Server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_ParsingGenericHandler(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: dict) -> None:
+        self._server.add_registered_method_handlers(service_name, {
+            name: _parsing(handler, f"/{service_name}/{name}") for name, handler in method_handlers.items()})
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
 
 
 async def serve(listen: str, service_names: list[str], register, on_start=None, on_stop=None) -> None:
     """Serves until SIGTERM/SIGINT. `register(server)` adds the servicers; `on_start(port)`
     runs once the port is bound and before health says SERVING; `on_stop()` after the
     server stopped."""
-    server = grpc.aio.server(options=server_options(), interceptors=[ParseRequests()])
+    server = ParsingServer(grpc.aio.server(options=server_options()))
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

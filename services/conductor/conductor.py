@@ -131,14 +131,23 @@ class Conductor:
         self._require_agent(agent)
         return self._store.list_cells(agent)
 
-    def sign(self, agent: bytes, data: bytes) -> bytes:
+    def sign(self, agent: bytes, data: bytes, app_token: str = "") -> bytes:
+        """`app_token`, when given, must name `agent` (see `_check_token`)."""
         self._require_agent(agent)
         if len(data) > MAX_SIGN_BYTES:
             raise InvalidArgument(f"data to sign is larger than {MAX_SIGN_BYTES} bytes")
+        self._check_token(agent, app_token)
         return self._keys(agent)[0].sign(data)
 
-    def sign_batch(self, agent: bytes, items: list[bytes]) -> list[bytes]:
+    def _check_token(self, agent: bytes, app_token: str) -> None:
+        """A lobby signing for an app passes the app's token: nothing is signed unless it is
+        live and names the agent."""
+        if app_token and self.resolve_token(app_token).agent != agent:
+            raise Unauthenticated("the app token names another agent")
+
+    def sign_batch(self, agent: bytes, items: list[bytes], app_token: str = "") -> list[bytes]:
         self._require_agent(agent)
+        self._check_token(agent, app_token)
         if len(items) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} items are signed at once")
         if sum(len(i) for i in items) > MAX_SIGN_BYTES:

@@ -42,12 +42,14 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
     @rpc_method
     async def Sign(self, request, context):
         self._internal(context)
-        return conductor_pb2.SignResponse(signature=self._conductor.sign(request.agent, request.data))
+        return conductor_pb2.SignResponse(signature=self._conductor.sign(request.agent, request.data,
+                                                                         request.app_token))
 
     @rpc_method
     async def SignBatch(self, request, context):
         self._internal(context)
-        return conductor_pb2.SignBatchResponse(signatures=self._conductor.sign_batch(request.agent, list(request.data)))
+        signatures = self._conductor.sign_batch(request.agent, list(request.data), request.app_token)
+        return conductor_pb2.SignBatchResponse(signatures=signatures)
 
     @rpc_method
     async def ResolveToken(self, request, context):

@@ -159,17 +159,21 @@ class Lobby:
 
     async def send_group_message_as(self, app_token: str, group_uuid: str, payload: str, reply_to: bytes = b""):
         """SendGroupMessage for the agent an app token names. For a token seen before, the
-        conductor's confirmation runs alongside the signing rather than before it; nothing
-        is stored or sent, and no other answer given, until it confirms."""
+        conductor checks it in the same call that signs the message, before anything is
+        stored or sent; a refused message costs a separate check, so an unauthenticated
+        caller learns nothing more than that."""
         hint = self._token_hints.get(app_token)
         if hint is None:
             return await self.send_group_message(await self.authenticate(app_token), group_uuid, payload, reply_to)
-        confirmation = asyncio.ensure_future(self.authenticate(app_token))
         try:
-            return await self.send_group_message(hint, group_uuid, payload, reply_to, confirmation)
-        finally:
-            if not confirmation.done():
-                confirmation.cancel()
+            return await self.send_group_message(hint, group_uuid, payload, reply_to, app_token=app_token)
+        except KizunaError as exc:
+            if exc.code == "UNAUTHENTICATED":
+                self._token_hints.pop(app_token, None)
+                raise
+            if await self.authenticate(app_token) != hint:
+                raise Unauthenticated("the app token names another agent") from None
+            raise
 
     async def require_hosted(self, agent: bytes) -> None:
         check_agent_key(agent, "to_agent")
@@ -618,7 +622,8 @@ class Lobby:
         batch = parse(common_pb2.Receipts, verify_signed(signed, "receipts"), "receipts")
         if caller is not None and caller != signed.author:
             raise PermissionDenied("receipts come from the messages' receiver itself")
-        changed_any = False
+        updated: dict[bytes, lobby_pb2.MessageRecord] = {}
+        signals = []
         for receipt in batch.receipts:
             if receipt.receiver != signed.author:
                 raise PermissionDenied("receipts come from the messages' receiver itself")
@@ -626,6 +631,7 @@ class Lobby:
             if found is None:
                 continue  # a message this agent no longer keeps
             key, record = found
+            record = updated.get(key, record)  # the batch may hold two receipts for one message
             if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
                 raise PermissionDenied("a receipt is for a message its sender did not send to it")
             mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
@@ -638,10 +644,15 @@ class Lobby:
                     setattr(mine, name, getattr(receipt, name))
                     changed = True
             if changed:
-                self.store.messages.put(key, record.SerializeToString())
-                self.signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
-                changed_any = True
-        return changed_any
+                updated[key] = record
+                signals.append(lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
+        if updated:
+            with self.store.batch() as write:
+                for key, record in updated.items():
+                    write.put(self.store.messages, key, record.SerializeToString())
+        for signal in signals:
+            self.signals.emit_signal(to_agent, signal)
+        return bool(updated)
 
     async def set_typing(self, agent: bytes, group_uuid: str, typing: bool) -> int:
         """Tells the members online now; one quick try each, never stored, never queued."""
@@ -696,42 +707,34 @@ class Lobby:
     # messages
 
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
-                                 confirmation=None):
+                                 app_token: str = ""):
         """Signs the MessageEntry, stores it in the sender's history, and delivers it to
         every receiver (the group's members now) at once; one outcome per receiver.
-        `confirmation`, when given, must name `agent` before anything is stored or refused."""
-        try:
-            info, entry, signed = await self._prepare_message(agent, group_uuid, payload, reply_to)
-        except KizunaError:
-            await self._confirmed(confirmation, agent)  # an unauthenticated caller learns nothing more
-            raise
-        await self._confirmed(confirmation, agent)
-        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(signed.body))
+        The entry and each receiver's first envelope are signed in one conductor call,
+        which also checks `app_token` when given."""
+        info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
+        body = entry.SerializeToString()
+        unsigned = common_pb2.Signed(body=body, author=agent)
+        bodies = [body, *(seal_envelope("ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest(
+            to_agent=receiver, message=unsigned), receiver).SerializeToString() for receiver in entry.receiver)]
+        signature, *envelope_signatures = await self.conductor.sign_batch(agent, bodies, app_token)
+        signed = common_pb2.Signed(body=body, signature=signature, author=agent)
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
         with self.store.batch() as batch:
             self.store.put_message(batch, agent, record)
-        envelopes = await self._envelopes_for(agent, "ReceiveGroupMessage", [
-            lobby_pb2.ReceiveGroupMessageRequest(to_agent=receiver, message=signed) for receiver in entry.receiver])
         outcomes = await asyncio.gather(*(
             self.deliver(lobby_pb2.OutboxItem(
                 author=agent, receiver=receiver, kind="message", signed=signed,
-                group_uuid=group_uuid, space=info.dna_hash), envelope)
-            for receiver, envelope in zip(entry.receiver, envelopes)
+                group_uuid=group_uuid, space=info.dna_hash),
+                lobby_pb2.RemoteCall(envelope=common_pb2.Signed(body=envelope, signature=envelope_signature,
+                                                                author=agent),
+                                     item_signature=signature))
+            for receiver, envelope, envelope_signature in zip(entry.receiver, bodies[1:], envelope_signatures)
         ))
         return record, list(outcomes)
 
-    async def _envelopes_for(self, agent: bytes, method: str, requests) -> list[common_pb2.Signed]:
-        """First-attempt envelopes for several receivers, signed in one call to the conductor."""
-        bodies = [seal_envelope(method, request, request.to_agent).SerializeToString() for request in requests]
-        signatures = await self.conductor.sign_batch(agent, bodies) if bodies else []
-        return [common_pb2.Signed(body=b, signature=sig, author=agent) for b, sig in zip(bodies, signatures)]
-
-    @staticmethod
-    async def _confirmed(confirmation, agent: bytes) -> None:
-        if confirmation is not None and await confirmation != agent:
-            raise Unauthenticated("the app token names another agent")
-
-    async def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
-        """Checks a message the agent wants to send and signs it: (group, entry, Signed)."""
+    def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
+        """Checks a message the agent wants to send: (group, unsigned entry)."""
         info = self._require_group(agent, group_uuid)
         if info.departed:
             raise FailedPrecondition("this agent is no longer a member of the group")
@@ -754,12 +757,10 @@ class Lobby:
             time_sent=now_micros(),
             reply_to=reply_to,
         )
-        body = entry.SerializeToString()
-        signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
-        return info, entry, signed
+        return info, entry
 
     async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy,
-                          first: common_pb2.Signed | None = None):
+                          first: lobby_pb2.RemoteCall | None = None):
         """Calls `method` on the lobby hosting `to_agent` under the retry policy, each attempt
         in a fresh envelope signed by `caller` (`first`, when given, is the first attempt's,
         signed beforehand); returns (response, attempts) or raises the last error."""
@@ -768,12 +769,12 @@ class Lobby:
 
         async def attempt(timeout):
             if presigned:
-                signed = presigned.pop()
+                call = presigned.pop()
             else:
                 envelope = seal_envelope(method, request, to_agent).SerializeToString()
-                signed = common_pb2.Signed(body=envelope, signature=await self.conductor.sign(caller, envelope),
-                                           author=caller)
-            return await self.remote.call(info.lobby_address, method, lobby_pb2.RemoteCall(envelope=signed), timeout)
+                call = lobby_pb2.RemoteCall(envelope=common_pb2.Signed(
+                    body=envelope, signature=await self.conductor.sign(caller, envelope), author=caller))
+            return await self.remote.call(info.lobby_address, method, call, timeout)
 
         return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
 
@@ -784,8 +785,12 @@ class Lobby:
             await self.require_hosted(envelope.target)
         except NotFound:
             raise PermissionDenied("the envelope's target is not an agent this lobby hosts") from None
-        request_type, handle = self._remote_methods[method]
+        request_type, item, handle = self._remote_methods[method]
         request = parse(request_type, envelope.body, "envelope's body")
+        if remote_call.item_signature:
+            if getattr(request, item).signature:
+                raise InvalidArgument(f"the request's {item} is signed already; item_signature must be empty")
+            getattr(request, item).signature = remote_call.item_signature
         if request.to_agent != envelope.target:
             raise PermissionDenied("the call is addressed to another agent than its envelope's target")
         with self.envelopes.in_flight(envelope):
@@ -804,17 +809,17 @@ class Lobby:
             return self.receive_group_message(request.to_agent, request.message, caller=caller)
 
         return {
-            "ReceiveInvite": (lobby_pb2.ReceiveInviteRequest, invite),
-            "ReceiveGroupMessage": (lobby_pb2.ReceiveGroupMessageRequest, message),
-            "ReceiveGroupUpdate": (lobby_pb2.ReceiveGroupUpdateRequest,
+            "ReceiveInvite": (lobby_pb2.ReceiveInviteRequest, "invite", invite),
+            "ReceiveGroupMessage": (lobby_pb2.ReceiveGroupMessageRequest, "message", message),
+            "ReceiveGroupUpdate": (lobby_pb2.ReceiveGroupUpdateRequest, "update",
                                    lambda r, c: self.receive_group_update(r.to_agent, r.update, caller=c)),
-            "ReceiveReceipt": (lobby_pb2.ReceiveReceiptRequest,
+            "ReceiveReceipt": (lobby_pb2.ReceiveReceiptRequest, "receipts",
                                lambda r, c: self.receive_receipts(r.to_agent, r.receipts, caller=c)),
-            "ReceiveTyping": (lobby_pb2.ReceiveTypingRequest,
+            "ReceiveTyping": (lobby_pb2.ReceiveTypingRequest, "typing",
                               lambda r, c: self.receive_typing(r.to_agent, r.typing, caller=c)),
         }
 
-    async def deliver(self, item: lobby_pb2.OutboxItem, first: common_pb2.Signed | None = None) -> lobby_pb2.DeliveryOutcome:
+    async def deliver(self, item: lobby_pb2.OutboxItem, first: lobby_pb2.RemoteCall | None = None) -> lobby_pb2.DeliveryOutcome:
         """call_remote first; when the policy gives up, the receiver's inbox in the DHT;
         when the DHT cannot take it either, the durable outbox (QUEUED)."""
         outcome = await self.deliver_now(item, first)
@@ -826,7 +831,7 @@ class Lobby:
                                          attempts=item.attempts)
 
     async def deliver_now(self, item: lobby_pb2.OutboxItem,
-                          first: common_pb2.Signed | None = None) -> lobby_pb2.DeliveryOutcome | None:
+                          first: lobby_pb2.RemoteCall | None = None) -> lobby_pb2.DeliveryOutcome | None:
         """One try at delivering an item; None when nobody could take it."""
         receiver, attempts = item.receiver, 0
         if not self.liveness.recently_failed(receiver):

@@ -33,8 +33,9 @@ class ConductorPort:
         response = await _call(self._stub.Sign, conductor_pb2.SignRequest(agent=agent, data=data), LOCAL_TIMEOUT, self._metadata)
         return response.signature
 
-    async def sign_batch(self, agent: bytes, items: list[bytes]) -> list[bytes]:
-        request = conductor_pb2.SignBatchRequest(agent=agent, data=items)
+    async def sign_batch(self, agent: bytes, items: list[bytes], app_token: str = "") -> list[bytes]:
+        """With `app_token`, signs only if the token is live and names `agent`."""
+        request = conductor_pb2.SignBatchRequest(agent=agent, data=items, app_token=app_token)
         return list((await _call(self._stub.SignBatch, request, LOCAL_TIMEOUT, self._metadata)).signatures)
 
     async def clone_dna(self, agent: bytes, properties, updates=()) -> conductor_pb2.Cell:
@@ -100,7 +101,19 @@ class RemoteLobbies:
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool
+        self._stubs: dict[str, _Stub] = {}
 
     async def call(self, address: str, method: str, request, timeout: float):
-        stub = lobby_pb2_grpc.LobbyStub(self._pool.get(address))
+        channel = self._pool.get(address)
+        stub = self._stubs.get(address)
+        if stub is None or stub.channel is not channel:
+            stub = self._stubs[address] = _Stub(channel)
         return await _call(getattr(stub, method), request, timeout)
+
+
+class _Stub(lobby_pb2_grpc.LobbyStub):
+    """A LobbyStub that remembers its channel, so a cached one is never used for another."""
+
+    def __init__(self, channel):
+        super().__init__(channel)
+        self.channel = channel

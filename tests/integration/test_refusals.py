@@ -231,6 +231,45 @@ def test_message_signed_by_another_key_than_its_author_in_a_valid_envelope_is_pe
     scenario(network, group, body)
 
 
+def _detached(call: lobby_pb2.RemoteCall, signature: bytes) -> lobby_pb2.RemoteCall:
+    return lobby_pb2.RemoteCall(envelope=call.envelope, item_signature=signature)
+
+
+def test_message_sent_unsigned_in_its_envelope_with_its_signature_beside_it_lands(network, group):
+    async def body(attacker, clients, view):
+        message = await attacker.message("alice", group, "signature beside the envelope")
+        unsigned = common_pb2.Signed(body=message.body, author=message.author)
+        call = _detached(await attacker.message_call("alice", unsigned), message.signature)
+        await attacker.receive_group_message(call)
+        await view.assert_unchanged(clients["alice"], expect_new=("signature beside the envelope",))
+
+    scenario(network, group, body)
+
+
+def test_detached_item_signature_over_another_body_is_permission_denied_and_nothing_lands(network, group):
+    async def body(attacker, clients, view):
+        message = await attacker.message("alice", group, "the one alice signed")
+        swapped = await attacker.message("alice", group, "the one the envelope carries")
+        unsigned = common_pb2.Signed(body=swapped.body, author=swapped.author)
+        call = _detached(await attacker.message_call("alice", unsigned), message.signature)
+        error = await refused(attacker.receive_group_message(call))
+        assert_status(error, grpc.StatusCode.PERMISSION_DENIED, "message", "signature does not verify")
+        await view.assert_unchanged(clients["alice"])
+
+    scenario(network, group, body)
+
+
+def test_detached_item_signature_beside_an_already_signed_item_is_invalid_argument(network, group):
+    async def body(attacker, clients, view):
+        message = await attacker.message("alice", group, "signed twice")
+        call = _detached(await attacker.message_call("alice", message), message.signature)
+        error = await refused(attacker.receive_group_message(call))
+        assert_status(error, grpc.StatusCode.INVALID_ARGUMENT, "item_signature")
+        await view.assert_unchanged(clients["alice"])
+
+    scenario(network, group, body)
+
+
 # ---------------------------------------------------------------- (b) replay
 
 
@@ -474,6 +513,30 @@ def test_app_token_used_then_revoked_is_unauthenticated_at_the_lobby(network, gr
     assert _tokens_of(network, "alice", alice)[issued.token.token_id].revoked is True
     error = run(_unauthenticated_with(network, issued.app_token))
     assert error.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_send_with_a_token_revoked_after_it_sent_is_unauthenticated_and_nothing_is_stored_or_sent(network, group):
+    """A token the lobby has seen is checked by the conductor in the call that signs the
+    message: once revoked, the next send is refused before anything is stored or sent."""
+    alice = network.agent_key("alice")
+    issued = _issue(network, "alice", alice)
+
+    async def go():
+        async with make_clients(network, ("alice", "bobby")) as clients:
+            async with Client(network.lobby_address("alice"), issued.app_token) as app:
+                sent = await app.send(group, "before the revocation")
+                assert {o.status for o in sent.outcomes} == {lobby_pb2.DELIVERED}
+                view = await BobbysView(clients["bobby"], group).snapshot()
+                alice_history = [r.message_hash for r in await clients["alice"].all_history(group)]
+                _revoke(network, "alice", issued.token.token_id)
+                with pytest.raises(ClientError) as caught:
+                    await app.send(group, "after the revocation")
+                assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
+                assert "revoked" in caught.value.details
+                assert [r.message_hash for r in await clients["alice"].all_history(group)] == alice_history
+                await view.assert_unchanged(clients["alice"])
+
+    run(go())
 
 
 def test_revoking_an_unknown_token_id_is_not_found(network):

@@ -6,6 +6,7 @@ import threading
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc
 from services.common.errors import RemoteError
@@ -155,6 +156,37 @@ def test_resolve_token_names_the_agent(conductor_server):
     created = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
     resolved = stub.ResolveToken(conductor_pb2.ResolveTokenRequest(app_token=created.app_token), timeout=10)
     assert resolved.agent == created.agent
+
+
+def test_signing_with_an_app_token_signs_only_for_the_agent_it_names_while_it_is_live(conductor_server):
+    stub, _ = conductor_server
+    alice = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
+    bobby = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="bobby"), timeout=10)
+    key = Ed25519PublicKey.from_public_bytes(alice.agent.agent)
+
+    signed = stub.SignBatch(conductor_pb2.SignBatchRequest(agent=alice.agent.agent, data=[b"one", b"two"],
+                                                           app_token=alice.app_token), timeout=10)
+    for data, signature in zip([b"one", b"two"], signed.signatures):
+        key.verify(signature, data)  # raises when it does not verify
+    single = stub.Sign(conductor_pb2.SignRequest(agent=alice.agent.agent, data=b"one", app_token=alice.app_token),
+                       timeout=10)
+    key.verify(single.signature, b"one")
+
+    for call, request in [
+        (stub.SignBatch, conductor_pb2.SignBatchRequest(agent=alice.agent.agent, data=[b"x"], app_token=bobby.app_token)),
+        (stub.Sign, conductor_pb2.SignRequest(agent=alice.agent.agent, data=b"x", app_token=bobby.app_token)),
+    ]:
+        error = refusal(call, request)
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "names another agent" in error.details()
+
+    listed = stub.ListAppTokens(conductor_pb2.ListAppTokensRequest(agent=alice.agent.agent), timeout=10)
+    for token in listed.tokens:
+        stub.RevokeAppToken(conductor_pb2.RevokeAppTokenRequest(token_id=token.token_id), timeout=10)
+    error = refusal(stub.SignBatch, conductor_pb2.SignBatchRequest(agent=alice.agent.agent, data=[b"x"],
+                                                                   app_token=alice.app_token))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in error.details()
 
 
 def _clone_request(agent: bytes, template: str = "group") -> conductor_pb2.CloneDnaRequest:

@@ -40,7 +40,9 @@ class FakeConductor:
     async def sign(self, agent, data):
         return self.keys[agent].sign(data)
 
-    async def sign_batch(self, agent, items):
+    async def sign_batch(self, agent, items, app_token=""):
+        if app_token and self.tokens.get(app_token) != agent:
+            raise Unauthenticated("the app token names another agent")
         return [self.keys[agent].sign(item) for item in items]
 
     async def clone_dna(self, agent, properties, updates=()):

@@ -90,12 +90,14 @@ class ListCellsResponse(_message.Message):
     def __init__(self, cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
 
 class SignRequest(_message.Message):
-    __slots__ = ("agent", "data")
+    __slots__ = ("agent", "data", "app_token")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    APP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
     data: bytes
-    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[bytes] = ...) -> None: ...
+    app_token: str
+    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[bytes] = ..., app_token: _Optional[str] = ...) -> None: ...
 
 class SignResponse(_message.Message):
     __slots__ = ("signature",)
@@ -104,12 +106,14 @@ class SignResponse(_message.Message):
     def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
 
 class SignBatchRequest(_message.Message):
-    __slots__ = ("agent", "data")
+    __slots__ = ("agent", "data", "app_token")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    APP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
     data: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    app_token: str
+    def __init__(self, agent: _Optional[bytes] = ..., data: _Optional[_Iterable[bytes]] = ..., app_token: _Optional[str] = ...) -> None: ...
 
 class SignBatchResponse(_message.Message):
     __slots__ = ("signatures",)

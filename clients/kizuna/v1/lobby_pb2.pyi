@@ -400,10 +400,12 @@ class OutboxItem(_message.Message):
     def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ...) -> None: ...
 
 class RemoteCall(_message.Message):
-    __slots__ = ("envelope",)
+    __slots__ = ("envelope", "item_signature")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Signed
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+    item_signature: bytes
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., item_signature: _Optional[bytes] = ...) -> None: ...
 
 class ReceiveInviteRequest(_message.Message):
     __slots__ = ("to_agent", "invite")
