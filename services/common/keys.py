@@ -1,5 +1,7 @@
 """Checking ed25519 signatures and agent keys; signing happens only in the conductor's keystore."""
 
+import functools
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -16,11 +18,16 @@ def check_agent_key(agent: bytes, what: str = "agent") -> bytes:
     return bytes(agent)
 
 
+@functools.lru_cache(maxsize=4096)
+def _public_key(author: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(author)
+
+
 def is_valid_signature(author: bytes, body: bytes, signature: bytes) -> bool:
     if len(author) != KEY_LEN or len(signature) != SIGNATURE_LEN:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(author).verify(signature, body)
+        _public_key(bytes(author)).verify(signature, body)
     except (InvalidSignature, ValueError):
         return False
     return True

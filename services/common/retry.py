@@ -33,13 +33,15 @@ class RetryPolicy(FlagSettings):
 
     FLAG_PREFIX = "retry"
 
-    def retrying(self, what: str) -> tenacity.AsyncRetrying:
+    def retrying(self, what: str, budget: float | None = None) -> tenacity.AsyncRetrying:
+        """The tenacity loop of this policy; `budget`, when given, is what is left of it."""
         def give_up(state: tenacity.RetryCallState):
             log.info("giving up on %s after %d attempts: %s", what, state.attempt_number, state.outcome.exception())
             raise state.outcome.exception()
 
         return tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts) | tenacity.stop_after_delay(self.budget),
+            stop=tenacity.stop_after_attempt(self.attempts)
+            | tenacity.stop_after_delay(self.budget if budget is None else budget),
             wait=tenacity.wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
             retry=tenacity.retry_if_exception(is_transient),
             retry_error_callback=give_up,
@@ -53,15 +55,31 @@ def is_transient(exc: BaseException) -> bool:
 
 async def call_with_policy(policy: RetryPolicy, what: str, call):
     """Runs `await call(timeout)` under the policy; returns (result, attempts) or raises
-    the last error. `call` raises KizunaError (e.g. RemoteError) on failure."""
-    attempts = 0
+    the last error. `call` raises KizunaError (e.g. RemoteError) on failure.
+
+    The first attempt runs bare, since most calls succeed at once; when it fails
+    transiently, tenacity's loop takes over with that failure as its own first attempt,
+    so every wait and stop after it is the policy's."""
     deadline = time.monotonic() + policy.budget
+
+    def timeout() -> float:  # no attempt runs past the budget
+        return max(MIN_ATTEMPT, min(policy.attempt_timeout, deadline - time.monotonic()))
+
     try:
-        async for attempt in policy.retrying(what):
+        return await call(timeout()), 1
+    except KizunaError as exc:
+        if not is_transient(exc) or policy.attempts <= 1:
+            exc.attempts = 1
+            raise
+        first_failure = exc
+    attempts = 1
+    try:
+        async for attempt in policy.retrying(what, budget=max(0.0, deadline - time.monotonic())):
             with attempt:
                 attempts = attempt.retry_state.attempt_number
-                # no attempt runs past the budget
-                result = await call(max(MIN_ATTEMPT, min(policy.attempt_timeout, deadline - time.monotonic())))
+                if attempts == 1:
+                    raise first_failure
+                result = await call(timeout())
     except KizunaError as exc:
         exc.attempts = attempts
         raise
