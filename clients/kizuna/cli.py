@@ -135,7 +135,7 @@ def event_lines(names: Names, event: UiEvent) -> list[str]:
             line += "; you are no longer a member"
         return [line]
     if event.kind == "receipt":
-        receipt = event.signal.receipt.receipt
+        receipt = event.receipt
         return [f"receipt: your message {receipt.message_hash.hex()[:8]} in {names.group(receipt.group_uuid)}"
                 f" {receipt_words(names, receipt)}"]
     if event.kind == "typing":

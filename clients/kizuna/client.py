@@ -71,7 +71,7 @@ class UiEvent:
     @property
     def receipt(self) -> common_pb2.Receipt | None:
         """A receiver's delivered or read receipt for one of this agent's messages."""
-        return self.signal.receipt.receipt if self.kind == "receipt" else None
+        return self.signal.receipt.receipts[0] if self.kind == "receipt" and self.signal.receipt.receipts else None
 
     @property
     def typing(self) -> common_pb2.Typing | None:
@@ -328,8 +328,7 @@ class Client:
                 if signal is grpc.aio.EOF:
                     self._stream_error = ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
                     break
-                event = await self.to_event(signal)
-                if event is not None:
+                for event in await self.to_events(signal):
                     self._events.append(event)
                     self._queue.put_nowait(event)
         except asyncio.CancelledError:
@@ -340,8 +339,19 @@ class Client:
             self._stream_error = exc
         self._queue.put_nowait(_STREAM_END)
 
+    async def to_events(self, signal: lobby_pb2.Signal) -> list[UiEvent]:
+        """The UI events for one signal: one per receipt of a receipt signal (each event's
+        signal carries just its receipt), else at most one (see `to_event`)."""
+        if signal.WhichOneof("signal") == "receipt":
+            return [UiEvent(kind="receipt", group_uuid=receipt.group_uuid,
+                            signal=lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipts=[receipt])))
+                    for receipt in signal.receipt.receipts]
+        event = await self.to_event(signal)
+        return [event] if event is not None else []
+
     async def to_event(self, signal: lobby_pb2.Signal) -> UiEvent | None:
-        """The UI event for one signal; a message gets the banner when its group isn't accepted."""
+        """The UI event for a signal of one event; a message gets the banner when its group
+        isn't accepted. A receipt signal gives its first receipt's (`to_events` gives all)."""
         kind = signal.WhichOneof("signal")
         if kind == "message":
             record = signal.message.message
@@ -371,7 +381,8 @@ class Client:
                 await self._refresh_groups_quietly()
             return UiEvent(kind="group_update", group_uuid=group_uuid, signal=signal)
         if kind == "receipt":
-            return UiEvent(kind="receipt", group_uuid=signal.receipt.receipt.group_uuid, signal=signal)
+            events = await self.to_events(signal)
+            return events[0] if events else None
         if kind == "typing":
             return UiEvent(kind="typing", group_uuid=signal.typing.typing.group_uuid, signal=signal)
         return None  # `ready` again, an empty signal, or a kind this client doesn't know

@@ -623,7 +623,7 @@ class Lobby:
         if caller is not None and caller != signed.author:
             raise PermissionDenied("receipts come from the messages' receiver itself")
         updated: dict[bytes, lobby_pb2.MessageRecord] = {}
-        signals = []
+        signalled = []
         for receipt in batch.receipts:
             if receipt.receiver != signed.author:
                 raise PermissionDenied("receipts come from the messages' receiver itself")
@@ -645,13 +645,13 @@ class Lobby:
                     changed = True
             if changed:
                 updated[key] = record
-                signals.append(lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipt=mine)))
+                signalled.append(mine)
         if updated:
             with self.store.batch() as write:
                 for key, record in updated.items():
                     write.put(self.store.messages, key, record.SerializeToString())
-        for signal in signals:
-            self.signals.emit_signal(to_agent, signal)
+        if signalled:
+            self.signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipts=signalled)))
         return bool(updated)
 
     async def set_typing(self, agent: bytes, group_uuid: str, typing: bool) -> int:

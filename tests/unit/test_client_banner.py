@@ -195,6 +195,22 @@ def test_invite_signal_becomes_invite_event_without_banner():
     assert info.name == "friends"
 
 
+def test_a_receipt_signal_of_a_batch_becomes_one_event_per_receipt_in_order():
+    receipts = [common_pb2.Receipt(message_hash=bytes([i]) * 32, group_uuid=f"g{i}", receiver=b"r" * 32,
+                                   delivered_at=1000 + i) for i in range(3)]
+    signal = lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipts=receipts))
+
+    async def scenario():
+        client = make_client(StubLobby())
+        return await client.to_events(signal), await client.to_event(signal)
+
+    events, first = run(scenario())
+    assert [(e.kind, e.group_uuid, e.receipt) for e in events] == [("receipt", f"g{i}", receipts[i]) for i in range(3)]
+    assert all(list(e.signal.receipt.receipts) == [e.receipt] for e in events)
+    assert first.receipt == receipts[0]
+    assert run(make_client(StubLobby()).to_events(lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal()))) == []
+
+
 def test_every_call_carries_the_bearer_token():
     async def scenario():
         stub = StubLobby()

@@ -324,10 +324,10 @@ class GroupUpdateSignal(_message.Message):
     def __init__(self, group: _Optional[_Union[GroupInfo, _Mapping]] = ..., update: _Optional[_Union[_common_pb2.GroupUpdate, _Mapping]] = ..., author: _Optional[bytes] = ...) -> None: ...
 
 class ReceiptSignal(_message.Message):
-    __slots__ = ("receipt",)
-    RECEIPT_FIELD_NUMBER: _ClassVar[int]
-    receipt: _common_pb2.Receipt
-    def __init__(self, receipt: _Optional[_Union[_common_pb2.Receipt, _Mapping]] = ...) -> None: ...
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Receipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[_common_pb2.Receipt, _Mapping]]] = ...) -> None: ...
 
 class TypingSignal(_message.Message):
     __slots__ = ("typing",)
