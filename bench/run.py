@@ -38,6 +38,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAYLOAD_BYTES = 200
 ECHO_METHOD = "/bench.Echo/Echo"
 NODE_NAMES = ("alice", "bobby", "charlie", "dave", "erin", "fred", "gina", "hank")
+THROUGHPUT_WARM_UP = 30  # messages per send loop before the throughput section measures
 WAIT = 60.0  # the longest any one expected arrival may take before the bench gives up on it
 LIVENESS_WINDOW = 5.0  # the lobby's default --liveness-window
 NODE_SECRET_HEADER = "x-kizuna-node-secret"
@@ -464,13 +465,16 @@ async def send_to_signal(alice: Agent, bobby_tap: Tap, group: str, sends: int) -
 # ---------------------------------------------------------------- 3. throughput
 
 
-async def throughput(agents: list[Agent], taps: dict[str, Tap], group: str, per_sender: int, loops: dict[str, int]) -> dict:
+async def throughput(agents: list[Agent], taps: dict[str, Tap], group: str, per_sender: int, loops: dict[str, int],
+                     tag: str = "tp") -> dict:
+    """`loops[name]` send loops per agent, `per_sender` messages each, every delivery
+    counted on the receivers' streams."""
     senders = [(a, k) for a in agents for k in range(loops[a.name])]
     statuses: dict[str, int] = {}
 
     async def loop(agent: Agent, k: int):
         for i in range(per_sender):
-            answer = await agent.send(group, payload("tp", agent.name, k, i))
+            answer = await agent.send(group, payload(tag, agent.name, k, i))
             for outcome in answer.outcomes:
                 key = lobby_pb2.DeliveryStatus.Name(outcome.status)
                 statuses[key] = statuses.get(key, 0) + 1
@@ -481,10 +485,10 @@ async def throughput(agents: list[Agent], taps: dict[str, Tap], group: str, per_
     started = time.perf_counter()
     await asyncio.gather(*(loop(a, k) for a, k in senders))
     sent_at = time.perf_counter()
-    complete = all(await asyncio.gather(*(taps[a.name].wait_count("tp", expected[a.name]) for a in agents)))
+    complete = all(await asyncio.gather(*(taps[a.name].wait_count(tag, expected[a.name]) for a in agents)))
     done = time.perf_counter()
-    last = max((t for tap in taps.values() for text, t in tap.arrivals.items() if tag_of(text) == "tp"), default=done)
-    received = {a.name: taps[a.name].counts.get("tp", 0) for a in agents}
+    last = max((t for tap in taps.values() for text, t in tap.arrivals.items() if tag_of(text) == tag), default=done)
+    received = {a.name: taps[a.name].counts.get(tag, 0) for a in agents}
     delivered = sum(received.values())
     messages = len(senders) * per_sender
     return {
@@ -816,10 +820,13 @@ async def run(args, results: dict, directory: str) -> None:
 
         # 3. throughput (and LevelDB bytes per message, all online)
         loops = {"alice": 3, "bobby": 3, "charlie": 2}
-        progress(f"3. throughput: 8 send loops x {args.throughput_per_sender} messages into a 3-member group")
+        progress(f"3. throughput: 8 send loops x {args.throughput_per_sender} messages into a 3-member group"
+                 f" (after {THROUGHPUT_WARM_UP} each to warm up)")
+        await throughput(trio, taps, group, THROUGHPUT_WARM_UP, loops, tag="tpwarm")  # not measured
         before = data_bytes(network)
         meter = CpuMeter(service_pids(network)).start()
         tp = await throughput(trio, taps, group, args.throughput_per_sender, loops)
+        tp["warm_up_per_sender"] = THROUGHPUT_WARM_UP
         tp["cpu"] = meter.stop(tp["messages_sent"])
         await asyncio.sleep(0.5)
         leveldb_online = per_10k(before, data_bytes(network), tp["messages_sent"])
@@ -884,7 +891,7 @@ def parse_args(argv=None):
     parser.add_argument("--echo-calls", type=int, default=None, help="sequential echo calls of the floor (default 3000)")
     parser.add_argument("--leveldb-puts", type=int, default=None, help="synced LevelDB puts at most (3 s at most)")
     parser.add_argument("--sends", type=int, default=None, help="sequential sends of section 2 (default 300)")
-    parser.add_argument("--throughput-per-sender", type=int, default=None, help="messages per send loop in section 3 (8 loops; default 150)")
+    parser.add_argument("--throughput-per-sender", type=int, default=None, help="messages per send loop in section 3 (8 loops; default 500)")
     parser.add_argument("--fanout", default=None, help="group sizes of section 4, comma-separated (default 10,50; '' skips)")
     parser.add_argument("--fanout-messages", type=int, default=None, help="sequential sends per fan-out group (default 40)")
     parser.add_argument("--offline-rounds", type=int, default=None, help="first misses to sample in section 5 (default 3)")
@@ -894,7 +901,7 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the network directory (data and logs) afterwards")
     parser.add_argument("--out", help="JSON output path (default bench/results/<timestamp>.json)")
     args = parser.parse_args(argv)
-    defaults = dict(nodes=5, echo_calls=3000, leveldb_puts=5000, sends=300, throughput_per_sender=150,
+    defaults = dict(nodes=5, echo_calls=3000, leveldb_puts=5000, sends=300, throughput_per_sender=500,
                     fanout="10,50", fanout_messages=40, offline_rounds=3, offline_sends=30, catchup=1000)
     quick = dict(nodes=3, echo_calls=500, leveldb_puts=500, sends=50, throughput_per_sender=25,
                  fanout="10", fanout_messages=10, offline_rounds=1, offline_sends=10, catchup=200)
