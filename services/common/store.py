@@ -74,9 +74,10 @@ class Store:
         return Table(self._db, prefix)
 
     @contextlib.contextmanager
-    def batch(self):
-        """A synced write batch: all of it is on disk when the block ends, or none of it."""
-        with self._db.write_batch(sync=True, transaction=True) as wb:
+    def batch(self, sync: bool = True):
+        """A write batch: all of it is applied when the block ends, or none of it; and on
+        disk by then, unless `sync` is False (for what may be lost in a crash)."""
+        with self._db.write_batch(sync=sync, transaction=True) as wb:
             yield Batch(wb)
 
     def close(self) -> None:

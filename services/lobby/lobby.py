@@ -92,8 +92,9 @@ class Lobby:
 
     def __init__(self, store: LobbyStore, conductor, dht, remote, address: str, dht_address: str,
                  retry_policy: RetryPolicy, liveness_window: float = 5.0, outbox: Outbox | None = None,
-                 limits: Limits = Limits()):
+                 limits: Limits = Limits(), receipt_batch_seconds: float = RECEIPT_BATCH_SECONDS):
         self.store = store
+        self.receipt_batch_seconds = receipt_batch_seconds
         self.conductor = conductor
         self.dht = dht
         self.remote = remote
@@ -574,30 +575,50 @@ class Lobby:
 
     # receipts and typing
 
-    async def send_receipt(self, agent: bytes, entry, message_hash: bytes, space: bytes, read: bool = False) -> None:
+    def _owe_receipt(self, batch, agent: bytes, entry, message_hash: bytes, space: bytes, read: bool = False):
         """The seed's time_received (and, once the UI showed it, the read time) goes back to
-        the author, with the same fallback as a message. Receipts for one author that come
-        due together travel together, signed once."""
+        the author. Recorded in `batch`, with the message or the read mark it is for; it
+        goes out (`_queue_receipt`) once that batch is written. Returns what to queue."""
         receipt = common_pb2.Receipt(message_hash=message_hash, group_uuid=entry.group_uuid, receiver=agent,
                                      delivered_at=entry.time_received, read_at=now_micros() if read else 0)
-        key = (agent, entry.author, space)
+        return agent, entry.author, space, receipt, self.store.owe_receipt(batch, agent, entry.author, space, receipt)
+
+    def _queue_receipt(self, agent: bytes, author: bytes, space: bytes, receipt, due_key: bytes) -> None:
+        """Receipts for one author that come due together travel together, signed once,
+        with the same fallback as a message."""
+        key = (agent, author, space)
         pending = self._receipts.get(key)
         if pending is None:
             pending = self._receipts[key] = []
             self._background(self._flush_receipts(key))
-        pending.append(receipt)
+        pending.append((receipt, due_key))
+
+    def resume_receipts(self) -> int:
+        """Queues every receipt owed from before a restart; how many."""
+        owed = list(self.store.owed_receipts())
+        for due_key, agent, due in owed:
+            self._queue_receipt(agent, due.author, due.space, due.receipt, due_key)
+        return len(owed)
 
     async def _flush_receipts(self, key) -> None:
-        await asyncio.sleep(RECEIPT_BATCH_SECONDS)
+        await asyncio.sleep(self.receipt_batch_seconds)
         agent, author, space = key
-        receipts = self._receipts.pop(key)
+        queued = self._receipts.pop(key)
+        receipts = [receipt for receipt, _ in queued]
         body = common_pb2.Receipts(receipts=receipts).SerializeToString()
         try:
             signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
             await self.deliver(lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt", signed=signed,
                                                     group_uuid=receipts[0].group_uuid, space=space))
         except KizunaError as exc:
-            log.info("%d receipts could not go out: %s %s", len(receipts), exc.code, exc.message)
+            log.info("%d receipts could not go out (they go after a restart): %s %s", len(receipts), exc.code,
+                     exc.message)
+            return
+        # Delivered, stored in the DHT, queued in the outbox or refused: owed no more. Not
+        # synced: after a crash, a receipt sent twice changes nothing at its author.
+        with self.store.batch(sync=False) as batch:
+            for _, due_key in queued:
+                batch.delete(self.store.due_receipts, due_key)
 
     async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
         info = self._require_group(agent, group_uuid)
@@ -607,14 +628,19 @@ class Lobby:
             if found is None or found[1].entry.group_uuid != group_uuid:
                 raise NotFound("a message_hash names no message in this group")
             records.append((message_hash, found[1]))
-        marked = 0
-        for message_hash, record in records:
-            if record.entry.author == agent or self.store.read.get(agent + message_hash) is not None:
-                continue
-            self.store.read.put(agent + message_hash, b"")
-            await self.send_receipt(agent, record.entry, message_hash, info.dna_hash, read=True)
-            marked += 1
-        return marked
+        owed = []
+        with self.store.batch() as batch:
+            for message_hash, record in records:
+                if record.entry.author == agent or self.store.read.get(agent + message_hash) is not None:
+                    continue
+                if any(h == message_hash for h, *_ in owed):
+                    continue  # named twice in one call
+                batch.put(self.store.read, agent + message_hash, b"")
+                owed.append((message_hash, *self._owe_receipt(batch, agent, record.entry, message_hash,
+                                                             info.dna_hash, read=True)))
+        for _, *receipt in owed:
+            self._queue_receipt(*receipt)
+        return len(owed)
 
     async def receive_receipts(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
         """A receiver's receipts for the agent's messages: kept on its copies, shown to its UI."""
@@ -645,7 +671,8 @@ class Lobby:
                     changed = True
             if changed:
                 updated[key] = record
-                signalled.append(mine)
+                signalled.append(common_pb2.Receipt())
+                signalled[-1].CopyFrom(mine)  # as it is now: a later receipt in the batch may add to it
         if updated:
             with self.store.batch() as write:
                 for key, record in updated.items():
@@ -1082,8 +1109,9 @@ class Lobby:
             self.store.put_message(batch, to_agent, record)
             if self.store.is_hidden(to_agent, entry.group_uuid):
                 batch.delete(self.store.hidden, to_agent + group_key(entry.group_uuid))
+            receipt = self._owe_receipt(batch, to_agent, entry, message_hash, info.dna_hash)
         self.signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
-        await self.send_receipt(to_agent, entry, message_hash, info.dna_hash)
+        self._queue_receipt(*receipt)
         return True
 
     # history

@@ -10,7 +10,7 @@ from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy
 from services.common.server import base_parser, serve, setup_logging
 from services.lobby.limits import Limits
-from services.lobby.lobby import Lobby
+from services.lobby.lobby import RECEIPT_BATCH_SECONDS, Lobby
 from services.lobby.outbox import Outbox
 from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
 from services.lobby.servicer import LobbyServicer
@@ -38,6 +38,7 @@ async def run(args) -> None:
         liveness_window=args.liveness_window,
         outbox=Outbox(store, interval=args.outbox_interval, backoff_max=args.outbox_backoff_max),
         limits=Limits.from_args(args),
+        receipt_batch_seconds=args.receipt_batch_seconds,
     )
     background: list[asyncio.Task] = []
 
@@ -49,6 +50,9 @@ async def run(args) -> None:
         # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
         # on its first call.
         await _host_until_done(lobby)
+        owed = lobby.resume_receipts()
+        if owed:
+            log.info("%d receipts owed from before the restart are going out", owed)
         background.append(asyncio.create_task(lobby.run_outbox()))
         background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
         background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
@@ -107,6 +111,8 @@ def main(argv=None) -> None:
     parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
     parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
                         help="the longest wait before retrying a queued item")
+    parser.add_argument("--receipt-batch-seconds", type=float, default=RECEIPT_BATCH_SECONDS,
+                        help="how long a receipt waits for others to the same author, to go out together")
     parser.add_argument("--node-secret-file", required=True, help="the node's secret, shared with its conductor and DHT (made when missing)")
     Limits.add_arguments(parser)
     RetryPolicy.add_arguments(parser)

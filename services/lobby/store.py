@@ -31,9 +31,10 @@ class LobbyStore:
         self.read = self._store.table(b"read:")  # agent + message hash -> b"" (a read receipt went out)
         self.nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
         self.outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
+        self.due_receipts = self._store.table(b"rcptdue:")  # agent + message hash + kind -> DueReceipt
 
-    def batch(self):
-        return self._store.batch()
+    def batch(self, sync: bool = True):
+        return self._store.batch(sync)
 
     def close(self) -> None:
         self._store.close()
@@ -95,6 +96,18 @@ class LobbyStore:
         key = self.message_key(agent, record.entry.group_uuid, record.entry.time_sent, record.message_hash)
         batch.put(self.messages, key, record.SerializeToString())
         batch.put(self.seen, agent + record.message_hash, key)
+
+    def owe_receipt(self, batch, agent: bytes, author: bytes, space: bytes, receipt: common_pb2.Receipt) -> bytes:
+        """Records, in `batch`, a receipt the agent owes `author`; returns its key."""
+        key = agent + receipt.message_hash + (b"r" if receipt.read_at else b"d")
+        batch.put(self.due_receipts, key, lobby_pb2.DueReceipt(author=author, space=space, receipt=receipt)
+                  .SerializeToString())
+        return key
+
+    def owed_receipts(self):
+        """(key, agent, DueReceipt) of every receipt owed and not yet sent."""
+        for key, value in self.due_receipts.items():
+            yield key, key[:32], lobby_pb2.DueReceipt.FromString(value)
 
     def messages_range(self, agent: bytes, group_uuid: str, cursor: bytes | None, newer: bool, limit: int,
                        author: bytes = b""):

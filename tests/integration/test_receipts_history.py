@@ -11,6 +11,7 @@ import uuid
 import grpc
 import pytest
 
+from kizuna import net
 from kizuna.client import ClientError
 from tests.integration.network import (
     create_group,
@@ -145,6 +146,37 @@ def test_with_bobby_offline_both_receipts_arrive_after_he_is_back_delivered_firs
         assert len(heard) == 2, heard
         mine = receipt_from(record, bobby_key)
         assert (mine.delivered_at, mine.read_at) == (delivered.delivered_at, read.read_at)
+
+
+def test_a_receipt_owed_when_bobbys_node_is_killed_reaches_alice_after_his_restart(tmp_path):
+    """Bobby's lobby holds receipts back for ten minutes, so his node dies owing the one for
+    alice's message; restarted (with the usual batching), it sends it."""
+    holding = {"bobby": {"lobby": ["--receipt-batch-seconds", "600"]}}
+    with make_network(tmp_path, extra_args=holding) as network:
+        bobby_key = network.agent_key("bobby")
+
+        async def scenario():
+            async with make_clients(network, ("alice", "bobby")) as clients:
+                alice, bobby = clients["alice"], clients["bobby"]
+                group = (await create_group(clients, "Owed", ["bobby"])).group.group_uuid
+                h = (await alice.send(group, "receipt owed")).message.message_hash
+                await wait_until(bobby, lambda: messages(bobby, group, "receipt owed"), "bobby's UI shows it")
+                time_received = messages(bobby, group, "receipt owed")[0].record.entry.time_received
+            await stop_node(tmp_path, "bobby", kill=True)
+            config = net.load(tmp_path)
+            config.nodes["bobby"]["extra_args"] = {}
+            net.save(config)
+            async with make_clients(network, ("alice",)) as clients:
+                alice = clients["alice"]
+                assert receipts(alice, h, bobby_key) == []
+                await start_node(tmp_path, "bobby")
+                await wait_until(alice, lambda: receipts(alice, h, bobby_key),
+                                 "alice's UI hears the receipt bobby's lobby owed before it was killed", CATCH_UP)
+                return time_received, receipts(alice, h, bobby_key), await record_of(alice, group, h)
+
+        time_received, heard, record = run(scenario())
+        assert [(r.delivered_at, r.read_at) for r in heard] == [(time_received, 0)]
+        assert receipt_from(record, bobby_key).delivered_at == time_received
 
 
 # ---------------------------------------------------------------- history

@@ -8,7 +8,9 @@ from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import anchors
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.hashing import blake2b_256
-from tests.unit.lobby_fakes import drain, make_lobbies
+from services.lobby.lobby import Lobby
+from services.lobby.store import LobbyStore
+from tests.unit.lobby_fakes import FAST_POLICY, drain, make_lobbies
 
 
 def run(coro):
@@ -276,5 +278,46 @@ def test_source_chain_is_hash_linked_and_signed(tmp_path):
             assert action.entry_hash == blake2b_256(action.entry)
             prev = blake2b_256(signed.body)
         assert len(chain) == 3
+
+    run(scenario())
+
+
+def _receipts_heard(subscription):
+    return [r for s in drain(subscription) if s.WhichOneof("signal") == "receipt" for r in s.receipt.receipts]
+
+
+def test_a_receipt_owed_when_the_lobby_stops_goes_out_after_its_restart_and_only_once(tmp_path):
+    async def scenario():
+        lobbies, agents, conductor, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby"])
+        await lobbies["bobby"].accept_group(agents["bobby"], info.group_uuid)
+        alice_hears = lobbies["alice"].signals.subscribe(agents["alice"])
+        lobbies["bobby"].receipt_batch_seconds = 3600  # it would go out long after the "crash"
+        record, _ = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "hello")
+        await lobbies["bobby"].mark_read(agents["bobby"], info.group_uuid, [record.message_hash])
+        await lobbies["bobby"].close()  # stops before the batch went out
+        lobbies["bobby"].store.close()
+        assert _receipts_heard(alice_hears) == []
+
+        async def restart():
+            store = LobbyStore(str(tmp_path / "bobby"))
+            lobby = Lobby(store, lobbies["bobby"].conductor, dht, remote, "lobby-bobby", "dht", FAST_POLICY,
+                          receipt_batch_seconds=0.01)
+            remote.lobbies["lobby-bobby"] = lobby
+            await lobby.host_agents()
+            return lobby
+
+        bobby = await restart()
+        assert bobby.resume_receipts() == 2
+        await asyncio.wait_for(asyncio.gather(*list(bobby._tasks)), 5)  # the batch went out
+        heard = _receipts_heard(alice_hears)
+        assert sorted((r.message_hash, bool(r.delivered_at), bool(r.read_at)) for r in heard) == [
+            (record.message_hash, True, False), (record.message_hash, True, True)]
+        assert list(bobby.store.owed_receipts()) == []
+        await bobby.close()
+        bobby.store.close()
+        bobby = await restart()
+        assert bobby.resume_receipts() == 0  # sent: owed no more
+        await bobby.close()
 
     run(scenario())

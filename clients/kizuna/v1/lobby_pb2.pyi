@@ -377,6 +377,16 @@ class SyncInboxResponse(_message.Message):
     messages: int
     def __init__(self, invites: _Optional[int] = ..., messages: _Optional[int] = ...) -> None: ...
 
+class DueReceipt(_message.Message):
+    __slots__ = ("author", "space", "receipt")
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    author: bytes
+    space: bytes
+    receipt: _common_pb2.Receipt
+    def __init__(self, author: _Optional[bytes] = ..., space: _Optional[bytes] = ..., receipt: _Optional[_Union[_common_pb2.Receipt, _Mapping]] = ...) -> None: ...
+
 class OutboxItem(_message.Message):
     __slots__ = ("author", "receiver", "kind", "signed", "group_uuid", "space", "attempts", "queued_at", "next_attempt")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
