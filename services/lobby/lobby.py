@@ -628,17 +628,16 @@ class Lobby:
             if found is None or found[1].entry.group_uuid != group_uuid:
                 raise NotFound("a message_hash names no message in this group")
             records.append((message_hash, found[1]))
-        owed = []
+        owed, marked = [], set()
         with self.store.batch() as batch:
             for message_hash, record in records:
-                if record.entry.author == agent or self.store.read.get(agent + message_hash) is not None:
+                if (record.entry.author == agent or message_hash in marked  # named twice in one call
+                        or self.store.read.get(agent + message_hash) is not None):
                     continue
-                if any(h == message_hash for h, *_ in owed):
-                    continue  # named twice in one call
                 batch.put(self.store.read, agent + message_hash, b"")
-                owed.append((message_hash, *self._owe_receipt(batch, agent, record.entry, message_hash,
-                                                             info.dna_hash, read=True)))
-        for _, *receipt in owed:
+                owed.append(self._owe_receipt(batch, agent, record.entry, message_hash, info.dna_hash, read=True))
+                marked.add(message_hash)
+        for receipt in owed:
             self._queue_receipt(*receipt)
         return len(owed)
 

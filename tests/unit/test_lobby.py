@@ -321,3 +321,20 @@ def test_a_receipt_owed_when_the_lobby_stops_goes_out_after_its_restart_and_only
         await bobby.close()
 
     run(scenario())
+
+
+def test_mark_read_counts_a_message_named_twice_once_and_owes_one_read_receipt(tmp_path):
+    async def scenario():
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby"])
+        await lobbies["bobby"].accept_group(agents["bobby"], info.group_uuid)
+        lobbies["bobby"].receipt_batch_seconds = 3600  # still owed when we look
+        record, _ = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "hello")
+        h = record.message_hash
+        assert await lobbies["bobby"].mark_read(agents["bobby"], info.group_uuid, [h, h]) == 1
+        assert await lobbies["bobby"].mark_read(agents["bobby"], info.group_uuid, [h]) == 0
+        owed = [due.receipt for _, _, due in lobbies["bobby"].store.owed_receipts()]
+        assert sorted((r.message_hash, bool(r.read_at)) for r in owed) == [(h, False), (h, True)]
+        await lobbies["bobby"].close()
+
+    run(scenario())
