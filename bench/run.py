@@ -700,8 +700,11 @@ def targets(results: dict) -> list[dict]:
     cu = results.get("catch_up", {})
     if cu:
         secs = cu.get("seconds_until_all")
-        out.append({"target": f"catch-up of {cu['away_messages']} within 2 s", "value": f"{secs:.2f} s" if secs is not None else f"incomplete ({cu['received']}/{cu['away_messages']})",
-                    "ok": secs is not None and secs <= 2.0 and cu["away_messages"] >= 1000})
+        value = f"{secs:.2f} s" if secs is not None else f"incomplete ({cu['received']}/{cu['away_messages']})"
+        ok = secs is not None and secs <= 2.0
+        if cu["away_messages"] < 1000:  # the target is for 1,000: a smaller run only says so
+            value, ok = f"{value} (the target is for 1,000)", (None if ok else False)
+        out.append({"target": f"catch-up of {cu['away_messages']} within 2 s", "value": value, "ok": ok})
     fp = results.get("footprint", {}).get("services", {})
     if fp:
         worst = max(fp.items(), key=lambda kv: kv[1]["rss_mb"])
