@@ -70,7 +70,8 @@ class UiEvent:
 
     @property
     def receipt(self) -> common_pb2.Receipt | None:
-        """A receiver's delivered or read receipt for one of this agent's messages."""
+        """A receiver's delivered or read receipt for one of this agent's messages (an event
+        from `to_events` carries one; a receipt signal of several makes one event each)."""
         return self.signal.receipt.receipts[0] if self.kind == "receipt" and self.signal.receipt.receipts else None
 
     @property
@@ -351,7 +352,8 @@ class Client:
 
     async def to_event(self, signal: lobby_pb2.Signal) -> UiEvent | None:
         """The UI event for a signal of one event; a message gets the banner when its group
-        isn't accepted. A receipt signal gives its first receipt's (`to_events` gives all)."""
+        isn't accepted. A receipt signal may carry several receipts: this gives only the
+        first's event, so a UI reading signals itself should call `to_events`."""
         kind = signal.WhichOneof("signal")
         if kind == "message":
             record = signal.message.message

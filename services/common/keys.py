@@ -9,6 +9,10 @@ from services.common.errors import InvalidArgument, PermissionDenied
 
 KEY_LEN = 32
 SIGNATURE_LEN = 64
+# What the conductor signs (or opens) in one call: at most this many bytes, and this many
+# items in a batch.
+MAX_SIGN_BYTES = 1024 * 1024
+MAX_BATCH = 1000
 
 
 def check_agent_key(agent: bytes, what: str = "agent") -> bytes:

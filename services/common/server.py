@@ -99,9 +99,12 @@ class _ParsingGenericHandler(grpc.GenericRpcHandler):
 
     def service(self, handler_call_details):
         method = handler_call_details.method
-        if method not in self._wrapped:
-            self._wrapped[method] = _parsing(self._inner.service(handler_call_details), method)
-        return self._wrapped[method]
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = _parsing(self._inner.service(handler_call_details), method)
+            if wrapped is not None:  # only the inner handler's own methods: a bounded set
+                self._wrapped[method] = wrapped
+        return wrapped
 
 
 class ParsingServer:

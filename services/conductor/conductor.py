@@ -12,15 +12,13 @@ from kizuna.v1 import common_pb2, conductor_pb2
 from services.common import dna, group_state
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
 from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import check_agent_key
+from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
 from services.common.sealing import open_sealed
 from services.conductor.store import ConductorStore
 
 log = logging.getLogger("kizuna.conductor")
 
 MAX_NAME_LEN = 64
-MAX_SIGN_BYTES = 1024 * 1024
-MAX_BATCH = 1000
 
 
 def _raw(key) -> bytes:

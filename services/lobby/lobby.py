@@ -51,6 +51,7 @@ FETCH_CONCURRENCY = 32
 DECRYPT_BATCH = 100  # sealed items per conductor call (each at most a payload's size)
 MAX_TOKEN_HINTS = 10_000
 RECEIPT_BATCH_SECONDS = 0.25
+RECEIPT_RETRY_SECONDS = 5.0  # after a batch of receipts could not go out
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000
 
 
@@ -95,6 +96,7 @@ class Lobby:
                  limits: Limits = Limits(), receipt_batch_seconds: float = RECEIPT_BATCH_SECONDS):
         self.store = store
         self.receipt_batch_seconds = receipt_batch_seconds
+        self.receipt_retry_seconds = RECEIPT_RETRY_SECONDS
         self.conductor = conductor
         self.dht = dht
         self.remote = remote
@@ -172,7 +174,13 @@ class Lobby:
             if exc.code == "UNAUTHENTICATED":
                 self._token_hints.pop(app_token, None)
                 raise
-            if await self.authenticate(app_token) != hint:
+            try:
+                confirmed = await self.authenticate(app_token)  # a refused caller learns no more
+            except KizunaError as check_failed:
+                if check_failed.code == "UNAUTHENTICATED":
+                    self._token_hints.pop(app_token, None)
+                raise
+            if confirmed != hint:
                 raise Unauthenticated("the app token names another agent") from None
             raise
 
@@ -610,15 +618,19 @@ class Lobby:
             signed = common_pb2.Signed(body=body, signature=await self.conductor.sign(agent, body), author=agent)
             await self.deliver(lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt", signed=signed,
                                                     group_uuid=receipts[0].group_uuid, space=space))
-        except KizunaError as exc:
-            log.info("%d receipts could not go out (they go after a restart): %s %s", len(receipts), exc.code,
-                     exc.message)
-            return
-        # Delivered, stored in the DHT, queued in the outbox or refused: owed no more. Not
-        # synced: after a crash, a receipt sent twice changes nothing at its author.
-        with self.store.batch(sync=False) as batch:
-            for _, due_key in queued:
-                batch.delete(self.store.due_receipts, due_key)
+            # Delivered, stored in the DHT, queued in the outbox or refused: owed no more.
+            # Not synced: after a crash, a receipt sent twice changes nothing at its author.
+            with self.store.batch(sync=False) as batch:
+                for _, due_key in queued:
+                    batch.delete(self.store.due_receipts, due_key)
+        except Exception as exc:  # noqa: BLE001 - still owed (on disk too): try again in a while
+            if isinstance(exc, KizunaError):
+                log.info("%d receipts could not go out yet: %s %s", len(receipts), exc.code, exc.message)
+            else:
+                log.error("%d receipts could not go out yet", len(receipts), exc_info=exc)
+            await asyncio.sleep(self.receipt_retry_seconds)
+            for receipt, due_key in queued:
+                self._queue_receipt(agent, author, space, receipt, due_key)
 
     async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
         info = self._require_group(agent, group_uuid)

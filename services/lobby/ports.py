@@ -10,6 +10,7 @@ from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dh
 from services.common import dna, node_secret
 from services.common.channels import ChannelPool
 from services.common.hashing import blake2b_256
+from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES
 from services.common.rpc import remote_error
 
 LOCAL_TIMEOUT = 10.0
@@ -20,6 +21,20 @@ async def _call(method, request, timeout, metadata=None):
         return await method(request, timeout=timeout, metadata=metadata)
     except grpc.aio.AioRpcError as exc:
         raise remote_error(exc) from exc
+
+
+def _chunks(items: list[bytes]):
+    """`items` in order, in runs the conductor signs in one call (one item of its own when
+    that item alone is too big, for the conductor to refuse)."""
+    chunk, size = [], 0
+    for item in items:
+        if chunk and (len(chunk) == MAX_BATCH or size + len(item) > MAX_SIGN_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item)
+    if chunk:
+        yield chunk
 
 
 class ConductorPort:
@@ -34,9 +49,13 @@ class ConductorPort:
         return response.signature
 
     async def sign_batch(self, agent: bytes, items: list[bytes], app_token: str = "") -> list[bytes]:
-        """With `app_token`, signs only if the token is live and names `agent`."""
-        request = conductor_pb2.SignBatchRequest(agent=agent, data=items, app_token=app_token)
-        return list((await _call(self._stub.SignBatch, request, LOCAL_TIMEOUT, self._metadata)).signatures)
+        """With `app_token`, signs only if the token is live and names `agent`. Items beyond
+        what the conductor signs in one call (a big message to a big group) go in several."""
+        signatures = []
+        for chunk in _chunks(items):
+            request = conductor_pb2.SignBatchRequest(agent=agent, data=chunk, app_token=app_token)
+            signatures += (await _call(self._stub.SignBatch, request, LOCAL_TIMEOUT, self._metadata)).signatures
+        return signatures
 
     async def clone_dna(self, agent: bytes, properties, updates=()) -> conductor_pb2.Cell:
         request = conductor_pb2.CloneDnaRequest(agent=agent, template=dna.GROUP_TEMPLATE, properties=properties,

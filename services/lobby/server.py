@@ -50,9 +50,6 @@ async def run(args) -> None:
         # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
         # on its first call.
         await _host_until_done(lobby)
-        owed = lobby.resume_receipts()
-        if owed:
-            log.info("%d receipts owed from before the restart are going out", owed)
         background.append(asyncio.create_task(lobby.run_outbox()))
         background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
         background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
@@ -66,6 +63,9 @@ async def run(args) -> None:
         await pool.close()
         store.close()
 
+    owed = lobby.resume_receipts()  # before any call comes in, so none is queued twice
+    if owed:
+        log.info("%d receipts owed from before the restart are going out", owed)
     await serve(args.listen, [lobby_pb2.DESCRIPTOR.services_by_name["Lobby"].full_name], register, on_start, on_stop)
 
 

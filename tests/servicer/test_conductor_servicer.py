@@ -13,6 +13,7 @@ from services.common.errors import RemoteError
 from services.conductor.conductor import Conductor
 from services.conductor.servicer import ConductorServicer
 from services.conductor.store import ConductorStore
+from services.lobby.ports import ConductorPort, _chunks
 
 
 class FakeDht:
@@ -219,3 +220,34 @@ def test_clone_dna_then_list_cells_shows_the_clone_cell(conductor_server):
     assert len(cell.dna_hash) == 32
     cells = stub.ListCells(conductor_pb2.ListCellsRequest(agent=alice), timeout=10).cells
     assert {c.template for c in cells} == {"lobby", "group"}
+
+
+def test_the_lobbys_port_signs_more_than_one_call_takes_in_several_and_keeps_the_order(tmp_path):
+    """A 16 KiB message to a big group makes more than the 1 MiB the conductor signs at
+    once: the lobby's ConductorPort splits it, and every signature matches its item."""
+    store = ConductorStore(str(tmp_path / "conductor"))
+    server = ServerThread(Conductor(store, FakeDht().join_space))
+    address = server.start()
+    try:
+        with grpc.intercept_channel(grpc.insecure_channel(address), _WithSecret()) as setup:
+            created = conductor_pb2_grpc.ConductorStub(setup).CreateAgent(
+                conductor_pb2.CreateAgentRequest(name="alice"), timeout=10)
+        alice, app_token = created.agent, created.app_token
+        items = [bytes([i]) * (16 * 1024 + i) for i in range(100)]  # about 1.6 MiB
+
+        async def sign():
+            channel = grpc.aio.insecure_channel(address)
+            try:
+                return await ConductorPort(channel, SECRET).sign_batch(alice.agent, items, app_token)
+            finally:
+                await channel.close()
+
+        signatures = asyncio.run(sign())
+        key = Ed25519PublicKey.from_public_bytes(alice.agent)
+        assert len(signatures) == len(items)
+        for item, signature in zip(items, signatures):
+            key.verify(signature, item)
+        assert [len(c) for c in _chunks(items)][0] < len(items)  # it did take more than one call
+    finally:
+        server.stop()
+        store.close()

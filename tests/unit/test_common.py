@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -12,6 +13,7 @@ from services.common import dna
 from services.common.errors import InvalidArgument, PermissionDenied, RemoteError
 from services.common.keys import check_agent_key, verify_signed
 from services.common.retry import RetryPolicy, call_with_policy, is_transient
+from services.common.server import _ParsingGenericHandler
 from services.common.store import Store, from_u64, u64
 
 # ---- Store -------------------------------------------------------------------------
@@ -254,3 +256,26 @@ def test_retry_policy_does_not_retry_exceptions_outside_the_error_vocabulary():
     assert calls == 1
     assert not is_transient(ValueError())
     assert is_transient(RemoteError("UNAVAILABLE", "x"))
+
+
+# ---------------------------------------------------------------- the parse guard
+
+
+class _Details:
+    def __init__(self, method):
+        self.method = method
+
+
+def test_the_parse_guard_wraps_each_known_method_once_and_remembers_no_unknown_name():
+    async def say(request, context):
+        return request
+
+    inner = grpc.method_handlers_generic_handler("t.Echo", {"Say": grpc.unary_unary_rpc_method_handler(
+        say, request_deserializer=common_pb2.Signed.FromString, response_serializer=common_pb2.Signed.SerializeToString)})
+    guard = _ParsingGenericHandler(inner)
+    first = guard.service(_Details("/t.Echo/Say"))
+    assert first is guard.service(_Details("/t.Echo/Say"))
+    assert first.request_deserializer is None  # it parses the bytes itself, refusing bad ones
+    for i in range(200):
+        assert guard.service(_Details(f"/x.Y/M{i}")) is None  # UNIMPLEMENTED for the caller
+    assert list(guard._wrapped) == ["/t.Echo/Say"]

@@ -6,7 +6,7 @@ import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import anchors
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, RemoteError
 from services.common.hashing import blake2b_256
 from services.lobby.lobby import Lobby
 from services.lobby.store import LobbyStore
@@ -336,5 +336,57 @@ def test_mark_read_counts_a_message_named_twice_once_and_owes_one_read_receipt(t
         owed = [due.receipt for _, _, due in lobbies["bobby"].store.owed_receipts()]
         assert sorted((r.message_hash, bool(r.read_at)) for r in owed) == [(h, False), (h, True)]
         await lobbies["bobby"].close()
+
+    run(scenario())
+
+
+async def _until(condition, what: str, timeout: float = 5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout:.0f}s: {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_a_batch_of_receipts_that_cannot_be_signed_goes_out_on_a_later_try(tmp_path):
+    async def scenario():
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby"])
+        await lobbies["bobby"].accept_group(agents["bobby"], info.group_uuid)
+        alice_hears = lobbies["alice"].signals.subscribe(agents["alice"])
+        bobby = lobbies["bobby"]
+        bobby.receipt_batch_seconds, bobby.receipt_retry_seconds = 0.01, 0.05
+        real_sign, refusals = bobby.conductor.sign, []
+
+        async def sign_after_a_while(agent, data):
+            if len(refusals) < 2:
+                refusals.append(data)
+                raise RemoteError("UNAVAILABLE", "the conductor is restarting")
+            return await real_sign(agent, data)
+
+        bobby.conductor.sign = sign_after_a_while
+        record, _ = await lobbies["alice"].send_group_message(agents["alice"], info.group_uuid, "hello")
+        heard = []
+        await _until(lambda: heard.extend(_receipts_heard(alice_hears)) or heard, "alice hears the receipt")
+        assert len(refusals) == 2
+        assert [(r.message_hash, r.receiver) for r in heard] == [(record.message_hash, agents["bobby"])]
+        await _until(lambda: not list(bobby.store.owed_receipts()), "the receipt is owed no more")
+        await bobby.close()
+
+    run(scenario())
+
+
+def test_a_revoked_token_sending_to_no_group_is_unauthenticated_and_forgotten(tmp_path):
+    async def scenario():
+        lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].create_group(agents["alice"], "trip", ["bobby"])
+        alice = lobbies["alice"]
+        await alice.send_group_message_as("token-alice", info.group_uuid, "while the token is good")
+        assert "token-alice" in alice._token_hints
+        del conductor.tokens["token-alice"]  # revoked
+        with pytest.raises(Exception) as refused:
+            await alice.send_group_message_as("token-alice", "no-such-group", "after")
+        assert getattr(refused.value, "code", "") == "UNAUTHENTICATED"  # not "no such group"
+        assert "token-alice" not in alice._token_hints
+        await alice.close()
 
     run(scenario())
