@@ -1,0 +1,49 @@
+"""`make bench` keeps working: its smallest run, on a real local network, measures every
+section, counts every message and leaves no process behind. No speed is asserted here;
+the targets are for `make bench` to judge."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kizuna import net
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALLEST = ["--quick", "--echo-calls", "100", "--leveldb-puts", "100", "--sends", "10",
+            "--throughput-per-sender", "5", "--fanout", "4", "--fanout-messages", "3",
+            "--offline-rounds", "1", "--offline-sends", "3", "--catchup", "20"]
+
+
+def test_the_smallest_bench_run_measures_every_section_and_loses_nothing(tmp_path):
+    out, network_dir = tmp_path / "result.json", tmp_path / "net"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.run", *SMALLEST, "--out", str(out), "--dir", str(network_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=170,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "clients")])},
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert "error" not in results
+    for section in ("floors", "send_to_signal", "throughput", "fan_out", "offline_decision", "catch_up",
+                    "footprint", "targets"):
+        assert results.get(section), f"no {section} in the results"
+
+    assert results["send_to_signal"]["lost"] == 0
+    assert results["send_to_signal"]["send_to_signal"]["n"] == 10
+    throughput = results["throughput"]
+    assert throughput["deliveries_received"] == throughput["deliveries_expected"] == 8 * 5 * 2
+    assert throughput["lost"] == 0 and throughput["duplicates"] == 0
+    assert [f["members"] for f in results["fan_out"]] == [4] and results["fan_out"][0]["lost"] == 0
+    assert results["catch_up"]["received"] == results["catch_up"]["away_messages"] >= 20
+    assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"send-to-signal", "catch-up", "each"}
+    assert "targets:" in finished.stdout  # the table a user reads
+
+    status = net.status(network_dir)  # the bench took its network down
+    assert len(status) == 3
+    assert not any(service["running"] for node in status.values() for service in node.values())
