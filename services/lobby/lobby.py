@@ -151,8 +151,13 @@ class Lobby:
 
     async def authenticate(self, app_token: str) -> bytes:
         """The agent an app token names; Unauthenticated when none. Asked of the conductor
-        on every call, so a revoked token stops working at once."""
-        resolved = await self.conductor.resolve_token(app_token)
+        on every call, so a revoked token stops working at once (and is no hint any more)."""
+        try:
+            resolved = await self.conductor.resolve_token(app_token)
+        except KizunaError as exc:
+            if exc.code == "UNAUTHENTICATED":
+                self._token_hints.pop(app_token, None)
+            raise
         if resolved.agent not in self._hosted:
             await self.host_agent(resolved)
         self._token_hints[app_token] = resolved.agent
@@ -174,13 +179,7 @@ class Lobby:
             if exc.code == "UNAUTHENTICATED":
                 self._token_hints.pop(app_token, None)
                 raise
-            try:
-                confirmed = await self.authenticate(app_token)  # a refused caller learns no more
-            except KizunaError as check_failed:
-                if check_failed.code == "UNAUTHENTICATED":
-                    self._token_hints.pop(app_token, None)
-                raise
-            if confirmed != hint:
+            if await self.authenticate(app_token) != hint:  # a refused caller learns no more
                 raise Unauthenticated("the app token names another agent") from None
             raise
 

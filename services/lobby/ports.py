@@ -120,19 +120,11 @@ class RemoteLobbies:
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool
-        self._stubs: dict[str, _Stub] = {}
+        self._stubs: dict[str, tuple[grpc.aio.Channel, lobby_pb2_grpc.LobbyStub]] = {}
 
     async def call(self, address: str, method: str, request, timeout: float):
         channel = self._pool.get(address)
-        stub = self._stubs.get(address)
-        if stub is None or stub.channel is not channel:
-            stub = self._stubs[address] = _Stub(channel)
-        return await _call(getattr(stub, method), request, timeout)
-
-
-class _Stub(lobby_pb2_grpc.LobbyStub):
-    """A LobbyStub that remembers its channel, so a cached one is never used for another."""
-
-    def __init__(self, channel):
-        super().__init__(channel)
-        self.channel = channel
+        cached = self._stubs.get(address)
+        if cached is None or cached[0] is not channel:  # never a stub of a channel since closed
+            cached = self._stubs[address] = (channel, lobby_pb2_grpc.LobbyStub(channel))
+        return await _call(getattr(cached[1], method), request, timeout)
