@@ -1,8 +1,10 @@
 """Small helpers the test suites share: an agent that signs DHT ops with a key of its own,
-running a coroutine test, and polling a condition with a deadline (never a fixed sleep)."""
+running a coroutine (`run`, `async_test`), and polling a condition with a deadline
+(`eventually`, never a fixed sleep)."""
 
 import asyncio
 import functools
+import inspect
 import time
 
 import pytest
@@ -28,24 +30,51 @@ class Agent:
         return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
 
 
+RUN_TIMEOUT = 120.0
+
+
+def run(coro, timeout: float = RUN_TIMEOUT):
+    """The one way a test runs a coroutine: on a fresh event loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
 def async_test(fn):
-    """Runs a coroutine test function on a fresh event loop."""
+    """Runs a coroutine test function with `run`."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
+        return run(fn(*args, **kwargs))
 
     return wrapper
 
 
-def wait_for(condition, what: str, timeout: float = 15.0):
-    """Polls a synchronous `condition()` until it is truthy and returns it; fails naming
-    `what` at the deadline."""
+def eventually(condition, what: str, timeout: float = 15.0, interval: float = 0.05):
+    """Polls `condition()` until it is truthy and returns its value; fails naming `what` at
+    the deadline. The one polling helper: called in a coroutine it returns an awaitable
+    (`await eventually(...)`) that lets the event loop run between checks, and there
+    `condition` may itself be a coroutine function."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() >= deadline:
+                pytest.fail(f"not within {timeout:.0f}s: {what}")
+            time.sleep(interval)
+    return _eventually_async(condition, what, timeout, interval)
+
+
+async def _eventually_async(condition, what: str, timeout: float, interval: float):
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() >= deadline:
             pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.1)
+        await asyncio.sleep(interval)

@@ -1,7 +1,8 @@
 """The one error vocabulary: domain exceptions that carry the gRPC status they map to.
 
 Domain code raises these without importing grpc; `services.common.rpc` turns them
-into `context.abort(code, message)`.
+into `context.abort(code, message)`, and a status that comes back from another service
+arrives as the class of the same code (`error_for`), so callers test errors by class.
 """
 
 
@@ -47,9 +48,42 @@ class Unavailable(KizunaError):
     code = "UNAVAILABLE"
 
 
+class DeadlineExceeded(KizunaError):
+    code = "DEADLINE_EXCEEDED"
+
+
+class Cancelled(KizunaError):
+    code = "CANCELLED"
+
+
+class Internal(KizunaError):
+    code = "INTERNAL"
+
+
+class Unknown(KizunaError):
+    code = "UNKNOWN"
+
+
 class RemoteError(KizunaError):
-    """A call to another service failed; `code` is the status that came back."""
+    """A status another service answered with and this vocabulary has no class for."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
+
+
+# The calls that may go better when tried again: the callee did not answer, or asked
+# for time. Everything else is the callee's answer and stays the same on a retry.
+TRANSIENT = (Unavailable, DeadlineExceeded, ResourceExhausted)
+# The callee did not answer at all (as opposed to answering with a refusal).
+UNREACHABLE = (Unavailable, DeadlineExceeded, Cancelled, Unknown)
+
+_BY_CODE = {cls.code: cls for cls in (
+    InvalidArgument, NotFound, AlreadyExists, PermissionDenied, Unauthenticated, FailedPrecondition,
+    ResourceExhausted, Unavailable, DeadlineExceeded, Cancelled, Internal, Unknown)}
+
+
+def error_for(code: str, message: str) -> KizunaError:
+    """The error of the class that carries `code` (a RemoteError for a code without one)."""
+    cls = _BY_CODE.get(code)
+    return cls(message) if cls is not None else RemoteError(code, message)

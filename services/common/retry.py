@@ -10,13 +10,12 @@ import time
 
 import tenacity
 
-from services.common.errors import KizunaError
+from services.common.errors import TRANSIENT, KizunaError
 from services.common.settings import FlagSettings
 
 log = logging.getLogger("kizuna.retry")
 
 MIN_ATTEMPT = 0.05
-TRANSIENT = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +49,12 @@ class RetryPolicy(FlagSettings):
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, KizunaError) and exc.code in TRANSIENT
+    return isinstance(exc, TRANSIENT)
 
 
 async def call_with_policy(policy: RetryPolicy, what: str, call):
     """Runs `await call(timeout)` under the policy; returns (result, attempts) or raises
-    the last error. `call` raises KizunaError (e.g. RemoteError) on failure.
+    the last error. `call` raises KizunaError (e.g. Unavailable from services.common.rpc.remote_error) on failure.
 
     The first attempt runs bare, since most calls succeed at once; when it fails
     transiently, tenacity's loop takes over with that failure as its own first attempt,

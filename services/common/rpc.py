@@ -10,7 +10,7 @@ import logging
 
 import grpc
 
-from services.common.errors import KizunaError, RemoteError
+from services.common.errors import KizunaError, error_for
 
 log = logging.getLogger("kizuna.rpc")
 
@@ -60,5 +60,5 @@ def rpc_method(fn):
 
 
 def remote_error(exc: grpc.aio.AioRpcError) -> KizunaError:
-    """Turns a failed outgoing call into a domain error carrying the same status."""
-    return RemoteError(exc.code().name, exc.details() or exc.code().name)
+    """Turns a failed outgoing call into the domain error of the same status."""
+    return error_for(exc.code().name, exc.details() or exc.code().name)

@@ -16,6 +16,7 @@ from services.common.errors import (
     InvalidArgument,
     KizunaError,
     PermissionDenied,
+    UNREACHABLE,
     ResourceExhausted,
     Unavailable,
 )
@@ -42,8 +43,6 @@ CALL_TIMEOUT = 3.0  # a live peer under load answers well within this; a dead on
 GOSSIP_INTERVAL = 2.0
 MAX_LEARNED_ADDRESSES = 256
 DEFAULT_MAX_SPACES = 1000
-# Statuses that say the peer did not answer, as opposed to answering with a refusal.
-UNREACHABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"})
 
 
 class Transport(Protocol):
@@ -162,7 +161,7 @@ class GroupDhtNode:
         try:
             result = await call(peer.address, self._call_timeout)
         except KizunaError as exc:
-            if exc.code in UNREACHABLE:
+            if isinstance(exc, UNREACHABLE):
                 self.peers.mark_down(peer.node_id)
             log.debug("%s to %s failed: %s %s", what, peer.address, exc.code, exc.message)
             raise
@@ -348,7 +347,7 @@ class GroupDhtNode:
                 log.warning("holder %s did not store op %s: %s %s", node_id.hex()[:16], hash_.hex()[:16], r.code, r.message)
         needed = placement.quorum(len(holder_ids))
         if stored < needed:
-            refusals = [r for r in results if isinstance(r, KizunaError) and r.code not in UNREACHABLE]
+            refusals = [r for r in results if isinstance(r, KizunaError) and not isinstance(r, UNREACHABLE)]
             if refusals and stored == 0:
                 raise refusals[0]
             for r in results:

@@ -155,7 +155,7 @@ class Lobby:
         try:
             resolved = await self.conductor.resolve_token(app_token)
         except KizunaError as exc:
-            if exc.code == "UNAUTHENTICATED":
+            if isinstance(exc, Unauthenticated):
                 self._token_hints.pop(app_token, None)
             raise
         if resolved.agent not in self._hosted:
@@ -176,7 +176,7 @@ class Lobby:
         try:
             return await self.send_group_message(hint, group_uuid, payload, reply_to, app_token=app_token)
         except KizunaError as exc:
-            if exc.code == "UNAUTHENTICATED":
+            if isinstance(exc, Unauthenticated):
                 self._token_hints.pop(app_token, None)
                 raise
             if await self.authenticate(app_token) != hint:  # a refused caller learns no more

@@ -19,7 +19,7 @@ from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_p
 from services.common import anchors
 from services.common.hashing import blake2b_256, now_micros
 from tests.integration.network import create_group, make_clients, make_network, run
-from tests.helpers import wait_for
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +179,7 @@ def space(network):
                 return False
         return True
 
-    wait_for(everyone_knows_everyone, "every node's DHT is in the group's space and knows the other two are")
+    eventually(everyone_knows_everyone, "every node's DHT is in the group's space and knows the other two are")
     yield result
     result.close()
 

@@ -17,7 +17,7 @@ from kizuna.client import ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, group_state
 from services.common.hashing import blake2b_256, now_micros
-from tests.helpers import wait_for
+from tests.helpers import eventually
 from tests.integration.network import (
     TIMEOUT,
     create_group,
@@ -152,7 +152,7 @@ def test_added_member_gets_the_invite_then_the_next_message_but_not_the_earlier_
                 before = [await alice.send(group, f"before dana {i}") for i in range(2)]
                 await settle(alice, [clients["bobby"], clients["charlie"]], group)
                 added = await alice.add_members(group, [b64(network, "dana")])
-                invite = await dana.wait_for(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
+                invite = await dana.eventually(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
                 for name in ("bobby", "charlie"):
                     await wait_until(clients[name], lambda c=clients[name]: updates(c, group, "add"),
                                      f"{name}'s UI hears dana was added")
@@ -225,7 +225,7 @@ def test_removed_member_is_not_addressed_its_ops_are_refused_by_every_holder_and
             assert bobby_info is None
             assert group not in bobby_groups.groups.group_uuids
             # his node left the space (no other agent it hosts is a member)
-            wait_for(lambda: dhts.space_record("bobby", space) is None, "bobby's node leaves the group's space")
+            eventually(lambda: dhts.space_record("bobby", space) is None, "bobby's node leaves the group's space")
 
             # an op he publishes to the group's space afterwards is refused by every holder
             forged = dhts.op("bobby", space, kind=group_dht_pb2.STORE_ENTRY, entry_type="note",
@@ -331,7 +331,7 @@ def test_a_non_admins_change_is_refused_by_the_lobby_and_by_every_dht_holder(tmp
             def in_space_everywhere():
                 return all(dhts.space_record(n, space) is not None for n in THREE)
 
-            wait_for(in_space_everywhere, "each member's node is in the group's space")
+            eventually(in_space_everywhere, "each member's node is in the group's space")
             record = dhts.space_record("alice", space)
             assert record.update_seq == 0
             # before any update a space's state is its properties': the initial members, the creator as admin
@@ -403,7 +403,7 @@ def test_an_add_after_a_rename_is_accepted_by_every_holder(tmp_path):
                 group, _ = await _group_of_three(network, clients, "Old name")
                 await alice.rename(group, "New name")
                 added = await alice.add_members(group, [b64(network, "dana")])
-                await clients["dana"].wait_for(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
+                await clients["dana"].eventually(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
                 return added
 
         added = run(scenario())

@@ -8,7 +8,7 @@ import pytest
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, dna
 from services.common.hashing import blake2b_256
-from tests.helpers import Agent, wait_for
+from tests.helpers import Agent, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sig
     for stub, agent in zip(stubs, agents):
         stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5,
                     metadata=node_secret(three_nodes))
-    wait_for(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
+    eventually(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
 
     signed = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hello")
     published = stubs[0].Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc
-from services.common.errors import RemoteError
+from services.common.errors import Unavailable
 from services.conductor.conductor import Conductor
 from services.conductor.servicer import ConductorServicer
 from services.conductor.store import ConductorStore
@@ -198,7 +198,7 @@ def _clone_request(agent: bytes, template: str = "group") -> conductor_pb2.Clone
 def test_clone_dna_when_the_dht_refuses_is_failed_precondition(conductor_server):
     stub, dht = conductor_server
     alice = stub.CreateAgent(conductor_pb2.CreateAgentRequest(name="alice"), timeout=10).agent.agent
-    dht.refuse = RemoteError("UNAVAILABLE", "connection refused")
+    dht.refuse = Unavailable("connection refused")
     error = refusal(stub.CloneDna, _clone_request(alice))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "connection refused" in error.details()

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import conductor_pb2, group_dht_pb2, lobby_pb2
 from services.common import dna
-from services.common.errors import FailedPrecondition, RemoteError, Unauthenticated
+from services.common.errors import FailedPrecondition, Unauthenticated, Unavailable, error_for
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy
 from services.common.sealing import open_sealed
@@ -86,7 +86,7 @@ class FakeDht:
 
     async def publish(self, signed):
         if self.down:
-            raise RemoteError("UNAVAILABLE", "stored on 1 of 3 holders; quorum is 2")
+            raise Unavailable("stored on 1 of 3 holders; quorum is 2")
         op = group_dht_pb2.Op.FromString(signed.body)
         self.published.append(op)
         if op.kind == group_dht_pb2.STORE_ENTRY:
@@ -128,9 +128,9 @@ class FakeRemote:
     async def call(self, address, method, request, timeout):
         self.calls[address] += 1
         if address in self.down:
-            raise RemoteError("UNAVAILABLE", "connection refused")
+            raise Unavailable("connection refused")
         if address in self.refusing:
-            raise RemoteError(*self.refusing[address])
+            raise error_for(*self.refusing[address])
         await self.lobbies[address].receive_remote(method, request)
         return None
 

@@ -10,7 +10,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2
 from services.common import dna
-from services.common.errors import InvalidArgument, PermissionDenied, RemoteError
+from services.common.errors import (
+    InvalidArgument,
+    KizunaError,
+    NotFound,
+    PermissionDenied,
+    RemoteError,
+    Unavailable,
+    error_for,
+)
 from services.common.keys import check_agent_key, verify_signed
 from services.common.retry import RetryPolicy, call_with_policy, is_transient
 from services.common.server import _ParsingGenericHandler
@@ -198,7 +206,7 @@ class Flaky:
         self.calls += 1
         self.timeouts.append(timeout)
         if self.codes:
-            raise RemoteError(self.codes.pop(0), "remote said no")
+            raise error_for(self.codes.pop(0), "remote said no")
         return "ok"
 
 
@@ -217,7 +225,7 @@ def test_retry_policy_retries_transient_codes_until_success(code):
 @pytest.mark.parametrize("code", ["PERMISSION_DENIED", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND"])
 def test_retry_policy_never_retries_a_refusal(code):
     call = Flaky(code)
-    with pytest.raises(RemoteError) as raised:
+    with pytest.raises(KizunaError) as raised:
         run(FAST, call)
     assert raised.value.code == code
     assert call.calls == 1
@@ -225,9 +233,8 @@ def test_retry_policy_never_retries_a_refusal(code):
 
 def test_retry_policy_gives_up_after_its_attempts_with_the_last_error():
     call = Flaky(*["UNAVAILABLE"] * 10)
-    with pytest.raises(RemoteError) as raised:
+    with pytest.raises(Unavailable):
         run(FAST, call)
-    assert raised.value.code == "UNAVAILABLE"
     assert call.calls == FAST.attempts
 
 
@@ -235,7 +242,7 @@ def test_retry_policy_gives_up_within_its_budget():
     policy = RetryPolicy(attempts=1000, backoff_initial=0.02, backoff_max=0.05, attempt_timeout=0.1, budget=0.3)
     call = Flaky(*["UNAVAILABLE"] * 1000)
     started = time.monotonic()
-    with pytest.raises(RemoteError):
+    with pytest.raises(Unavailable):
         run(policy, call)
     elapsed = time.monotonic() - started
     assert 1 < call.calls < 1000
@@ -255,7 +262,16 @@ def test_retry_policy_does_not_retry_exceptions_outside_the_error_vocabulary():
         run(FAST, broken)
     assert calls == 1
     assert not is_transient(ValueError())
-    assert is_transient(RemoteError("UNAVAILABLE", "x"))
+    assert is_transient(Unavailable("x"))
+
+
+def test_a_status_from_another_service_arrives_as_the_error_class_of_its_code():
+    assert isinstance(error_for("UNAVAILABLE", "down"), Unavailable)
+    assert isinstance(error_for("NOT_FOUND", "gone"), NotFound)
+    assert error_for("NOT_FOUND", "gone").message == "gone"
+    other = error_for("DATA_LOSS", "lost")
+    assert isinstance(other, RemoteError) and other.code == "DATA_LOSS"
+    assert is_transient(error_for("DEADLINE_EXCEEDED", "slow")) and not is_transient(other)
 
 
 # ---------------------------------------------------------------- the parse guard

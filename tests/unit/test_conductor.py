@@ -12,8 +12,8 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    RemoteError,
     Unauthenticated,
+    Unavailable,
 )
 from services.conductor.conductor import Conductor
 from services.conductor.store import ConductorStore
@@ -158,7 +158,7 @@ def test_two_groups_with_different_properties_get_different_dna_hashes(make_cond
 def test_clone_dna_when_the_dht_refuses_is_failed_precondition_and_registers_nothing(make_conductor):
     conductor, _, dht = make_conductor()
     alice, _, _ = conductor.create_agent("alice")
-    dht.refuse = RemoteError("UNAVAILABLE", "dht is down")
+    dht.refuse = Unavailable("dht is down")
     with pytest.raises(FailedPrecondition, match="dht is down"):
         asyncio.run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent)))
     assert [c.template for c in conductor.list_cells(alice.agent)] == [dna.LOBBY_TEMPLATE]

@@ -7,7 +7,7 @@ import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import anchors, dna
-from services.common.errors import FailedPrecondition, RemoteError, ResourceExhausted, Unavailable
+from services.common.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht.dht import GroupDhtNode
 from services.group_dht.store import DhtStore
@@ -38,7 +38,7 @@ class InMemoryNetwork:
         if address in self.stalled:
             await self.release.wait()
         if address in self.down or address not in self.nodes:
-            raise RemoteError("UNAVAILABLE", f"{address} is down")
+            raise Unavailable(f"{address} is down")
         return self.nodes[address]
 
     async def publish(self, address, signed, timeout):

@@ -6,7 +6,7 @@ import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import anchors
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, RemoteError
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from services.common.hashing import blake2b_256
 from services.lobby.lobby import Lobby
 from services.lobby.store import LobbyStore
@@ -360,7 +360,7 @@ def test_a_batch_of_receipts_that_cannot_be_signed_goes_out_on_a_later_try(tmp_p
         async def sign_after_a_while(agent, data):
             if len(refusals) < 2:
                 refusals.append(data)
-                raise RemoteError("UNAVAILABLE", "the conductor is restarting")
+                raise Unavailable("the conductor is restarting")
             return await real_sign(agent, data)
 
         bobby.conductor.sign = sign_after_a_while
