@@ -152,7 +152,7 @@ def test_added_member_gets_the_invite_then_the_next_message_but_not_the_earlier_
                 before = [await alice.send(group, f"before dana {i}") for i in range(2)]
                 await settle(alice, [clients["bobby"], clients["charlie"]], group)
                 added = await alice.add_members(group, [b64(network, "dana")])
-                invite = await dana.eventually(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
+                invite = await dana.wait_for(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
                 for name in ("bobby", "charlie"):
                     await wait_until(clients[name], lambda c=clients[name]: updates(c, group, "add"),
                                      f"{name}'s UI hears dana was added")
@@ -403,7 +403,7 @@ def test_an_add_after_a_rename_is_accepted_by_every_holder(tmp_path):
                 group, _ = await _group_of_three(network, clients, "Old name")
                 await alice.rename(group, "New name")
                 added = await alice.add_members(group, [b64(network, "dana")])
-                await clients["dana"].eventually(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
+                await clients["dana"].wait_for(lambda e: e.kind == "invite" and e.group_uuid == group, TIMEOUT)
                 return added
 
         added = run(scenario())
