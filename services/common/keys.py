@@ -1,10 +1,12 @@
-"""Checking ed25519 signatures and agent keys; signing happens only in the conductor's keystore."""
+"""Checking ed25519 signatures and agent keys, and the one wire form of a signed value;
+signing itself happens only in the conductor's keystore."""
 
 import functools
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from kizuna.v1 import common_pb2
 from services.common.errors import InvalidArgument, PermissionDenied
 
 KEY_LEN = 32
@@ -43,3 +45,13 @@ def verify_signed(signed, what: str = "signed data") -> bytes:
     if not is_valid_signature(signed.author, signed.body, signed.signature):
         raise PermissionDenied(f"{what}: signature does not verify against its author")
     return signed.body
+
+
+async def sign_into(sign, author: bytes, body: bytes) -> common_pb2.Signed:
+    """`body` as a Signed by `author`, signed by `sign(author, body)` (the keystore's)."""
+    return signed_as(author, body, await sign(author, body))
+
+
+def signed_as(author: bytes, body: bytes, signature: bytes) -> common_pb2.Signed:
+    """The wire form of a signed value: the exact bytes, the signature over them, the signer."""
+    return common_pb2.Signed(body=body, signature=signature, author=author)

@@ -47,9 +47,30 @@ class RetryPolicy(FlagSettings):
             reraise=True,
         )
 
+    def wait_before(self, failures: int) -> float:
+        """The pause after `failures` failed tries before the next one, for work retried in
+        the background (the outbox, receipts, start-up): exponential from backoff_initial,
+        at most backoff_max."""
+        return min(self.backoff_max, self.backoff_initial * 2 ** min(max(failures, 0), 32))
+
 
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
+
+
+async def keep_trying(policy: RetryPolicy, what: str, work):
+    """Runs `await work()` until it succeeds, pausing `policy.wait_before` between tries, for
+    as many tries and as long as the policy allows; any KizunaError is worth another try
+    (start-up work waiting for a service that is still starting). Returns its result or
+    raises the last error."""
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.budget),
+        wait=lambda state: policy.wait_before(state.attempt_number - 1),
+        retry=tenacity.retry_if_exception_type(KizunaError),
+        before_sleep=lambda state: log.warning("%s failed (%s); trying again", what, state.outcome.exception()),
+        reraise=True,
+    )
+    return await retrying(work)
 
 
 async def call_with_policy(policy: RetryPolicy, what: str, call):

@@ -3,12 +3,12 @@ finding other agents' by key or by username (the first claim of a username wins)
 
 import time
 
-from kizuna.v1 import common_pb2, group_dht_pb2
+from kizuna.v1 import group_dht_pb2
 from services.common import anchors
 from services.common.dna import LOBBY_DNA_HASH
 from services.common.errors import NotFound
 from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import is_valid_signature
+from services.common.keys import is_valid_signature, sign_into
 
 AGENT_INFO_TAG = b"agent_info"
 AGENT_INFO_TTL_MICROS = 3600 * 1_000_000
@@ -26,9 +26,7 @@ class Directory:
         self._cache: dict[bytes, tuple[float, group_dht_pb2.AgentInfo]] = {}
 
     async def publish_op(self, agent: bytes, op: group_dht_pb2.Op) -> group_dht_pb2.PublishResponse:
-        body = op.SerializeToString()
-        signed = common_pb2.Signed(body=body, signature=await self._sign(agent, body), author=agent)
-        return await self._dht.publish(signed)
+        return await self._dht.publish(await sign_into(self._sign, agent, op.SerializeToString()))
 
     async def publish_entry(self, agent: bytes, space: bytes, entry_type: str, entry: bytes) -> bytes:
         """Stores an entry, signed by the agent, in a space; returns its address."""

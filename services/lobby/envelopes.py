@@ -8,7 +8,6 @@ from kizuna.v1 import common_pb2, lobby_pb2
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.hashing import now_micros
 from services.common.keys import verify_signed
-from services.common.store import from_u64, u64
 
 NONCE_LEN = 16
 
@@ -26,8 +25,8 @@ class EnvelopeChecker:
     Nonces are remembered (on disk) for that long, so a replay is refused even across a
     restart."""
 
-    def __init__(self, nonces_table, window_seconds: float):
-        self._nonces = nonces_table
+    def __init__(self, store, window_seconds: float):
+        self._store = store
         self.window_micros = int(window_seconds * 1_000_000)
         self._in_flight: set[bytes] = set()
 
@@ -49,7 +48,7 @@ class EnvelopeChecker:
             raise PermissionDenied("the envelope is stale: its timestamp is outside the accepted window")
         if len(envelope.nonce) != NONCE_LEN:
             raise PermissionDenied(f"the envelope's nonce must be {NONCE_LEN} bytes")
-        if envelope.nonce in self._in_flight or self._nonces.get(envelope.nonce) is not None:
+        if envelope.nonce in self._in_flight or self._store.has_nonce(envelope.nonce):
             raise PermissionDenied("the envelope was already used (replayed nonce)")
         return signed.author, envelope
 
@@ -65,15 +64,9 @@ class EnvelopeChecker:
             self._in_flight.discard(envelope.nonce)
 
     def remember(self, envelope: common_pb2.Envelope) -> None:
-        """Marks an envelope whose call was taken as used. Not synced: after a crash of the
-        machine itself, envelopes of its last moments could be replayed within the window,
-        and a replayed message is still dropped as a duplicate."""
-        self._nonces.put(envelope.nonce, u64(envelope.timestamp), sync=False)
+        """Marks an envelope whose call was taken as used."""
+        self._store.remember_nonce(envelope.nonce, envelope.timestamp)
 
     def forget_expired(self) -> int:
         """Drops nonces older than the window: their envelopes are refused as stale anyway."""
-        horizon = now_micros() - 2 * self.window_micros
-        old = [k for k, v in self._nonces.items() if from_u64(v) < horizon]
-        for key in old:
-            self._nonces.delete(key, sync=False)
-        return len(old)
+        return self._store.forget_nonces_before(now_micros() - 2 * self.window_micros)

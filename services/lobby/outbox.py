@@ -10,39 +10,37 @@ import collections
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.hashing import blake2b_256, now_micros
-from services.common.store import u64
+from services.common.hashing import now_micros
+from services.common.retry import RetryPolicy
 
 log = logging.getLogger("kizuna.lobby.outbox")
+
+# The pause before a queued item is tried again grows from half a second to five.
+OUTBOX_RETRY = RetryPolicy(backoff_initial=0.5, backoff_max=5.0)
 
 
 class Outbox:
     """`deliver(item) -> DeliveryOutcome | None` tries one item once (None: still nobody
     took it); `on_outcome(item, outcome)` tells the sender's UI."""
 
-    def __init__(self, store, interval: float = 0.25, backoff_initial: float = 0.5, backoff_max: float = 5.0):
+    def __init__(self, store, interval: float = 0.25, retry: RetryPolicy = OUTBOX_RETRY):
         self._store = store
         self.interval = interval
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.retry = retry
         self._wake = asyncio.Event()
-
-    @staticmethod
-    def key(item: lobby_pb2.OutboxItem) -> bytes:
-        return u64(item.queued_at) + item.receiver + blake2b_256(item.signed.body)[:16]
 
     def enqueue(self, item: lobby_pb2.OutboxItem) -> None:
         item.queued_at = item.queued_at or now_micros()
         item.next_attempt = item.next_attempt or item.queued_at
-        self._store.outbox.put(self.key(item), item.SerializeToString())
+        self._store.put_outbox_item(item)
         self._wake.set()
 
-    def pending(self) -> list[tuple[bytes, lobby_pb2.OutboxItem]]:
+    def pending(self) -> list[lobby_pb2.OutboxItem]:
         """Every waiting item, oldest first."""
-        return [(k, lobby_pb2.OutboxItem.FromString(v)) for k, v in self._store.outbox.items()]
+        return self._store.outbox_items()
 
     def __len__(self) -> int:
-        return self._store.outbox.count()
+        return self._store.outbox_count()
 
     async def run(self, deliver, on_outcome) -> None:
         """Works through due items until cancelled; each receiver's items in order."""
@@ -63,13 +61,13 @@ class Outbox:
         now = now_micros()
         by_receiver: dict[bytes, list] = collections.defaultdict(list)
         waiting: set[bytes] = set()
-        for key, item in self.pending():
+        for item in self.pending():
             if item.receiver in waiting:
                 continue  # an older item for this receiver is backing off: keep the order
             if item.next_attempt > now:
                 waiting.add(item.receiver)
                 continue
-            by_receiver[item.receiver].append((key, item))
+            by_receiver[item.receiver].append(item)
         done = await asyncio.gather(*(
             self._work_receiver(items, deliver, on_outcome) for items in by_receiver.values()
         ))
@@ -77,16 +75,16 @@ class Outbox:
 
     async def _work_receiver(self, items, deliver, on_outcome) -> int:
         done = 0
-        for key, item in items:
+        for item in items:
             outcome = await deliver(item)
             if outcome is None:
                 # Still nobody took it: back off this one and keep the receiver's order.
                 item.attempts += 1
-                delay = min(self.backoff_max, self.backoff_initial * 2 ** min(item.attempts, 16))
+                delay = self.retry.wait_before(item.attempts)
                 item.next_attempt = now_micros() + int(delay * 1_000_000)
-                self._store.outbox.put(key, item.SerializeToString())
+                self._store.put_outbox_item(item)
                 break
-            self._store.outbox.delete(key)
+            self._store.remove_outbox_item(item)
             done += 1
             on_outcome(item, outcome)
         return done

@@ -1,8 +1,12 @@
-"""The lobby's outgoing calls over gRPC: its conductor, its DHT node, and other lobbies.
+"""The lobby's outgoing calls: what the workflows need of its conductor, its DHT node and
+other lobbies (typed Protocols, which unit tests' fakes implement too), and their gRPC
+adapters.
 
-Each failed call becomes a domain error carrying the status that came back, so the
-domain code never sees grpc.
+Each failed call becomes the domain error of the status that came back, so the domain
+code never sees grpc.
 """
+
+from typing import Protocol
 
 import grpc
 
@@ -37,7 +41,45 @@ def _chunks(items: list[bytes]):
         yield chunk
 
 
-class ConductorPort:
+class Conductor(Protocol):
+    """The node's keystore and cells; nothing else holds a private key."""
+
+    async def sign(self, agent: bytes, data: bytes) -> bytes: ...
+
+    async def sign_batch(self, agent: bytes, items: list[bytes], app_token: str = "") -> list[bytes]: ...
+
+    async def clone_dna(self, agent: bytes, properties, updates=()) -> conductor_pb2.Cell: ...
+
+    async def delete_clone_cell(self, agent: bytes, dna_hash: bytes) -> None: ...
+
+    async def list_agents(self) -> list[conductor_pb2.Agent]: ...
+
+    async def decrypt_batch(self, agent: bytes, items: list[tuple]) -> list[tuple[bytes, str]]: ...
+
+    async def resolve_token(self, app_token: str) -> conductor_pb2.Agent: ...
+
+
+class Dht(Protocol):
+    """The node's DHT: publishing signed ops, validated reads, joining a space."""
+
+    async def publish(self, signed_op) -> group_dht_pb2.PublishResponse: ...
+
+    async def get(self, space: bytes, address: bytes): ...
+
+    async def get_links(self, space: bytes, base: bytes, tag_prefix: bytes = b"") -> list[group_dht_pb2.Link]: ...
+
+    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b""): ...
+
+    async def join_space(self, space: bytes, agent: bytes, template: str, properties=None) -> None: ...
+
+
+class Remote(Protocol):
+    """call_remote's transport: one call of a Lobby method on the lobby at `address`."""
+
+    async def call(self, address: str, method: str, request, timeout: float): ...
+
+
+class ConductorPort(Conductor):
     """Every call carries the node's secret: the conductor serves only its own node."""
 
     def __init__(self, channel: grpc.aio.Channel, secret: str):
@@ -69,10 +111,6 @@ class ConductorPort:
     async def list_agents(self) -> list[conductor_pb2.Agent]:
         return list((await _call(self._stub.ListAgents, conductor_pb2.ListAgentsRequest(), LOCAL_TIMEOUT, self._metadata)).agents)
 
-    async def decrypt(self, agent: bytes, sealed, aad: bytes) -> bytes:
-        request = conductor_pb2.DecryptRequest(agent=agent, sealed=sealed, aad=aad)
-        return (await _call(self._stub.Decrypt, request, LOCAL_TIMEOUT, self._metadata)).plaintext
-
     async def decrypt_batch(self, agent: bytes, items: list[tuple]) -> list[tuple[bytes, str]]:
         """(plaintext, error) for each (sealed, aad), in order."""
         request = conductor_pb2.DecryptBatchRequest(
@@ -85,7 +123,7 @@ class ConductorPort:
         return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT, self._metadata)).agent
 
 
-class DhtPort:
+class DhtPort(Dht):
     def __init__(self, channel: grpc.aio.Channel, secret: str):
         self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
         self._metadata = ((node_secret.METADATA_KEY, secret),)
@@ -115,8 +153,8 @@ class DhtPort:
         await _call(self._stub.JoinSpace, request, LOCAL_TIMEOUT, self._metadata)
 
 
-class RemoteLobbies:
-    """call_remote's transport: one call of a Lobby method on another node's lobby."""
+class RemoteLobbies(Remote):
+    """call_remote's transport over a pool of channels to other nodes' lobbies."""
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool

@@ -1,24 +1,27 @@
 """Runs a node's lobby: `kizuna-lobby --listen ADDR --data-dir DIR --conductor ADDR --dht ADDR`."""
 
 import asyncio
+import dataclasses
 import logging
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
 from services.common import node_secret
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
-from services.common.retry import RetryPolicy
+from services.common.retry import RetryPolicy, keep_trying
 from services.common.server import base_parser, serve, setup_logging
 from services.lobby.limits import Limits
-from services.lobby.lobby import RECEIPT_BATCH_SECONDS, Lobby
-from services.lobby.outbox import Outbox
+from services.lobby.lobby import Lobby
+from services.lobby.outbox import OUTBOX_RETRY, Outbox
 from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
-from services.lobby.servicer import LobbyServicer
+from services.lobby.receipts import RECEIPT_BATCH_SECONDS
+from services.lobby.servicer import Authenticator, LobbyServicer
 from services.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
 
-HOSTING_RETRY_SECONDS = 1.0
+# Hosting at start waits for the conductor and the DHT: a try a second, for half a minute.
+HOSTING_RETRY = RetryPolicy(attempts=30, backoff_initial=1.0, backoff_max=1.0, budget=60.0)
 AGENT_INFO_FIRST_REPUBLISH_SECONDS = 5.0
 AGENT_INFO_REPUBLISH_SECONDS = 600.0
 
@@ -27,30 +30,33 @@ async def run(args) -> None:
     store = LobbyStore(args.data_dir)
     pool = ChannelPool()
     secret = node_secret.load_or_create(args.node_secret_file)
+    conductor = ConductorPort(pool.get(args.conductor), secret)
     lobby = Lobby(
         store,
-        ConductorPort(pool.get(args.conductor), secret),
+        conductor,
         DhtPort(pool.get(args.dht), secret),
         RemoteLobbies(pool),
         args.advertise,
         args.dht,
         RetryPolicy.from_args(args),
         liveness_window=args.liveness_window,
-        outbox=Outbox(store, interval=args.outbox_interval, backoff_max=args.outbox_backoff_max),
+        outbox=Outbox(store, interval=args.outbox_interval,
+                      retry=dataclasses.replace(OUTBOX_RETRY, backoff_max=args.outbox_backoff_max)),
         limits=Limits.from_args(args),
         receipt_batch_seconds=args.receipt_batch_seconds,
     )
     background: list[asyncio.Task] = []
 
     def register(server):
-        lobby_pb2_grpc.add_LobbyServicer_to_server(LobbyServicer(lobby), server)
+        servicer = LobbyServicer(lobby, Authenticator(conductor, lobby.hosting))
+        lobby_pb2_grpc.add_LobbyServicer_to_server(servicer, server)
 
     async def on_start(address):
-        lobby.address = args.advertise or address
+        lobby.hosting.address = args.advertise or address
         # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
         # on its first call.
         await _host_until_done(lobby)
-        background.append(asyncio.create_task(lobby.run_outbox()))
+        background.append(asyncio.create_task(lobby.delivery.run_outbox()))
         background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
         background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
 
@@ -63,28 +69,24 @@ async def run(args) -> None:
         await pool.close()
         store.close()
 
-    owed = lobby.resume_receipts()  # before any call comes in, so none is queued twice
+    owed = lobby.receipts.resume_receipts()  # before any call comes in, so none is queued twice
     if owed:
         log.info("%d receipts owed from before the restart are going out", owed)
     await serve(args.listen, [lobby_pb2.DESCRIPTOR.services_by_name["Lobby"].full_name], register, on_start, on_stop)
 
 
-async def _host_until_done(lobby: Lobby, attempts: int = 30) -> None:
-    for _ in range(attempts):
-        try:
-            await lobby.host_agents()
-            return
-        except KizunaError as exc:
-            log.warning("cannot host agents yet (%s: %s); retrying", exc.code, exc.message)
-            await asyncio.sleep(HOSTING_RETRY_SECONDS)
-    log.error("gave up hosting agents at start; each is hosted on its first call")
+async def _host_until_done(lobby: Lobby) -> None:
+    try:
+        await keep_trying(HOSTING_RETRY, "hosting agents", lobby.hosting.host_agents)
+    except KizunaError:
+        log.error("gave up hosting agents at start; each is hosted on its first call")
 
 
 async def _catch_up_every(lobby: Lobby, interval: float) -> None:
     """Catch-up at start, then every `interval` seconds."""
     while True:
         try:
-            await lobby.sync_all()
+            await lobby.catch_up.sync_all()
             lobby.envelopes.forget_expired()
         except Exception:  # noqa: BLE001 - one bad round must not end catch-up for good
             log.exception("catch-up round failed")
@@ -96,7 +98,7 @@ async def _republish_every(lobby: Lobby, interval: float) -> None:
     every `interval` seconds, well within their one-hour lifetime."""
     await asyncio.sleep(AGENT_INFO_FIRST_REPUBLISH_SECONDS)
     while True:
-        await lobby.republish_agent_infos()
+        await lobby.hosting.republish_agent_infos()
         await asyncio.sleep(interval)
 
 

@@ -1,9 +1,12 @@
 """The Lobby's RPC layer: authenticate, parse and validate, call one workflow, map the result."""
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
-from services.common.errors import Unauthenticated
+from services.common.errors import KizunaError, Unauthenticated
 from services.common.rpc import rpc_method
+from services.lobby.hosting import Hosting
 from services.lobby.lobby import Lobby
+
+MAX_TOKEN_HINTS = 10_000
 
 
 def bearer_token(context) -> str:
@@ -16,75 +19,125 @@ def bearer_token(context) -> str:
     raise Unauthenticated("this call needs 'authorization: Bearer <app token>'")
 
 
+class Authenticator:
+    """App token -> agent. The conductor is asked on every call, so a revoked token stops
+    working at once; the agents of tokens seen before are remembered only as hints, for
+    the send path, where the conductor checks the token in the same call that signs."""
+
+    def __init__(self, conductor, hosting: Hosting):
+        self._conductor = conductor
+        self._hosting = hosting
+        self._hints: dict[str, bytes] = {}
+
+    def knows(self, app_token: str) -> bool:
+        """Whether the token is a hint now (seen, and not refused since)."""
+        return app_token in self._hints
+
+    async def authenticate(self, app_token: str) -> bytes:
+        """The agent an app token names (hosted from now on); Unauthenticated when none."""
+        try:
+            resolved = await self._conductor.resolve_token(app_token)
+        except Unauthenticated:
+            self._hints.pop(app_token, None)
+            raise
+        await self._hosting.host_agent(resolved)
+        self._hints[app_token] = resolved.agent
+        if len(self._hints) > MAX_TOKEN_HINTS:
+            self._hints.pop(next(iter(self._hints)))
+        return resolved.agent
+
+    async def send_as(self, app_token: str, send):
+        """`await send(agent, app_token)` for the agent the token names. For a token seen
+        before, `send` is handed the token for the conductor to check as it signs, before
+        anything is stored or sent; a refused send costs a separate check, so an
+        unauthenticated caller learns nothing more than that."""
+        hint = self._hints.get(app_token)
+        if hint is None:
+            return await send(await self.authenticate(app_token), "")
+        try:
+            return await send(hint, app_token)
+        except Unauthenticated:
+            self._hints.pop(app_token, None)
+            raise
+        except KizunaError:
+            if await self.authenticate(app_token) != hint:  # a refused caller learns no more
+                raise Unauthenticated("the app token names another agent") from None
+            raise
+
+
 class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
-    def __init__(self, lobby: Lobby):
+    def __init__(self, lobby: Lobby, authenticator: Authenticator):
         self._lobby = lobby
+        self._auth = authenticator
 
     async def _agent(self, context) -> bytes:
-        return await self._lobby.authenticate(bearer_token(context))
+        return await self._auth.authenticate(bearer_token(context))
 
     @rpc_method
     async def SetUsername(self, request, context):
         agent = await self._agent(context)
-        return lobby_pb2.SetUsernameResponse(agent_info=await self._lobby.set_username(agent, request.username))
+        return lobby_pb2.SetUsernameResponse(agent_info=await self._lobby.hosting.set_username(agent, request.username))
 
     @rpc_method
     async def GetAgentByUsername(self, request, context):
         await self._agent(context)
-        info = await self._lobby.get_agent_by_username(request.username)
+        info = await self._lobby.hosting.get_agent_by_username(request.username)
         return lobby_pb2.GetAgentByUsernameResponse(agent_info=info)
 
     @rpc_method
     async def GetGroups(self, request, context):
-        groups, details = self._lobby.get_groups(await self._agent(context))
+        groups, details = self._lobby.groups.get_groups(await self._agent(context))
         return lobby_pb2.GetGroupsResponse(groups=groups, details=details)
 
     @rpc_method
     async def CreateGroup(self, request, context):
         agent = await self._agent(context)
-        group, invites = await self._lobby.create_group(agent, request.name, list(request.participants))
+        group, invites = await self._lobby.invites.create_group(agent, request.name, list(request.participants))
         return lobby_pb2.CreateGroupResponse(group=group, invites=invites)
 
     @rpc_method
     async def AcceptGroup(self, request, context):
-        groups = await self._lobby.accept_group(await self._agent(context), request.group_uuid)
+        groups = await self._lobby.groups.accept_group(await self._agent(context), request.group_uuid)
         return lobby_pb2.GroupResponse(groups=groups)
 
     @rpc_method
     async def DeleteGroup(self, request, context):
-        groups = await self._lobby.delete_group(await self._agent(context), request.group_uuid)
+        groups = await self._lobby.groups.delete_group(await self._agent(context), request.group_uuid)
         return lobby_pb2.GroupResponse(groups=groups)
 
     @rpc_method
     async def BlockGroup(self, request, context):
-        groups = await self._lobby.block_group(await self._agent(context), request.group_uuid)
+        groups = await self._lobby.groups.block_group(await self._agent(context), request.group_uuid)
         return lobby_pb2.GroupResponse(groups=groups)
 
     @rpc_method
     async def UnblockGroup(self, request, context):
-        groups = await self._lobby.unblock_group(await self._agent(context), request.group_uuid)
+        groups = await self._lobby.groups.unblock_group(await self._agent(context), request.group_uuid)
         return lobby_pb2.GroupResponse(groups=groups)
 
     @rpc_method
     async def BlockAgent(self, request, context):
-        blocked = await self._lobby.set_agent_blocked(await self._agent(context), request.agent, True)
+        blocked = await self._lobby.groups.set_agent_blocked(await self._agent(context), request.agent, True)
         return lobby_pb2.AgentResponse(blocked_agents=blocked)
 
     @rpc_method
     async def UnblockAgent(self, request, context):
-        blocked = await self._lobby.set_agent_blocked(await self._agent(context), request.agent, False)
+        blocked = await self._lobby.groups.set_agent_blocked(await self._agent(context), request.agent, False)
         return lobby_pb2.AgentResponse(blocked_agents=blocked)
 
     @rpc_method
     async def SendGroupMessage(self, request, context):
-        record, outcomes = await self._lobby.send_group_message_as(bearer_token(context), request.group_uuid,
-                                                                   request.payload, request.reply_to)
+        def send(agent, app_token):
+            return self._lobby.messaging.send_group_message(agent, request.group_uuid, request.payload,
+                                                            request.reply_to, app_token=app_token)
+
+        record, outcomes = await self._auth.send_as(bearer_token(context), send)
         return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes)
 
     @rpc_method
     async def GetMessages(self, request, context):
         agent = await self._agent(context)
-        records, token = self._lobby.get_messages(
+        records, token = self._lobby.history.get_messages(
             agent, request.group_uuid, request.page_size, request.page_token,
             request.cursor_message, request.cursor_time, request.newer, request.author)
         return lobby_pb2.GetMessagesResponse(messages=records, next_page_token=token)
@@ -92,11 +145,11 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     @rpc_method
     async def GetConversations(self, request, context):
         agent = await self._agent(context)
-        return lobby_pb2.GetConversationsResponse(conversations=self._lobby.get_conversations(agent))
+        return lobby_pb2.GetConversationsResponse(conversations=self._lobby.history.get_conversations(agent))
 
     async def _change(self, context, group_uuid, change, participants=(), name=None):
         agent = await self._agent(context)
-        group, outcomes = await self._lobby.change_group(agent, group_uuid, change, list(participants), name)
+        group, outcomes = await self._lobby.group_changes.change_group(agent, group_uuid, change, list(participants), name)
         return lobby_pb2.GroupUpdateResponse(group=group, outcomes=outcomes)
 
     @rpc_method
@@ -118,18 +171,18 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     @rpc_method
     async def MarkRead(self, request, context):
         agent = await self._agent(context)
-        marked = await self._lobby.mark_read(agent, request.group_uuid, list(request.message_hashes))
+        marked = await self._lobby.receipts.mark_read(agent, request.group_uuid, list(request.message_hashes))
         return lobby_pb2.MarkReadResponse(marked=marked)
 
     @rpc_method
     async def SetTyping(self, request, context):
         agent = await self._agent(context)
-        return lobby_pb2.SetTypingResponse(told=await self._lobby.set_typing(agent, request.group_uuid, request.typing))
+        return lobby_pb2.SetTypingResponse(told=await self._lobby.presence.set_typing(agent, request.group_uuid, request.typing))
 
     @rpc_method
     async def GetSourceChain(self, request, context):
         agent = await self._agent(context)
-        return lobby_pb2.GetSourceChainResponse(actions=self._lobby.get_source_chain(agent, request.from_seq, request.limit))
+        return lobby_pb2.GetSourceChainResponse(actions=self._lobby.history.get_source_chain(agent, request.from_seq, request.limit))
 
     @rpc_method
     async def Signals(self, request, context):
@@ -147,30 +200,30 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
 
     @rpc_method
     async def SyncInbox(self, request, context):
-        invites, messages = await self._lobby.sync_inbox(await self._agent(context))
+        invites, messages = await self._lobby.catch_up.sync_inbox(await self._agent(context))
         return lobby_pb2.SyncInboxResponse(invites=invites, messages=messages)
 
     @rpc_method
     async def ReceiveInvite(self, request, context):
-        await self._lobby.receive_remote("ReceiveInvite", request)
+        await self._lobby.peer.rpc_receive_invite(request)
         return lobby_pb2.ReceiveInviteResponse()
 
     @rpc_method
     async def ReceiveGroupMessage(self, request, context):
-        await self._lobby.receive_remote("ReceiveGroupMessage", request)
+        await self._lobby.peer.rpc_receive_group_message(request)
         return lobby_pb2.ReceiveGroupMessageResponse()
 
     @rpc_method
     async def ReceiveGroupUpdate(self, request, context):
-        await self._lobby.receive_remote("ReceiveGroupUpdate", request)
+        await self._lobby.peer.rpc_receive_group_update(request)
         return lobby_pb2.ReceiveGroupUpdateResponse()
 
     @rpc_method
     async def ReceiveReceipt(self, request, context):
-        await self._lobby.receive_remote("ReceiveReceipt", request)
+        await self._lobby.peer.rpc_receive_receipt(request)
         return lobby_pb2.ReceiveReceiptResponse()
 
     @rpc_method
     async def ReceiveTyping(self, request, context):
-        await self._lobby.receive_remote("ReceiveTyping", request)
+        await self._lobby.peer.rpc_receive_typing(request)
         return lobby_pb2.ReceiveTypingResponse()

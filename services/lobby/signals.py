@@ -30,6 +30,13 @@ class Subscription:
     async def next(self):
         return await self._queue.get()
 
+    def take_ready(self) -> list:
+        """The signals waiting to be read now, without waiting for more."""
+        ready = []
+        while not self._queue.empty():
+            ready.append(self._queue.get_nowait())
+        return ready
+
 
 class SignalHub:
     """Signals emitted while an agent has no open stream wait (up to MAX_PENDING, oldest

@@ -6,6 +6,7 @@ import collections
 
 from kizuna.v1 import common_pb2
 from services.common.hashing import blake2b_256, now_micros
+from services.common.keys import sign_into
 from services.lobby.store import LobbyStore
 
 
@@ -39,8 +40,7 @@ class SourceChain:
                 entry_hash=blake2b_256(entry),
             )
             body = action.SerializeToString()
-            signature = await self._sign(agent, body)
-            signed_actions.append((seq, common_pb2.Signed(body=body, signature=signature, author=agent)))
+            signed_actions.append((seq, await sign_into(self._sign, agent, body)))
             seq, prev = seq + 1, blake2b_256(body)
         with self._store.batch() as batch:
             for action_seq, signed in signed_actions:

@@ -1,37 +1,58 @@
-"""The lobby's records: source chains, the state derived from them, and message history.
+"""The lobby's records: source chains, the state derived from them, message history, the
+outbox, owed receipts and seen envelope nonces. The only code that knows their keys.
 
 Keys: a prefix per kind, agent keys (32 bytes) first, fixed-width big-endian numbers
-where order matters. A chain action and the state it changes are written in one batch.
+where order matters. A change that touches several records takes a `batch()` and the
+named operations below write into it, so a chain action and the state it changes are
+written together.
 """
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common.hashing import blake2b_256
 from services.common.store import Store, from_u64, u64
 
+# A position in a group's history: (time_sent, message hash), the order history sorts in.
+# A hash of b"" sorts before every message sent at that time, LAST_HASH after every one.
+LAST_HASH = b"\xff" * 32
 
-def group_key(group_uuid: str) -> bytes:
+
+def _group_key(group_uuid: str) -> bytes:
     """A fixed-width key for a group_uuid, so history keys sort by time within a group."""
     return blake2b_256(group_uuid.encode())[:16]
+
+
+def _outbox_key(item: lobby_pb2.OutboxItem) -> bytes:
+    return u64(item.queued_at) + item.receiver + blake2b_256(item.signed.body)[:16]
+
+
+def _position_key(position: tuple[int, bytes]) -> bytes:
+    return u64(position[0]) + position[1]
+
+
+def _position_of(key_tail: bytes) -> tuple[int, bytes]:
+    return from_u64(key_tail[:8]), key_tail[8:]
 
 
 class LobbyStore:
     def __init__(self, path: str):
         self._store = Store(path)
-        self.chain = self._store.table(b"chain:")  # agent + u64 seq -> Signed{Action}
-        self.heads = self._store.table(b"head:")  # agent -> u64 seq + action hash
-        self.groups = self._store.table(b"groups:")  # agent -> Groups (the latest entry)
-        self.blocked_agents = self._store.table(b"blocked:")  # agent -> BlockedAgents
-        self.invites = self._store.table(b"invite:")  # agent + group key -> Invite
-        self.group_info = self._store.table(b"ginfo:")  # agent + group key -> GroupInfo
-        self.hidden = self._store.table(b"hidden:")  # agent + group key -> b"" (deleted by the agent)
-        self.messages = self._store.table(b"msg:")  # agent + group key + u64 time_sent + hash -> MessageRecord
-        self.seen = self._store.table(b"seen:")  # agent + message hash -> history key
-        self.profiles = self._store.table(b"profile:")  # agent -> username
-        self.updates = self._store.table(b"gupdate:")  # agent + group key + u64 seq -> Signed{GroupUpdate}
-        self.read = self._store.table(b"read:")  # agent + message hash -> b"" (a read receipt went out)
-        self.nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
-        self.outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
-        self.due_receipts = self._store.table(b"rcptdue:")  # agent + message hash + kind -> DueReceipt
+        self._chain = self._store.table(b"chain:")  # agent + u64 seq -> Signed{Action}
+        self._heads = self._store.table(b"head:")  # agent -> u64 seq + action hash
+        self._groups = self._store.table(b"groups:")  # agent -> Groups (the latest entry)
+        self._blocked_agents = self._store.table(b"blocked:")  # agent -> BlockedAgents
+        self._invites = self._store.table(b"invite:")  # agent + group key -> Invite
+        self._group_info = self._store.table(b"ginfo:")  # agent + group key -> GroupInfo
+        # agent + group key -> b"": groups the agent deleted (its invite and messages are
+        # forgotten; the properties stay, so a later message can still be checked)
+        self._deleted_groups = self._store.table(b"hidden:")
+        self._messages = self._store.table(b"msg:")  # agent + group key + u64 time_sent + hash -> MessageRecord
+        self._seen = self._store.table(b"seen:")  # agent + message hash -> history key
+        self._profiles = self._store.table(b"profile:")  # agent -> username
+        self._updates = self._store.table(b"gupdate:")  # agent + group key + u64 seq -> Signed{GroupUpdate}
+        self._read = self._store.table(b"read:")  # agent + message hash -> b"" (a read receipt went out)
+        self._nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
+        self._outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
+        self._due_receipts = self._store.table(b"rcptdue:")  # agent + message hash + kind -> DueReceipt
 
     def batch(self, sync: bool = True):
         return self._store.batch(sync)
@@ -42,109 +63,208 @@ class LobbyStore:
     # source chain
 
     def head(self, agent: bytes) -> tuple[int, bytes] | None:
-        raw = self.heads.get(agent)
+        raw = self._heads.get(agent)
         return (from_u64(raw[:8]), raw[8:]) if raw is not None else None
 
     def put_action(self, batch, agent: bytes, seq: int, signed: common_pb2.Signed) -> None:
-        batch.put(self.chain, agent + u64(seq), signed.SerializeToString())
-        batch.put(self.heads, agent, u64(seq) + blake2b_256(signed.body))
+        batch.put(self._chain, agent + u64(seq), signed.SerializeToString())
+        batch.put(self._heads, agent, u64(seq) + blake2b_256(signed.body))
 
     def actions(self, agent: bytes, from_seq: int, limit: int) -> list[common_pb2.Signed]:
         out = []
-        for _, value in self.chain.items(start=agent + u64(from_seq), stop=agent + b"\xff" * 8):
+        for _, value in self._chain.items(start=agent + u64(from_seq), stop=agent + b"\xff" * 8):
             out.append(common_pb2.Signed.FromString(value))
             if len(out) >= limit:
                 break
         return out
 
-    # state derived from the chain
+    # profiles
+
+    def get_username(self, agent: bytes) -> str:
+        raw = self._profiles.get(agent)
+        return raw.decode() if raw is not None else ""
+
+    def put_username(self, agent: bytes, username: str) -> None:
+        self._profiles.put(agent, username.encode())
+
+    # groups: the Groups entry, each group's invite, state and updates
 
     def get_groups(self, agent: bytes) -> common_pb2.Groups:
-        raw = self.groups.get(agent)
+        raw = self._groups.get(agent)
         return common_pb2.Groups.FromString(raw) if raw is not None else common_pb2.Groups()
 
-    def get_blocked_agents(self, agent: bytes) -> common_pb2.BlockedAgents:
-        raw = self.blocked_agents.get(agent)
-        return common_pb2.BlockedAgents.FromString(raw) if raw is not None else common_pb2.BlockedAgents()
+    def put_groups(self, batch, agent: bytes, groups: common_pb2.Groups) -> None:
+        batch.put(self._groups, agent, groups.SerializeToString())
 
     def get_invite(self, agent: bytes, group_uuid: str) -> common_pb2.Invite | None:
-        raw = self.invites.get(agent + group_key(group_uuid))
+        raw = self._invites.get(agent + _group_key(group_uuid))
         return common_pb2.Invite.FromString(raw) if raw is not None else None
 
+    def put_group(self, batch, agent: bytes, invite: common_pb2.Invite, info: lobby_pb2.GroupInfo) -> None:
+        """A group the agent created or was invited to: its invite, the updates it carries,
+        its state; a group the agent had deleted is back."""
+        gk = agent + _group_key(invite.group_uuid)
+        for signed in invite.updates:
+            self.put_update(batch, agent, invite.group_uuid, signed)
+        batch.put(self._invites, gk, invite.SerializeToString())
+        batch.put(self._group_info, gk, info.SerializeToString())
+        batch.delete(self._deleted_groups, gk)
+
     def get_group_info(self, agent: bytes, group_uuid: str) -> lobby_pb2.GroupInfo | None:
-        raw = self.group_info.get(agent + group_key(group_uuid))
+        raw = self._group_info.get(agent + _group_key(group_uuid))
         return lobby_pb2.GroupInfo.FromString(raw) if raw is not None else None
 
-    def is_hidden(self, agent: bytes, group_uuid: str) -> bool:
-        return self.hidden.get(agent + group_key(group_uuid)) is not None
+    def put_group_info(self, batch, agent: bytes, info: lobby_pb2.GroupInfo) -> None:
+        batch.put(self._group_info, agent + _group_key(info.group_uuid), info.SerializeToString())
 
     def list_group_info(self, agent: bytes) -> list[lobby_pb2.GroupInfo]:
-        hidden = {k for k in self.hidden.keys(prefix=agent)}
+        """Every group the agent has and did not delete."""
+        deleted = {k for k in self._deleted_groups.keys(prefix=agent)}
         return [
-            lobby_pb2.GroupInfo.FromString(v) for k, v in self.group_info.items(prefix=agent) if k not in hidden
+            lobby_pb2.GroupInfo.FromString(v) for k, v in self._group_info.items(prefix=agent) if k not in deleted
         ]
+
+    def is_deleted_group(self, agent: bytes, group_uuid: str) -> bool:
+        return self._deleted_groups.get(agent + _group_key(group_uuid)) is not None
+
+    def forget_group(self, batch, agent: bytes, group_uuid: str) -> None:
+        """The agent deleted the group: its messages go, and it is listed no more."""
+        gk = agent + _group_key(group_uuid)
+        batch.put(self._deleted_groups, gk, b"")
+        for key in self._messages.keys(prefix=gk):
+            batch.delete(self._messages, key)
+
+    def restore_group(self, batch, agent: bytes, group_uuid: str) -> None:
+        """A deleted group is listed again (accepted again, or a message came from it)."""
+        batch.delete(self._deleted_groups, agent + _group_key(group_uuid))
+
+    def put_update(self, batch, agent: bytes, group_uuid: str, signed: common_pb2.Signed) -> None:
+        seq = common_pb2.GroupUpdate.FromString(signed.body).seq
+        batch.put(self._updates, agent + _group_key(group_uuid) + u64(seq), signed.SerializeToString())
+
+    def list_updates(self, agent: bytes, group_uuid: str) -> list[common_pb2.Signed]:
+        """The group's updates, in seq order."""
+        return [common_pb2.Signed.FromString(v) for _, v in self._updates.items(prefix=agent + _group_key(group_uuid))]
+
+    # blocked agents
+
+    def get_blocked_agents(self, agent: bytes) -> common_pb2.BlockedAgents:
+        raw = self._blocked_agents.get(agent)
+        return common_pb2.BlockedAgents.FromString(raw) if raw is not None else common_pb2.BlockedAgents()
+
+    def put_blocked_agents(self, batch, agent: bytes, blocked: common_pb2.BlockedAgents) -> None:
+        batch.put(self._blocked_agents, agent, blocked.SerializeToString())
 
     # history
 
-    def message_key(self, agent: bytes, group_uuid: str, time_sent: int, message_hash: bytes) -> bytes:
-        return agent + group_key(group_uuid) + u64(time_sent) + message_hash
-
     def has_seen(self, agent: bytes, message_hash: bytes) -> bool:
-        return self.seen.get(agent + message_hash) is not None
+        return self._seen.get(agent + message_hash) is not None
 
     def put_message(self, batch, agent: bytes, record: lobby_pb2.MessageRecord) -> None:
-        key = self.message_key(agent, record.entry.group_uuid, record.entry.time_sent, record.message_hash)
-        batch.put(self.messages, key, record.SerializeToString())
-        batch.put(self.seen, agent + record.message_hash, key)
+        key = agent + _group_key(record.entry.group_uuid) + _position_key((record.entry.time_sent, record.message_hash))
+        batch.put(self._messages, key, record.SerializeToString())
+        batch.put(self._seen, agent + record.message_hash, key)
 
-    def owe_receipt(self, batch, agent: bytes, author: bytes, space: bytes, receipt: common_pb2.Receipt) -> bytes:
-        """Records, in `batch`, a receipt the agent owes `author`; returns its key."""
-        key = agent + receipt.message_hash + (b"r" if receipt.read_at else b"d")
-        batch.put(self.due_receipts, key, lobby_pb2.DueReceipt(author=author, space=space, receipt=receipt)
-                  .SerializeToString())
-        return key
+    def update_messages(self, agent: bytes, records: list[lobby_pb2.MessageRecord]) -> None:
+        """Writes back records the agent already holds (receipts added, say), in one batch."""
+        with self.batch() as batch:
+            for record in records:
+                key = self._seen.get(agent + record.message_hash)
+                if key is not None:
+                    batch.put(self._messages, key, record.SerializeToString())
 
-    def owed_receipts(self):
-        """(key, agent, DueReceipt) of every receipt owed and not yet sent."""
-        for key, value in self.due_receipts.items():
-            yield key, key[:32], lobby_pb2.DueReceipt.FromString(value)
+    def get_message(self, agent: bytes, message_hash: bytes) -> lobby_pb2.MessageRecord | None:
+        key = self._seen.get(agent + message_hash) if len(message_hash) == 32 else None
+        raw = self._messages.get(key) if key is not None else None
+        return lobby_pb2.MessageRecord.FromString(raw) if raw is not None else None
 
-    def messages_range(self, agent: bytes, group_uuid: str, cursor: bytes | None, newer: bool, limit: int,
-                       author: bytes = b""):
-        """Up to `limit` records past the key `cursor` (exclusive; None: from the end), newer
-        ones (oldest first) or older ones (newest first), only `author`'s when set; and the
-        key of the last record returned."""
-        prefix = agent + group_key(group_uuid)
+    def message_position(self, agent: bytes, group_uuid: str, message_hash: bytes) -> tuple[int, bytes] | None:
+        """Where a message of the group sits (or sat) in its history; None when the agent
+        never had such a message in that group."""
+        prefix = agent + _group_key(group_uuid)
+        key = self._seen.get(agent + message_hash) if len(message_hash) == 32 else None
+        if key is None or not key.startswith(prefix):
+            return None
+        return _position_of(key[len(prefix):])
+
+    def messages_range(self, agent: bytes, group_uuid: str, cursor: tuple[int, bytes] | None, newer: bool,
+                       limit: int, author: bytes = b""):
+        """Up to `limit` records past the position `cursor` (exclusive; None: from the end),
+        newer ones (oldest first) or older ones (newest first), only `author`'s when set;
+        and the position of the last record returned (None when none)."""
+        prefix = agent + _group_key(group_uuid)
         end = prefix + b"\xff" * 40
+        at = prefix + _position_key(cursor) if cursor is not None else None
         if newer:
-            items = self.messages.items(start=(cursor + b"\x00") if cursor is not None else prefix, stop=end)
+            items = self._messages.items(start=(at + b"\x00") if at is not None else prefix, stop=end)
         else:
-            items = self.messages.items(start=prefix, stop=cursor if cursor is not None else end, reverse=True)
+            items = self._messages.items(start=prefix, stop=at if at is not None else end, reverse=True)
         out, last = [], None
         for key, value in items:
             record = lobby_pb2.MessageRecord.FromString(value)
             if author and record.entry.author != author:
                 continue
             out.append(record)
-            last = key
+            last = _position_of(key[len(prefix):])
             if len(out) >= limit:
                 break
         return out, last
 
-    def message_key_of(self, agent: bytes, message_hash: bytes) -> bytes | None:
-        return self.seen.get(agent + message_hash)
+    def is_read(self, agent: bytes, message_hash: bytes) -> bool:
+        return self._read.get(agent + message_hash) is not None
 
-    def get_message(self, agent: bytes, message_hash: bytes) -> tuple[bytes, lobby_pb2.MessageRecord] | None:
-        key = self.seen.get(agent + message_hash)
-        raw = self.messages.get(key) if key is not None else None
-        return (key, lobby_pb2.MessageRecord.FromString(raw)) if raw is not None else None
+    def mark_read(self, batch, agent: bytes, message_hash: bytes) -> None:
+        batch.put(self._read, agent + message_hash, b"")
 
-    def list_updates(self, agent: bytes, group_uuid: str) -> list[common_pb2.Signed]:
-        return [common_pb2.Signed.FromString(v) for _, v in self.updates.items(prefix=agent + group_key(group_uuid))]
+    # receipts owed to messages' authors
 
-    def message_keys(self, agent: bytes, group_uuid: str) -> list[bytes]:
-        return [k for k in self.messages.keys(prefix=agent + group_key(group_uuid))]
+    def owe_receipt(self, batch, agent: bytes, author: bytes, space: bytes, receipt: common_pb2.Receipt) -> bytes:
+        """Records, in `batch`, a receipt the agent owes `author`; returns its key."""
+        key = agent + receipt.message_hash + (b"r" if receipt.read_at else b"d")
+        batch.put(self._due_receipts, key, lobby_pb2.DueReceipt(author=author, space=space, receipt=receipt)
+                  .SerializeToString())
+        return key
 
-    def get_username(self, agent: bytes) -> str:
-        raw = self.profiles.get(agent)
-        return raw.decode() if raw is not None else ""
+    def owed_receipts(self):
+        """(key, agent, DueReceipt) of every receipt owed and not yet sent."""
+        for key, value in self._due_receipts.items():
+            yield key, key[:32], lobby_pb2.DueReceipt.FromString(value)
+
+    def settle_receipts(self, keys: list[bytes]) -> None:
+        """The receipts went out: owed no more. Not synced: after a crash, a receipt sent
+        twice changes nothing at its author."""
+        with self.batch(sync=False) as batch:
+            for key in keys:
+                batch.delete(self._due_receipts, key)
+
+    # the outbox
+
+    def put_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
+        """Queues an item, or writes back one already queued (a new attempt time); synced."""
+        self._outbox.put(_outbox_key(item), item.SerializeToString())
+
+    def remove_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
+        self._outbox.delete(_outbox_key(item))
+
+    def outbox_items(self) -> list[lobby_pb2.OutboxItem]:
+        """Every queued item, oldest first."""
+        return [lobby_pb2.OutboxItem.FromString(v) for _, v in self._outbox.items()]
+
+    def outbox_count(self) -> int:
+        return self._outbox.count()
+
+    # envelope nonces, remembered for as long as their envelopes are fresh
+
+    def has_nonce(self, nonce: bytes) -> bool:
+        return self._nonces.get(nonce) is not None
+
+    def remember_nonce(self, nonce: bytes, timestamp: int) -> None:
+        """Not synced: a replay of a message in the last moments before a crash of the
+        machine is still dropped as a duplicate."""
+        self._nonces.put(nonce, u64(timestamp), sync=False)
+
+    def forget_nonces_before(self, horizon: int) -> int:
+        old = [k for k, v in self._nonces.items() if from_u64(v) < horizon]
+        for key in old:
+            self._nonces.delete(key, sync=False)
+        return len(old)

@@ -20,7 +20,7 @@ from services.lobby.directory import Directory
 from services.lobby.lobby import Lobby
 from services.lobby.ports import RemoteLobbies
 from services.lobby.store import LobbyStore
-from tests.unit.lobby_fakes import FakeConductor, FakeDht, _OnlyAgent
+from tests.unit.lobby_fakes import FakeConductor, FakeDht, NodeConductor
 
 # Room for every attempt: a test that sees one call saw no retry, not a spent budget.
 POLICY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02, attempt_timeout=2.0, budget=10.0)
@@ -67,14 +67,14 @@ class Setup:
         self.alice = self.conductor.make_agent("alice")
         self.bobby = self.conductor.make_agent("bobby")
         self.store = LobbyStore(str(self.tmp_path / "alice"))
-        self.lobby = Lobby(self.store, _OnlyAgent(self.conductor, self.alice), self.dht, RemoteLobbies(self.pool),
+        self.lobby = Lobby(self.store, NodeConductor(self.conductor, self.alice), self.dht, RemoteLobbies(self.pool),
                            "127.0.0.1:1", "dht", POLICY)
-        await self.lobby.host_agents()
+        await self.lobby.hosting.host_agents()
         # bobby's agent info in the (fake) Lobby space names the refusing server as his lobby.
         encryption_key = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         await Directory(self.dht, self.conductor.sign).publish_agent_info(
             self.bobby, encryption_key, "bobby", self.receiver_address, "dht")
-        group, invites = await self.lobby.create_group(
+        group, invites = await self.lobby.invites.create_group(
             self.alice, "Refused", [base64.b64encode(self.bobby).decode()])
         assert [lobby_pb2.DeliveryStatus.Name(o.status) for o in invites] == ["DELIVERED"]
         assert self.receiver_lobby.invite_calls == 1
@@ -99,7 +99,7 @@ class Setup:
 async def test_a_non_transient_refusal_is_not_retried_and_does_not_fall_back(tmp_path, code):
     async with Setup(tmp_path, code) as s:
         before = s.dht_contents()
-        record, outcomes = await s.lobby.send_group_message(s.alice, s.group, "are you there?")
+        record, outcomes = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
 
         assert len(outcomes) == 1
         outcome = outcomes[0]
@@ -119,7 +119,7 @@ async def test_a_non_transient_refusal_is_not_retried_and_does_not_fall_back(tmp
 async def test_a_transient_refusal_is_retried_then_stored_in_the_receivers_dht_inbox(tmp_path):
     async with Setup(tmp_path, grpc.StatusCode.UNAVAILABLE) as s:
         before_entries, _ = s.dht_contents()
-        _, [outcome] = await s.lobby.send_group_message(s.alice, s.group, "are you there?")
+        _, [outcome] = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
 
         assert lobby_pb2.DeliveryStatus.Name(outcome.status) == "STORED_IN_DHT", outcome
         assert s.receiver_lobby.message_calls == POLICY.attempts

@@ -13,11 +13,14 @@ from services.common.errors import FailedPrecondition, Unauthenticated, Unavaila
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy
 from services.common.sealing import open_sealed
+from services.lobby import ports
 from services.lobby.lobby import Lobby
 from services.lobby.store import LobbyStore
 
 
-class FakeConductor:
+class FakeConductor(ports.Conductor):
+    """Every node's keystore in one: agents, their keys and app tokens."""
+
     def __init__(self):
         self.keys = {}
         self.encryption_keys = {}
@@ -26,6 +29,7 @@ class FakeConductor:
         self.clones = []
         self.deleted = []
         self.refuse_clone = None
+        self.nodes = {}
 
     def make_agent(self, name):
         key = Ed25519PrivateKey.generate()
@@ -57,9 +61,6 @@ class FakeConductor:
     async def delete_clone_cell(self, agent, dna_hash):
         self.deleted.append((agent, dna_hash))
 
-    async def decrypt(self, agent, sealed, aad):
-        return open_sealed(self.encryption_keys[agent], sealed, aad)
-
     async def decrypt_batch(self, agent, items):
         results = []
         for sealed, aad in items:
@@ -69,13 +70,14 @@ class FakeConductor:
                 results.append((b"", str(exc)))
         return results
 
-    async def resolve_token(self, token):
+    async def resolve_token(self, app_token):
+        token = app_token
         if token not in self.tokens:
             raise Unauthenticated("unknown app token")
         return self.agents[self.tokens[token]]
 
 
-class FakeDht:
+class FakeDht(ports.Dht):
     """Entries and links in memory; with `down` set, every publish fails as below quorum."""
 
     def __init__(self):
@@ -116,8 +118,9 @@ class FakeDht:
         return None
 
 
-class FakeRemote:
-    """Routes call_remote to lobbies by address; addresses in `down` are unreachable."""
+class FakeRemote(ports.Remote):
+    """Routes call_remote to lobbies by address; addresses in `down` are unreachable, those
+    in `refusing` answer with the (code, message) given."""
 
     def __init__(self):
         self.lobbies = {}
@@ -131,7 +134,15 @@ class FakeRemote:
             raise Unavailable("connection refused")
         if address in self.refusing:
             raise error_for(*self.refusing[address])
-        await self.lobbies[address].receive_remote(method, request)
+        peer = self.lobbies[address].peer
+        receive = {  # what the receiving lobby's servicer calls for each RPC
+            "ReceiveInvite": peer.rpc_receive_invite,
+            "ReceiveGroupMessage": peer.rpc_receive_group_message,
+            "ReceiveGroupUpdate": peer.rpc_receive_group_update,
+            "ReceiveReceipt": peer.rpc_receive_receipt,
+            "ReceiveTyping": peer.rpc_receive_typing,
+        }[method]
+        await receive(request)
         return None
 
 
@@ -139,43 +150,61 @@ FAST_POLICY = RetryPolicy(attempts=2, backoff_initial=0.001, backoff_max=0.002, 
 
 
 async def make_lobbies(tmp_path, names):
-    """One lobby per name, each hosting one agent of that name, sharing a DHT."""
+    """One lobby per name, each hosting one agent of that name, sharing a DHT. Each lobby's
+    conductor is `conductor.nodes[name]`."""
     conductor, dht, remote = FakeConductor(), FakeDht(), FakeRemote()
     lobbies, agents = {}, {}
     for name in names:
         agent = conductor.make_agent(name)
         address = f"lobby-{name}"
-        lobby = Lobby(LobbyStore(str(tmp_path / name)), _OnlyAgent(conductor, agent), dht, remote, address,
-                      "dht", FAST_POLICY)
+        node = conductor.nodes[name] = NodeConductor(conductor, agent)
+        lobby = Lobby(LobbyStore(str(tmp_path / name)), node, dht, remote, address, "dht", FAST_POLICY)
         remote.lobbies[address] = lobby
-        await lobby.host_agents()
-        await lobby.set_username(agent, name)
+        await lobby.hosting.host_agents()
+        await lobby.hosting.set_username(agent, name)
         lobbies[name], agents[name] = lobby, agent
     return lobbies, agents, conductor, remote, dht
 
 
-class _OnlyAgent:
-    """The shared fake conductor as one node's conductor: it lists only its own agent."""
+class NodeConductor(ports.Conductor):
+    """The shared fake conductor as one node's conductor: it lists only its own agent, and
+    can be made to fail its next signings, as a conductor that is restarting does."""
 
     def __init__(self, conductor, agent):
         self._conductor, self._agent = conductor, agent
+        self.failing_signs = 0
 
-    def __getattr__(self, name):
-        return getattr(self._conductor, name)
+    def fail_next_signs(self, count: int) -> None:
+        self.failing_signs = count
+
+    async def sign(self, agent, data):
+        if self.failing_signs:
+            self.failing_signs -= 1
+            raise Unavailable("the conductor is restarting")
+        return await self._conductor.sign(agent, data)
+
+    async def sign_batch(self, agent, items, app_token=""):
+        return await self._conductor.sign_batch(agent, items, app_token)
+
+    async def clone_dna(self, agent, properties, updates=()):
+        return await self._conductor.clone_dna(agent, properties, updates)
+
+    async def delete_clone_cell(self, agent, dna_hash):
+        return await self._conductor.delete_clone_cell(agent, dna_hash)
+
+    async def decrypt_batch(self, agent, items):
+        return await self._conductor.decrypt_batch(agent, items)
+
+    async def resolve_token(self, app_token):
+        return await self._conductor.resolve_token(app_token)
 
     async def list_agents(self):
         return [self._conductor.agents[self._agent]]
 
 
-def signals_of(lobby, agent):
-    return lobby.signals.subscribe(agent)
-
-
 def drain(subscription):
-    out = []
-    while not subscription._queue.empty():
-        out.append(subscription._queue.get_nowait())
-    return out
+    """The signals a subscription holds now, taken without waiting."""
+    return subscription.take_ready()
 
 
 assert lobby_pb2.DELIVERED

@@ -1,0 +1,78 @@
+"""Catch-up: what waits in an agent's inboxes (invites, then group updates, receipts and
+messages in order) fetched and applied by the same workflows as a call_remote; each link
+retired once its item was applied, so each item reaches the UI once."""
+
+import asyncio
+import logging
+
+from services.common.errors import KizunaError
+from services.lobby.background import Background
+from services.lobby.group_changes import GroupChanges
+from services.lobby.hosting import Hosting
+from services.lobby.inbox import SORT_KEYS, Inbox, apply_from_inbox
+from services.lobby.invites import Invites
+from services.lobby.messaging import Messaging
+from services.lobby.receipts import Receipts
+from services.lobby.store import LobbyStore
+from services.lobby.wire import short
+
+log = logging.getLogger("kizuna.lobby")
+
+
+class CatchUp:
+    def __init__(self, store: LobbyStore, hosting: Hosting, inbox: Inbox, invites: Invites,
+                 group_changes: GroupChanges, receipts: Receipts, messaging: Messaging, background: Background):
+        self._store = store
+        self._hosting = hosting
+        self._inbox = inbox
+        self._invites = invites
+        self._group_changes = group_changes
+        self._receipts = receipts
+        self._messaging = messaging
+        self._background = background
+        self._locks: dict[bytes, asyncio.Lock] = {}
+
+    async def sync_inbox(self, agent: bytes) -> tuple[int, int]:
+        """Fetches what waits in the agent's inboxes (invites first, then each group's
+        updates, receipts, and messages in time_sent order), applies the receive rules, and
+        retires the links. Returns how many invites and messages were new."""
+        async with self._locks.setdefault(agent, asyncio.Lock()):
+            invites = await self._invites.take_invites(agent)
+            spaces = [g.dna_hash for g in self._store.list_group_info(agent) if not g.departed]
+            updates = []
+            for space in spaces:
+                updates += await self._inbox.fetch_inbox(agent, "group_update", space)
+            updates.sort(key=lambda pair: SORT_KEYS["group_update"](pair[0].body))
+            retired = []  # links go once every signal is out
+            for signed, retire in updates:
+                applying = self._group_changes.receive_group_update(agent, signed)
+                if await apply_from_inbox("group update", applying) is not None:
+                    retired.append(retire)
+            fetched, receipts = [], []
+            for space in spaces:
+                fetched += await self._inbox.fetch_inbox(agent, "message", space)
+                receipts += await self._inbox.fetch_inbox(agent, "receipt", space)
+            fetched.sort(key=lambda pair: SORT_KEYS["message"](pair[0].body))
+            for signed, retire in receipts:
+                if await apply_from_inbox("receipt", self._receipts.receive_receipts(agent, signed)) is not None:
+                    retired.append(retire)
+            messages = 0
+            for signed, retire in fetched:
+                applied = await apply_from_inbox("message", self._messaging.receive_group_message(agent, signed))
+                if applied is None:
+                    continue  # may apply later (e.g. its invite is still on its way): keep the link
+                messages += applied
+                retired.append(retire)
+            for retire in retired:
+                self._background.spawn(retire())
+            if invites or messages:
+                log.info("caught up agent %s: %d invites, %d messages", short(agent), invites, messages)
+            return invites, messages
+
+    async def sync_all(self) -> None:
+        """`sync_inbox` for every hosted agent; one agent's failure does not stop the rest."""
+        for agent in self._hosting.agents():
+            try:
+                await self.sync_inbox(agent)
+            except KizunaError as exc:
+                log.info("catch-up for %s failed: %s %s", short(agent), exc.code, exc.message)

@@ -1,0 +1,141 @@
+"""Creating a group (clone its DNA first; only then commit the Invite and Groups entry and
+send the invites, in parallel) and receiving an invite, by call_remote or from the inbox."""
+
+import asyncio
+import logging
+import secrets
+import uuid
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common import dna, group_state
+from services.common.errors import InvalidArgument, KizunaError, PermissionDenied
+from services.common.hashing import now_micros
+from services.common.keys import sign_into, verify_signed
+from services.lobby.delivery import Delivery
+from services.lobby.groups import group_info_of
+from services.lobby.hosting import Hosting
+from services.lobby.inbox import Inbox, apply_from_inbox
+from services.lobby.limits import Limits
+from services.lobby.signals import SignalHub
+from services.lobby.source_chain import SourceChain
+from services.lobby.store import LobbyStore
+from services.lobby.wire import parse, short
+
+log = logging.getLogger("kizuna.lobby")
+
+
+class Invites:
+    def __init__(self, store: LobbyStore, chain: SourceChain, conductor, hosting: Hosting, delivery: Delivery,
+                 inbox: Inbox, signals: SignalHub, background, limits: Limits):
+        self._store = store
+        self._chain = chain
+        self._conductor = conductor
+        self._hosting = hosting
+        self._delivery = delivery
+        self._inbox = inbox
+        self._signals = signals
+        self._background = background
+        self._limits = limits
+
+    async def create_group(self, agent: bytes, name: str, participants: list[str]):
+        """Clones the group DNA first; only when that succeeds commits the Invite and the
+        Groups entry and sends the invites, in parallel. Returns the group and one outcome
+        per invitee."""
+        name = name.strip()
+        if not 1 <= len(name) <= self._limits.max_group_name:
+            raise InvalidArgument(f"a group name is 1 to {self._limits.max_group_name} characters")
+        if not participants:
+            raise InvalidArgument("a group needs at least one participant besides its creator")
+        if len(participants) >= self._limits.max_members:
+            raise InvalidArgument(f"a group has at most {self._limits.max_members} members, its creator included")
+        members = [agent, *[m for m in await self._hosting.resolve_participants(participants) if m != agent]]
+        if len(members) < 2:
+            raise InvalidArgument("a group needs at least one participant besides its creator")
+        properties = common_pb2.GroupProperties(
+            group_uuid=str(uuid.uuid4()),
+            name=name,
+            creator=agent,
+            initial_members=members,
+            network_seed=secrets.token_hex(16),
+        )
+        cell = await self._conductor.clone_dna(agent, properties)
+        invite = common_pb2.Invite(
+            group_uuid=properties.group_uuid,
+            initial_members=members,
+            timestamp=now_micros(),
+            properties=properties,
+            dna_hash=cell.dna_hash,
+        )
+        info = group_info_of(invite, lobby_pb2.ACCEPTED)
+        invite_bytes = invite.SerializeToString()
+        signed_invite = await sign_into(self._conductor.sign, agent, invite_bytes)
+        async with self._chain.lock(agent):
+            groups = self._store.get_groups(agent)
+            groups.group_uuids.append(properties.group_uuid)
+
+            def apply(batch):
+                self._store.put_group(batch, agent, invite, info)
+                self._store.put_groups(batch, agent, groups)
+
+            await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
+        outcomes = await asyncio.gather(*(
+            self._delivery.deliver(lobby_pb2.OutboxItem(
+                author=agent, receiver=invitee, kind="invite", signed=signed_invite,
+                group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH))
+            for invitee in members[1:]
+        ))
+        return info, list(outcomes)
+
+    async def receive_invite(self, to_agent: bytes, signed_invite, caller: bytes | None = None) -> bool:
+        """Checks the invite against the group properties its DNA hash proves, clones the
+        group's DNA and commits the invite; the group is INVITED until the agent accepts.
+        `caller`: who made the call_remote (None for an invite fetched from the DHT).
+        False for an invite the agent holds already."""
+        await self._hosting.require_hosted(to_agent)
+        body = verify_signed(signed_invite, "invite")
+        if caller is not None and caller != signed_invite.author:
+            raise PermissionDenied("the caller is not the inviter")
+        invite = parse(common_pb2.Invite, body, "invite")
+        properties = invite.properties
+        dna.check_group_properties(properties)
+        if dna.group_dna_hash(properties) != invite.dna_hash:
+            raise PermissionDenied("the invite's DNA hash does not match its group properties")
+        if invite.group_uuid != properties.group_uuid or list(invite.initial_members) != list(properties.initial_members):
+            raise InvalidArgument("the invite disagrees with its group properties")
+        current = group_state.apply_chain(properties, invite.updates)
+        if not current.is_member(signed_invite.author):
+            raise PermissionDenied("the inviter is not a member of the group")
+        if not current.is_member(to_agent):
+            raise PermissionDenied("the invitee is not a member of the group")
+        if self._store.get_invite(to_agent, invite.group_uuid) is not None:
+            return False  # a duplicate: already received
+        await self._conductor.clone_dna(to_agent, properties, list(invite.updates))
+        info = group_info_of(invite, lobby_pb2.INVITED)
+        async with self._chain.lock(to_agent):
+            if self._store.get_invite(to_agent, invite.group_uuid) is not None:
+                return False
+            await self._chain.commit(to_agent, [("invite", body)],
+                                     lambda batch: self._store.put_group(batch, to_agent, invite, info))
+        self._signals.emit_signal(to_agent, lobby_pb2.Signal(
+            invite=lobby_pb2.InviteSignal(group=info, inviter=signed_invite.author)))
+        log.info("agent %s invited to group %s", short(to_agent), invite.group_uuid)
+        return True
+
+    async def take_invites(self, agent: bytes) -> int:
+        """Applies the invites waiting in the agent's inbox in the Lobby space; how many
+        were new. The inbox not answering is an error (Unavailable, say)."""
+        taken = 0
+        for signed, retire in await self._inbox.fetch_inbox(agent, "invite", dna.LOBBY_DNA_HASH):
+            applied = await apply_from_inbox("invite", self.receive_invite(agent, signed))
+            if applied is not None:
+                taken += applied
+                self._background.spawn(retire())
+        return taken
+
+    async def take_waiting_invites(self, agent: bytes) -> None:
+        """`take_invites`, for a message whose invite may still wait in the DHT: the inbox
+        not answering is only logged (the message then waits for its invite)."""
+        try:
+            await self.take_invites(agent)
+        except KizunaError as exc:
+            log.info("could not read %s's invites: %s %s", short(agent), exc.code, exc.message)

@@ -1,0 +1,150 @@
+"""Group messages: sending (sign the MessageEntry, keep it in the sender's history, deliver
+it to every receiver at once) and receiving, by the seed's rules in the seed's order."""
+
+import asyncio
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.hashing import blake2b_256, now_micros
+from services.common.keys import signed_as, verify_signed
+from services.lobby.delivery import Delivery
+from services.lobby.group_changes import GroupChanges
+from services.lobby.groups import Groups
+from services.lobby.hosting import Hosting
+from services.lobby.invites import Invites
+from services.lobby.limits import Limits, RateLimiter
+from services.lobby.peer_calls import OutgoingCalls
+from services.lobby.receipts import Receipts
+from services.lobby.signals import SignalHub
+from services.lobby.store import LobbyStore
+from services.lobby.wire import parse
+
+
+class Messaging:
+    def __init__(self, store: LobbyStore, conductor, hosting: Hosting, groups: Groups, invites: Invites,
+                 group_changes: GroupChanges, receipts: Receipts, calls: OutgoingCalls, delivery: Delivery,
+                 signals: SignalHub, limits: Limits):
+        self._store = store
+        self._conductor = conductor
+        self._hosting = hosting
+        self._groups = groups
+        self._invites = invites
+        self._group_changes = group_changes
+        self._receipts = receipts
+        self._calls = calls
+        self._delivery = delivery
+        self._signals = signals
+        self._limits = limits
+        self._send_rate = RateLimiter(limits.messages_per_second, limits.message_burst)
+        self._receive_locks: dict[bytes, asyncio.Lock] = {}
+
+    async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
+                                 app_token: str = ""):
+        """Signs the MessageEntry, stores it in the sender's history, and delivers it to
+        every receiver (the group's members now) at once; one outcome per receiver.
+        The entry and each receiver's first envelope are signed in one conductor call,
+        which also checks `app_token` when given."""
+        info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
+        body = entry.SerializeToString()
+        unsigned = common_pb2.Signed(body=body, author=agent)
+        envelopes = [self._calls.group_message_envelope(receiver, unsigned) for receiver in entry.receiver]
+        signature, *envelope_signatures = await self._conductor.sign_batch(agent, [body, *envelopes], app_token)
+        signed = signed_as(agent, body, signature)
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
+        with self._store.batch() as batch:
+            self._store.put_message(batch, agent, record)
+        outcomes = await asyncio.gather(*(
+            self._delivery.deliver(
+                lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
+                                     group_uuid=group_uuid, space=info.dna_hash),
+                lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature), item_signature=signature))
+            for receiver, envelope, envelope_signature in zip(entry.receiver, envelopes, envelope_signatures)
+        ))
+        return record, list(outcomes)
+
+    def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
+        """Checks a message the agent wants to send: (group, unsigned entry)."""
+        info = self._groups.require_group(agent, group_uuid)
+        if info.departed:
+            raise FailedPrecondition("this agent is no longer a member of the group")
+        if self._store.is_deleted_group(agent, group_uuid) or info.state != lobby_pb2.ACCEPTED:
+            raise FailedPrecondition("accept the group before sending to it")
+        if reply_to:
+            replied = self._store.get_message(agent, reply_to)
+            if replied is None or replied.entry.group_uuid != group_uuid:
+                raise InvalidArgument("reply_to names no message in this group")
+        if not payload:
+            raise InvalidArgument("payload is empty")
+        if len(payload.encode()) > self._limits.max_payload_bytes:
+            raise InvalidArgument(f"payload is larger than {self._limits.max_payload_bytes} bytes")
+        self._send_rate.take(agent, "sending")
+        entry = common_pb2.MessageEntry(
+            author=agent,
+            receiver=[m for m in info.members if m != agent],
+            group_uuid=group_uuid,
+            payload=payload,
+            time_sent=now_micros(),
+            reply_to=reply_to,
+        )
+        return info, entry
+
+    async def receive_group_message(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
+        """The seed's rules, in order: verify the signature and that the author belongs to
+        the group; drop a duplicate; a blocked group gets nothing (and the call still
+        succeeds); a blocked member gets a warning naming them; else the message is
+        signalled. Stored with time_received. `caller`: who made the call_remote (None for
+        a message fetched from the inbox). False for a message not taken (a duplicate, a
+        blocked group)."""
+        await self._hosting.require_hosted(to_agent)
+        entry, info = await self._verify(to_agent, signed, caller)
+        message_hash = blake2b_256(signed.body)
+        async with self._receive_locks.setdefault(to_agent, asyncio.Lock()):
+            if self._store.has_seen(to_agent, message_hash):
+                return False
+            if entry.group_uuid in self._store.get_groups(to_agent).blocked:
+                return False
+            blocked = set(self._store.get_blocked_agents(to_agent).agents)
+            involved = [entry.author, *[r for r in entry.receiver if r != to_agent]]
+            blocked_members = [a for a in involved if a in blocked]
+            entry.time_received = now_micros()
+            record = lobby_pb2.MessageRecord(entry=entry, message_hash=message_hash, blocked_members=blocked_members)
+            if blocked_members:
+                names = ", ".join([await self._hosting.display_name(a) for a in blocked_members])
+                record.warning = f"someone in this group is blocked by you: {names}"
+            with self._store.batch() as batch:
+                self._store.put_message(batch, to_agent, record)
+                self._store.restore_group(batch, to_agent, entry.group_uuid)  # shows the banner again
+                receipt = self._receipts.owe_receipt(batch, to_agent, entry, message_hash, info.dna_hash)
+            self._signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+            self._receipts.queue_receipt(*receipt)
+            return True
+
+    async def _verify(self, to_agent: bytes, signed, caller: bytes | None):
+        """(entry, group) of a message signed by its author, who is a member of the group,
+        as is every receiver it names; refused otherwise."""
+        entry = parse(common_pb2.MessageEntry, verify_signed(signed, "message"), "message")
+        if entry.author != signed.author:
+            raise PermissionDenied("the message's author did not sign it")
+        if caller is not None and caller != entry.author:
+            raise PermissionDenied("the caller is not the message's author")
+        if entry.HasField("time_received"):
+            raise InvalidArgument("a sent message carries no time_received")
+        if to_agent not in entry.receiver:
+            raise PermissionDenied("the message is not addressed to this agent")
+        info = self._store.get_group_info(to_agent, entry.group_uuid)
+        if info is None and caller is not None:
+            await self._invites.take_waiting_invites(to_agent)  # its invite may wait in the DHT
+            info = self._store.get_group_info(to_agent, entry.group_uuid)
+        if info is None:
+            raise FailedPrecondition(f"this agent has no invite to group {entry.group_uuid}")
+        named = [entry.author, *entry.receiver]
+        if any(a not in info.members for a in named) and await self._group_changes.refresh_group(to_agent,
+                                                                                                 entry.group_uuid):
+            info = self._store.get_group_info(to_agent, entry.group_uuid)
+        if info.departed:
+            raise FailedPrecondition("this agent is no longer a member of the group")
+        if entry.author not in info.members:
+            raise PermissionDenied("the author is not a member of the group")
+        if any(r not in info.members for r in entry.receiver):
+            raise PermissionDenied("the message names receivers outside the group")
+        return entry, info

@@ -1,0 +1,146 @@
+"""call_remote between lobbies, as named pairs: `call_receive_*` sends one Receive* call to
+the lobby hosting an agent, each attempt in a fresh signed envelope; `rpc_receive_*`
+takes one, checking its envelope before the workflow sees the request."""
+
+import contextlib
+
+from kizuna.v1 import lobby_pb2
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from services.common.keys import sign_into
+from services.common.retry import RetryPolicy, call_with_policy
+from services.lobby.directory import Directory
+from services.lobby.envelopes import EnvelopeChecker, seal_envelope
+from services.lobby.limits import RateLimiter
+from services.lobby.wire import parse, short
+
+
+class OutgoingCalls:
+    """`remote.call(address, method, request, timeout)` is the transport to other lobbies."""
+
+    def __init__(self, directory: Directory, conductor, remote):
+        self._directory = directory
+        self._conductor = conductor
+        self._remote = remote
+
+    async def call_remote(self, caller: bytes, to_agent: bytes, method: str, request, policy: RetryPolicy,
+                          first: lobby_pb2.RemoteCall | None = None):
+        """Calls `method` on the lobby hosting `to_agent` under the retry policy, each attempt
+        in a fresh envelope signed by `caller` (`first`, when given, is the first attempt's,
+        signed beforehand); returns (response, attempts) or raises the last error. An agent
+        with no agent info is unreachable (Unavailable)."""
+        try:
+            info = await self._directory.agent_info(to_agent)
+        except NotFound as exc:
+            raise Unavailable(f"{short(to_agent)} cannot be reached: {exc.message}") from None
+        presigned = [first] if first is not None else []
+
+        async def attempt(timeout):
+            if presigned:
+                call = presigned.pop()
+            else:
+                envelope = seal_envelope(method, request, to_agent).SerializeToString()
+                call = lobby_pb2.RemoteCall(envelope=await sign_into(self._conductor.sign, caller, envelope))
+            return await self._remote.call(info.lobby_address, method, call, timeout)
+
+        return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
+
+    async def call_receive_invite(self, author, to_agent, invite, policy, first=None):
+        request = lobby_pb2.ReceiveInviteRequest(to_agent=to_agent, invite=invite)
+        return await self.call_remote(author, to_agent, "ReceiveInvite", request, policy, first)
+
+    async def call_receive_group_message(self, author, to_agent, message, policy, first=None):
+        request = lobby_pb2.ReceiveGroupMessageRequest(to_agent=to_agent, message=message)
+        return await self.call_remote(author, to_agent, "ReceiveGroupMessage", request, policy, first)
+
+    async def call_receive_group_update(self, author, to_agent, update, policy, first=None):
+        request = lobby_pb2.ReceiveGroupUpdateRequest(to_agent=to_agent, update=update)
+        return await self.call_remote(author, to_agent, "ReceiveGroupUpdate", request, policy, first)
+
+    async def call_receive_receipt(self, author, to_agent, receipts, policy, first=None):
+        request = lobby_pb2.ReceiveReceiptRequest(to_agent=to_agent, receipts=receipts)
+        return await self.call_remote(author, to_agent, "ReceiveReceipt", request, policy, first)
+
+    async def call_receive_typing(self, author, to_agent, typing, policy, first=None):
+        request = lobby_pb2.ReceiveTypingRequest(to_agent=to_agent, typing=typing)
+        return await self.call_remote(author, to_agent, "ReceiveTyping", request, policy, first)
+
+    async def call_receive_item(self, item: lobby_pb2.OutboxItem, policy: RetryPolicy, first=None):
+        """The call_receive_* that carries an outbox item of its kind."""
+        args = (item.author, item.receiver, item.signed, policy, first)
+        if item.kind == "invite":
+            return await self.call_receive_invite(*args)
+        if item.kind == "group_update":
+            return await self.call_receive_group_update(*args)
+        if item.kind == "receipt":
+            return await self.call_receive_receipt(*args)
+        return await self.call_receive_group_message(*args)
+
+    @staticmethod
+    def group_message_envelope(to_agent: bytes, unsigned_message) -> bytes:
+        """The bytes of a first ReceiveGroupMessage envelope, to be signed with the message
+        itself (which it carries unsigned: its signature goes beside it, `item_signature`)."""
+        request = lobby_pb2.ReceiveGroupMessageRequest(to_agent=to_agent, message=unsigned_message)
+        return seal_envelope("ReceiveGroupMessage", request, to_agent).SerializeToString()
+
+
+class IncomingCalls:
+    """Each `rpc_receive_*` is one Receive* RPC, called by the servicer: the envelope is
+    checked first (signature, method, freshness, replay, a target this lobby hosts), then
+    the workflow takes the request it carries, with the caller for its own checks."""
+
+    def __init__(self, envelopes: EnvelopeChecker, hosting, receive_rate: RateLimiter, invites, messaging,
+                 group_changes, receipts, presence):
+        self._envelopes = envelopes
+        self._hosting = hosting
+        self._receive_rate = receive_rate
+        self._invites = invites
+        self._messaging = messaging
+        self._group_changes = group_changes
+        self._receipts = receipts
+        self._presence = presence
+
+    async def rpc_receive_invite(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveInvite", lobby_pb2.ReceiveInviteRequest, "invite") as (caller, r):
+            self._receive_rate.take(caller, "invites from this sender")
+            await self._invites.receive_invite(r.to_agent, r.invite, caller=caller)
+
+    async def rpc_receive_group_message(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest,
+                                "message") as (caller, r):
+            self._receive_rate.take(caller, "receiving from this sender")
+            await self._messaging.receive_group_message(r.to_agent, r.message, caller=caller)
+
+    async def rpc_receive_group_update(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveGroupUpdate", lobby_pb2.ReceiveGroupUpdateRequest,
+                                "update") as (caller, r):
+            await self._group_changes.receive_group_update(r.to_agent, r.update, caller=caller)
+
+    async def rpc_receive_receipt(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveReceipt", lobby_pb2.ReceiveReceiptRequest,
+                                "receipts") as (caller, r):
+            await self._receipts.receive_receipts(r.to_agent, r.receipts, caller=caller)
+
+    async def rpc_receive_typing(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveTyping", lobby_pb2.ReceiveTypingRequest, "typing") as (caller, r):
+            await self._presence.receive_typing(r.to_agent, r.typing, caller=caller)
+
+    @contextlib.asynccontextmanager
+    async def _opened(self, remote_call: lobby_pb2.RemoteCall, method: str, request_type, item: str):
+        """(caller, request) of a call whose envelope passes every check; the envelope
+        counts as used once the block completes (a replay of it is refused from then on,
+        and while the block runs)."""
+        caller, envelope = self._envelopes.open(remote_call, method)
+        try:
+            await self._hosting.require_hosted(envelope.target)
+        except NotFound:
+            raise PermissionDenied("the envelope's target is not an agent this lobby hosts") from None
+        request = parse(request_type, envelope.body, "envelope's body")
+        if remote_call.item_signature:
+            if getattr(request, item).signature:
+                raise InvalidArgument(f"the request's {item} is signed already; item_signature must be empty")
+            getattr(request, item).signature = remote_call.item_signature
+        if request.to_agent != envelope.target:
+            raise PermissionDenied("the call is addressed to another agent than its envelope's target")
+        with self._envelopes.in_flight(envelope):
+            yield caller, request
+            self._envelopes.remember(envelope)

@@ -1,0 +1,154 @@
+"""Receipts: the seed's time_received (and the read time, once the UI showed a message)
+going back to the author, owed on disk with what they are for, batched per author, and
+kept on the author's copies of its messages."""
+
+import asyncio
+import logging
+
+from kizuna.v1 import common_pb2, lobby_pb2
+from services.common.errors import KizunaError, NotFound, PermissionDenied
+from services.common.hashing import now_micros
+from services.common.keys import sign_into, verify_signed
+from services.common.retry import RetryPolicy
+from services.lobby.background import Background
+from services.lobby.delivery import Delivery
+from services.lobby.groups import Groups
+from services.lobby.hosting import Hosting
+from services.lobby.signals import SignalHub
+from services.lobby.store import LobbyStore
+from services.lobby.wire import parse
+
+log = logging.getLogger("kizuna.lobby")
+
+RECEIPT_BATCH_SECONDS = 0.25
+# After a batch of receipts could not go out: the pause before it is tried again.
+RECEIPT_RETRY = RetryPolicy(backoff_initial=5.0, backoff_max=5.0)
+
+
+class Receipts:
+    """`batch_seconds`: how long a receipt waits for others to the same author;
+    `retry`: the pause before a batch that could not go out is tried again."""
+
+    def __init__(self, store: LobbyStore, conductor, hosting: Hosting, groups: Groups, delivery: Delivery,
+                 signals: SignalHub, background: Background, batch_seconds: float = RECEIPT_BATCH_SECONDS,
+                 retry: RetryPolicy = RECEIPT_RETRY):
+        self._store = store
+        self._conductor = conductor
+        self._hosting = hosting
+        self._groups = groups
+        self._delivery = delivery
+        self._signals = signals
+        self._background = background
+        self.batch_seconds = batch_seconds
+        self.retry = retry
+        self._pending: dict[tuple, list] = {}
+
+    def owe_receipt(self, batch, agent: bytes, entry, message_hash: bytes, space: bytes, read: bool = False):
+        """Records in `batch` the receipt the agent owes the entry's author, with the message
+        or the read mark it is for; returns what to give `queue_receipt` once the batch is
+        written."""
+        receipt = common_pb2.Receipt(message_hash=message_hash, group_uuid=entry.group_uuid, receiver=agent,
+                                     delivered_at=entry.time_received, read_at=now_micros() if read else 0)
+        return agent, entry.author, space, receipt, self._store.owe_receipt(batch, agent, entry.author, space, receipt)
+
+    def queue_receipt(self, agent: bytes, author: bytes, space: bytes, receipt, due_key: bytes,
+                      failures: int = 0) -> None:
+        """Receipts for one author that come due together travel together, signed once,
+        with the same fallback as a message."""
+        key = (agent, author, space)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+            self._background.spawn(self._flush(key))
+        pending.append((receipt, due_key, failures))
+
+    def resume_receipts(self) -> int:
+        """Queues every receipt owed from before a restart; how many."""
+        owed = list(self._store.owed_receipts())
+        for due_key, agent, due in owed:
+            self.queue_receipt(agent, due.author, due.space, due.receipt, due_key)
+        return len(owed)
+
+    async def _flush(self, key) -> None:
+        await asyncio.sleep(self.batch_seconds)
+        agent, author, space = key
+        queued = self._pending.pop(key)
+        receipts = [receipt for receipt, _, _ in queued]
+        try:
+            signed = await sign_into(self._conductor.sign, agent,
+                                     common_pb2.Receipts(receipts=receipts).SerializeToString())
+            await self._delivery.deliver(lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt",
+                                                              signed=signed, group_uuid=receipts[0].group_uuid,
+                                                              space=space))
+            # Delivered, stored in the DHT, queued in the outbox or refused: owed no more.
+            self._store.settle_receipts([due_key for _, due_key, _ in queued])
+        except Exception as exc:  # noqa: BLE001 - still owed (on disk too): try again in a while
+            if isinstance(exc, KizunaError):
+                log.info("%d receipts could not go out yet: %s %s", len(receipts), exc.code, exc.message)
+            else:
+                log.error("%d receipts could not go out yet", len(receipts), exc_info=exc)
+            failures = max(f for _, _, f in queued) + 1
+            await asyncio.sleep(self.retry.wait_before(failures))
+            for receipt, due_key, _ in queued:
+                self.queue_receipt(agent, author, space, receipt, due_key, failures)
+
+    async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
+        """Marks messages of the group read and owes their authors a read receipt each;
+        how many were newly marked (the agent's own, and those marked before, are not)."""
+        info = self._groups.require_group(agent, group_uuid)
+        records = []
+        for message_hash in message_hashes:
+            record = self._store.get_message(agent, message_hash)
+            if record is None or record.entry.group_uuid != group_uuid:
+                raise NotFound("a message_hash names no message in this group")
+            records.append(record)
+        owed, marked = [], set()
+        with self._store.batch() as batch:
+            for record in records:
+                message_hash = record.message_hash
+                if (record.entry.author == agent or message_hash in marked  # named twice in one call
+                        or self._store.is_read(agent, message_hash)):
+                    continue
+                self._store.mark_read(batch, agent, message_hash)
+                owed.append(self.owe_receipt(batch, agent, record.entry, message_hash, info.dna_hash, read=True))
+                marked.add(message_hash)
+        for receipt in owed:
+            self.queue_receipt(*receipt)
+        return len(owed)
+
+    async def receive_receipts(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
+        """A receiver's receipts for the agent's messages: kept on its copies, shown to its UI."""
+        await self._hosting.require_hosted(to_agent)
+        batch = parse(common_pb2.Receipts, verify_signed(signed, "receipts"), "receipts")
+        if caller is not None and caller != signed.author:
+            raise PermissionDenied("receipts come from the messages' receiver itself")
+        updated: dict[bytes, lobby_pb2.MessageRecord] = {}
+        signalled = []
+        for receipt in batch.receipts:
+            if receipt.receiver != signed.author:
+                raise PermissionDenied("receipts come from the messages' receiver itself")
+            record = updated.get(receipt.message_hash)  # the batch may hold two receipts for one message
+            if record is None:
+                record = self._store.get_message(to_agent, receipt.message_hash)
+            if record is None:
+                continue  # a message this agent no longer keeps
+            if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
+                raise PermissionDenied("a receipt is for a message its sender did not send to it")
+            mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
+            if mine is None:
+                mine = record.receipts.add(receiver=receipt.receiver, message_hash=receipt.message_hash,
+                                           group_uuid=receipt.group_uuid)
+            changed = False
+            for name in ("delivered_at", "read_at"):
+                if getattr(receipt, name) and not getattr(mine, name):
+                    setattr(mine, name, getattr(receipt, name))
+                    changed = True
+            if changed:
+                updated[receipt.message_hash] = record
+                signalled.append(common_pb2.Receipt())
+                signalled[-1].CopyFrom(mine)  # as it is now: a later receipt in the batch may add to it
+        if updated:
+            self._store.update_messages(to_agent, list(updated.values()))
+        if signalled:
+            self._signals.emit_signal(to_agent, lobby_pb2.Signal(receipt=lobby_pb2.ReceiptSignal(receipts=signalled)))
+        return bool(updated)
