@@ -27,13 +27,9 @@ def _raw(key) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def token_key(app_token: str) -> bytes:
-    """Tokens are stored by hash, so the store alone does not give them away."""
-    return blake2b_256(app_token.encode())
-
-
-def token_id(key: bytes) -> str:
-    return key[:8].hex()
+def token_id(app_token: str) -> str:
+    """How a token is named when it is listed or revoked: a short hash, never the token."""
+    return blake2b_256(app_token.encode())[:8].hex()
 
 
 class Conductor:
@@ -58,11 +54,11 @@ class Conductor:
             name=name,
             created=now_micros(),
         )
-        app_token, key, token = self._new_token(agent.agent)
+        app_token, token = self._new_token(agent.agent)
         lobby_cell = conductor_pb2.Cell(
             agent=agent.agent, dna_hash=dna.LOBBY_DNA_HASH, template=dna.LOBBY_TEMPLATE, created=agent.created
         )
-        self._store.put_agent(agent, _raw(signing) + _raw(encryption), key, token, lobby_cell)
+        self._store.put_agent(agent, _raw(signing) + _raw(encryption), app_token, token, lobby_cell)
         log.info("created agent %s", agent.agent.hex()[:16])
         return agent, app_token, lobby_cell
 
@@ -163,33 +159,30 @@ class Conductor:
         return open_sealed(self._keys(agent)[1], sealed, aad)
 
     @staticmethod
-    def _new_token(agent: bytes) -> tuple[str, bytes, conductor_pb2.AppToken]:
+    def _new_token(agent: bytes) -> tuple[str, conductor_pb2.AppToken]:
         app_token = secrets.token_urlsafe(32)
-        key = token_key(app_token)
-        return app_token, key, conductor_pb2.AppToken(token_id=token_id(key), agent=agent, created=now_micros())
+        return app_token, conductor_pb2.AppToken(token_id=token_id(app_token), agent=agent, created=now_micros())
 
     def issue_app_token(self, agent: bytes) -> tuple[str, conductor_pb2.AppToken]:
         self._require_agent(agent)
-        app_token, key, token = self._new_token(agent)
-        self._store.put_token(key, token)
+        app_token, token = self._new_token(agent)
+        self._store.put_token(app_token, token)
         return app_token, token
 
     def list_app_tokens(self, agent: bytes = b"") -> list[conductor_pb2.AppToken]:
         if agent:
             check_agent_key(agent)
-        return [t for _, t in self._store.list_tokens() if not agent or t.agent == agent]
+        return [t for t in self._store.list_tokens() if not agent or t.agent == agent]
 
     def revoke_app_token(self, token_id_: str) -> conductor_pb2.AppToken:
         """A revoked token authenticates nothing from then on."""
         if not token_id_:
             raise InvalidArgument("token_id is required")
-        for key, token in self._store.list_tokens():
-            if token.token_id == token_id_:
-                token.revoked = True
-                self._store.put_token(key, token)
-                log.info("revoked app token %s of agent %s", token_id_, token.agent.hex()[:16])
-                return token
-        raise NotFound(f"no app token {token_id_}")
+        token = self._store.revoke_token(token_id_)
+        if token is None:
+            raise NotFound(f"no app token {token_id_}")
+        log.info("revoked app token %s of agent %s", token_id_, token.agent.hex()[:16])
+        return token
 
     def decrypt_batch(self, agent: bytes, items) -> list[tuple[bytes, str]]:
         """(plaintext, "") for each item that opens, (b"", why) for each that does not."""
@@ -207,7 +200,7 @@ class Conductor:
     def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         if not app_token:
             raise Unauthenticated("missing app token")
-        token = self._store.get_token(token_key(app_token))
+        token = self._store.get_token(app_token)
         if token is None:
             raise Unauthenticated("unknown app token")
         if token.revoked:

@@ -5,39 +5,13 @@ import os
 
 import grpc
 
-from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
 from services.common import node_secret
-from services.common.rpc import remote_error
 from services.common.server import base_parser, serve, setup_logging
 from services.conductor.conductor import Conductor
+from services.conductor.ports import DhtSpaces
 from services.conductor.servicer import ConductorServicer
 from services.conductor.store import ConductorStore
-
-JOIN_TIMEOUT = 10.0
-
-
-class DhtSpaces:
-    """The node's DHT joining and leaving spaces, for the conductor."""
-
-    def __init__(self, channel: grpc.aio.Channel, secret: str):
-        self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
-        self._metadata = ((node_secret.METADATA_KEY, secret),)
-
-    async def join_space(self, space, agent, template, properties, updates=()):
-        request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties,
-                                                 updates=list(updates))
-        try:
-            await self._stub.JoinSpace(request, timeout=JOIN_TIMEOUT, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise remote_error(exc) from exc
-
-    async def leave_space(self, space, agent):
-        try:
-            await self._stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent), timeout=JOIN_TIMEOUT,
-                                        metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise remote_error(exc) from exc
-
 
 async def run(args) -> None:
     store = ConductorStore(args.data_dir)
