@@ -100,29 +100,34 @@ class IncomingCalls:
         self._presence = presence
 
     async def rpc_receive_invite(self, remote_call: lobby_pb2.RemoteCall) -> None:
-        async with self._opened(remote_call, "ReceiveInvite", lobby_pb2.ReceiveInviteRequest, "invite") as (caller, r):
+        async with self._opened(remote_call, "ReceiveInvite", lobby_pb2.ReceiveInviteRequest, "invite") as opened:
+            caller, request = opened
             self._receive_rate.take(caller, "invites from this sender")
-            await self._invites.receive_invite(r.to_agent, r.invite, caller=caller)
+            await self._invites.receive_invite(request.to_agent, request.invite, caller=caller)
 
     async def rpc_receive_group_message(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveGroupMessage", lobby_pb2.ReceiveGroupMessageRequest,
-                                "message") as (caller, r):
+                                "message") as opened:
+            caller, request = opened
             self._receive_rate.take(caller, "receiving from this sender")
-            await self._messaging.receive_group_message(r.to_agent, r.message, caller=caller)
+            await self._messaging.receive_group_message(request.to_agent, request.message, caller=caller)
 
     async def rpc_receive_group_update(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveGroupUpdate", lobby_pb2.ReceiveGroupUpdateRequest,
-                                "update") as (caller, r):
-            await self._group_changes.receive_group_update(r.to_agent, r.update, caller=caller)
+                                "update") as opened:
+            caller, request = opened
+            await self._group_changes.receive_group_update(request.to_agent, request.update, caller=caller)
 
     async def rpc_receive_receipt(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveReceipt", lobby_pb2.ReceiveReceiptRequest,
-                                "receipts") as (caller, r):
-            await self._receipts.receive_receipts(r.to_agent, r.receipts, caller=caller)
+                                "receipts") as opened:
+            caller, request = opened
+            await self._receipts.receive_receipts(request.to_agent, request.receipts, caller=caller)
 
     async def rpc_receive_typing(self, remote_call: lobby_pb2.RemoteCall) -> None:
-        async with self._opened(remote_call, "ReceiveTyping", lobby_pb2.ReceiveTypingRequest, "typing") as (caller, r):
-            await self._presence.receive_typing(r.to_agent, r.typing, caller=caller)
+        async with self._opened(remote_call, "ReceiveTyping", lobby_pb2.ReceiveTypingRequest, "typing") as opened:
+            caller, request = opened
+            await self._presence.receive_typing(request.to_agent, request.typing, caller=caller)
 
     @contextlib.asynccontextmanager
     async def _opened(self, remote_call: lobby_pb2.RemoteCall, method: str, request_type, item: str):

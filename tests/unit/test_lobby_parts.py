@@ -1,0 +1,66 @@
+"""The small pieces the lobby's workflows share: the page-token codec, the paces of work
+retried in the background, and start-up's keep-trying loop."""
+
+import pytest
+
+from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.retry import RetryPolicy, keep_trying
+from services.lobby.history import PageToken
+from tests.helpers import run
+
+
+def test_a_page_token_round_trips_its_direction_position_and_author():
+    for token in (PageToken(True, (1_700_000_000_000_000, b"\x01" * 32)),
+                  PageToken(False, (5, b"\xff" * 32), author=b"\x07" * 32)):
+        assert PageToken.decode(token.encode()) == token
+
+
+@pytest.mark.parametrize("text", ["not-a-token", "", PageToken(True, (1, b"\x01" * 32)).encode()[:-4],
+                                  "eA" + PageToken(True, (1, b"\x01" * 32)).encode()[2:]])
+def test_a_page_token_this_lobby_did_not_give_out_is_refused(text):
+    with pytest.raises(InvalidArgument, match="page_token"):
+        PageToken.decode(text)
+
+
+def test_background_retries_wait_longer_each_time_up_to_the_policy_maximum():
+    policy = RetryPolicy(backoff_initial=0.5, backoff_max=5.0)
+    assert [policy.wait_before(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert policy.wait_before(10_000) == 5.0
+
+
+def test_keep_trying_retries_any_refusal_until_the_work_succeeds():
+    failures = [Unavailable("the conductor is starting"), FailedPrecondition("the DHT has no peers yet")]
+
+    async def work():
+        if failures:
+            raise failures.pop(0)
+        return "hosted"
+
+    policy = RetryPolicy(attempts=5, backoff_initial=0.001, backoff_max=0.001, budget=5.0)
+    assert run(keep_trying(policy, "hosting", work)) == "hosted"
+    assert failures == []
+
+
+def test_keep_trying_gives_up_after_its_attempts_with_the_last_error():
+    calls = []
+
+    async def work():
+        calls.append(1)
+        raise Unavailable(f"try {len(calls)}")
+
+    policy = RetryPolicy(attempts=3, backoff_initial=0.001, backoff_max=0.001, budget=5.0)
+    with pytest.raises(Unavailable, match="try 3"):
+        run(keep_trying(policy, "hosting", work))
+    assert len(calls) == 3
+
+
+def test_keep_trying_does_not_retry_a_bug():
+    calls = []
+
+    async def work():
+        calls.append(1)
+        raise ValueError("a bug, not a service still starting")
+
+    with pytest.raises(ValueError):
+        run(keep_trying(RetryPolicy(attempts=3, backoff_initial=0.001), "hosting", work))
+    assert len(calls) == 1
