@@ -6,12 +6,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.helpers import eventually
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -58,23 +59,28 @@ class ServiceProcess:
 
 
 def wait_serving(address: str, process: subprocess.Popen, timeout: float, service: str = "") -> None:
-    """Polls the standard health service until it says SERVING; fails on exit or deadline."""
-    deadline = time.monotonic() + timeout
+    """Returns once the standard health service says SERVING; RuntimeError when the process
+    exits first, TimeoutError (naming the last answer) at the deadline."""
     last = "no answer yet"
+
+    def serving() -> bool:
+        nonlocal last
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with status {process.returncode} before serving")
+        try:
+            status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0).status
+        except grpc.RpcError as exc:
+            last = exc.code().name
+            return False
+        last = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+        return status == health_pb2.HealthCheckResponse.SERVING
+
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"exited with status {process.returncode} before serving")
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-                last = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
-            except grpc.RpcError as exc:
-                last = exc.code().name
-            time.sleep(0.1)
-    raise TimeoutError(f"not SERVING after {timeout:.0f}s (last: {last})")
+        try:
+            eventually(serving, f"{address} says SERVING", timeout, interval=0.1)
+        except pytest.fail.Exception:
+            raise TimeoutError(f"not SERVING after {timeout:.0f}s (last: {last})") from None
 
 
 def _short_name(module: str) -> str:

@@ -84,14 +84,19 @@ _STREAM_END = object()
 
 
 class Client:
-    """One agent's UI on its lobby. Use as `async with Client(address, token) as c:`."""
+    """One agent's UI on its lobby. Use as `async with Client(address, token) as c:`.
 
-    def __init__(self, lobby_address: str, app_token: str, timeout: float = RPC_TIMEOUT):
+    `stub` is a Lobby stub to call instead of opening a channel to `lobby_address` (one on a
+    channel of the UI's own, or a stand-in for the lobby); the client never closes it."""
+
+    def __init__(self, lobby_address: str, app_token: str, timeout: float = RPC_TIMEOUT,
+                 stub: lobby_pb2_grpc.LobbyStub | None = None):
         self.lobby_address = lobby_address
         self._metadata = (("authorization", f"Bearer {app_token}"),)
         self._timeout = timeout
         self._channel: grpc.aio.Channel | None = None
-        self._stub: lobby_pb2_grpc.LobbyStub | None = None
+        self._given_stub = stub
+        self._stub: lobby_pb2_grpc.LobbyStub | None = stub
         self._groups: common_pb2.Groups | None = None
         self._details: dict[str, lobby_pb2.GroupInfo] = {}
         self._stream: grpc.aio.UnaryStreamCall | None = None
@@ -129,7 +134,7 @@ class Client:
         if self._channel is not None:
             await self._channel.close()
         self._channel = None
-        self._stub = None
+        self._stub = self._given_stub
 
     async def _call(self, method: str, request):
         stub = self._ensure_channel()
@@ -329,9 +334,7 @@ class Client:
                 if signal is grpc.aio.EOF:
                     self._stream_error = ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
                     break
-                for event in await self.to_events(signal):
-                    self._events.append(event)
-                    self._queue.put_nowait(event)
+                await self.feed_signal(signal)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
@@ -339,6 +342,17 @@ class Client:
         except ClientError as exc:
             self._stream_error = exc
         self._queue.put_nowait(_STREAM_END)
+
+    async def feed_signal(self, signal: lobby_pb2.Signal) -> list[UiEvent]:
+        """Takes `signal` as if it had arrived on the signal stream: its UI events (see
+        `to_events`) join `events_so_far()` and wait for `next_event` / `wait_for`.
+        Returns them. The stream feeds every signal after `ready` through here; a UI that
+        gets signals another way may feed them too."""
+        events = await self.to_events(signal)
+        for event in events:
+            self._events.append(event)
+            self._queue.put_nowait(event)
+        return events
 
     async def to_events(self, signal: lobby_pb2.Signal) -> list[UiEvent]:
         """The UI events for one signal: one per receipt of a receipt signal (each event's

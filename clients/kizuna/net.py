@@ -163,8 +163,9 @@ def _load_or_new(directory) -> Network:
     return Network(directory=directory)
 
 
-def _add_nodes(network: Network, names) -> None:
-    """Gives every node in `names` that the network doesn't know yet its ports and data dir."""
+def add_nodes(network: Network, names) -> None:
+    """Gives every node in `names` that the network doesn't know yet its ports and data dir
+    (in memory; `save` records them). Known nodes keep theirs."""
     new = [n for n in names if n not in network.nodes]
     if not new:
         return
@@ -180,7 +181,9 @@ def _add_nodes(network: Network, names) -> None:
 # ---------------------------------------------------------------- processes
 
 
-def _command(network: Network, name: str, service: str) -> list[str]:
+def service_command(network: Network, name: str, service: str) -> list[str]:
+    """The command line that runs node `name`'s `service`, wired to the node's own other
+    services (and, for its DHT, bootstrapped from every other node's), with its extra args."""
     node = network.nodes[name]
     data_dir = Path(node["data_dir"])
     base = [sys.executable, "-m", f"services.{service}.server", "--listen", node[service]]
@@ -245,7 +248,7 @@ def _spawn(network: Network, name: str, service: str) -> int:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} {service}\n".encode())
         log.flush()
         shim = subprocess.run(
-            [sys.executable, "-c", _DAEMONIZE, *_command(network, name, service)],
+            [sys.executable, "-c", _DAEMONIZE, *service_command(network, name, service)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -272,7 +275,8 @@ def _is_ours(pid: int, service: str) -> bool:
     return f"services.{service}.server".encode() in cmdline
 
 
-def _alive(pid: int | None) -> bool:
+def is_alive(pid: int | None) -> bool:
+    """Whether process `pid` exists and is not a zombie (False for no pid)."""
     if not pid:
         return False
     try:
@@ -292,7 +296,7 @@ def _alive(pid: int | None) -> bool:
 
 def _running(node: dict, service: str) -> int | None:
     pid = node.get("pids", {}).get(service)
-    if pid and _alive(pid) and _is_ours(pid, service):
+    if pid and is_alive(pid) and _is_ours(pid, service):
         return pid
     return None
 
@@ -309,13 +313,13 @@ def _terminate(pids: list[int], timeout: float, kill: bool = False) -> None:
     for pid in pids:
         _signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
     for pid in pids:
-        if _alive(pid):
+        if is_alive(pid):
             _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(is_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
 
 
@@ -348,7 +352,7 @@ def _wait_healthy(network: Network, waiting: list[tuple[str, str]], timeout: flo
         for name, service in list(pending):
             node = network.nodes[name]
             pid = node["pids"].get(service)
-            if not _alive(pid):
+            if not is_alive(pid):
                 tail = _log_tail(network, name, service)
                 raise NetError(
                     f"{name}'s {service} exited while starting (log {_log_path(network, name, service)}):\n{tail}"
@@ -468,7 +472,7 @@ def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, time
     nodes it names; `exit_with_pid` makes the servers stop when that process is gone."""
     network = _load_or_new(directory)
     network.directory.mkdir(parents=True, exist_ok=True)
-    _add_nodes(network, nodes)
+    add_nodes(network, nodes)
     network.exit_with_pid = exit_with_pid
     for name, per_service in (extra_args or {}).items():
         if name not in network.nodes:

@@ -4,11 +4,17 @@ directory, and each agent's UI client on it."""
 import asyncio
 import contextlib
 import os
-import time
 import uuid
 
 from kizuna import net
 from kizuna.client import Client
+from tests.helpers import eventually, run
+
+# `run` (from tests.helpers) is re-exported for the tests that import it from here.
+__all__ = [
+    "TIMEOUT", "make_network", "make_clients", "run", "messages", "status_name", "outcomes_by_name", "deliveries",
+    "wait_until", "create_group", "settle", "stop_node", "start_node", "wait_dead",
+]
 
 TIMEOUT = 20.0
 
@@ -36,10 +42,6 @@ async def make_clients(network, names, signals=True):
     finally:
         for client in clients.values():
             await client.close()
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 120))
 
 
 def messages(client, group_uuid, payload=None):
@@ -118,9 +120,5 @@ async def start_node(directory, node):
 
 
 def wait_dead(pid, timeout=10.0):
-    """Polls until process `pid` is gone (or a zombie)."""
-    deadline = time.monotonic() + timeout
-    while net._alive(pid):
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"process {pid} still alive after {timeout:.0f}s")
-        time.sleep(0.05)
+    """Returns once process `pid` is gone (or a zombie); fails the test after `timeout`."""
+    eventually(lambda: not net.is_alive(pid), f"process {pid} exits", timeout)

@@ -7,7 +7,6 @@ after it was added, never the earlier ones.
 """
 
 import base64
-import time
 
 import grpc
 import pytest
@@ -17,7 +16,7 @@ from kizuna.client import ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, group_state
 from services.common.hashing import blake2b_256, now_micros
-from tests.helpers import eventually
+from tests.helpers import eventually, run
 from tests.integration.network import (
     TIMEOUT,
     create_group,
@@ -25,7 +24,6 @@ from tests.integration.network import (
     make_network,
     messages,
     outcomes_by_name,
-    run,
     settle,
     status_name,
     wait_until,
@@ -284,14 +282,14 @@ def test_member_removed_while_offline_gets_no_outcome_and_nothing_in_the_dht_for
                 async with make_clients(network, ("charlie",)) as clients:
                     charlie = clients["charlie"]
 
-                    async def gone():
-                        return await details(charlie, group) is None
-
-                    deadline = time.monotonic() + CATCH_UP
-                    while not await gone():
-                        if time.monotonic() >= deadline:
-                            pytest.fail("charlie's UI still lists the group after his catch-up")
+                    async def gone_after_catch_up():
+                        if await details(charlie, group) is None:
+                            return True
                         await charlie.sync_inbox()
+                        return False
+
+                    await eventually(gone_after_catch_up, "charlie's UI stops listing the group after his catch-up",
+                                     CATCH_UP)
                     return messages(charlie, group), await charlie.groups()
 
             seen, groups = run(after_charlie_is_back())

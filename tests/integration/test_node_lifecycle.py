@@ -7,7 +7,8 @@ from kizuna import net
 from kizuna.chain import verify_source_chain
 from kizuna.client import ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2
-from tests.integration.network import TIMEOUT, make_clients, make_network, run
+from tests.helpers import run
+from tests.integration.network import TIMEOUT, make_clients, make_network
 
 pytestmark = pytest.mark.integration
 

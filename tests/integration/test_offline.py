@@ -13,6 +13,7 @@ import pytest
 
 from kizuna import net
 from kizuna.v1 import lobby_pb2
+from tests.helpers import run
 from tests.integration.network import (
     create_group,
     deliveries,
@@ -20,7 +21,6 @@ from tests.integration.network import (
     make_network,
     messages,
     outcomes_by_name,
-    run,
     settle,
     start_node,
     status_name,

@@ -13,13 +13,13 @@ import pytest
 
 from kizuna import net
 from kizuna.client import ClientError
+from tests.helpers import run
 from tests.integration.network import (
     create_group,
     make_clients,
     make_network,
     messages,
     outcomes_by_name,
-    run,
     settle,
     start_node,
     status_name,

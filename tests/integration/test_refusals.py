@@ -22,7 +22,8 @@ from kizuna.client import Client, ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
 from services.common import dna
 from services.common.hashing import blake2b_256, now_micros
-from tests.integration.network import create_group, make_clients, make_network, run, wait_until
+from tests.helpers import run
+from tests.integration.network import create_group, make_clients, make_network, wait_until
 
 pytestmark = pytest.mark.integration
 

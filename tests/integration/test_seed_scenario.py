@@ -3,7 +3,8 @@
 import pytest
 
 from kizuna.v1 import lobby_pb2
-from tests.integration.network import TIMEOUT, make_clients, make_network, messages, run
+from tests.helpers import run
+from tests.integration.network import TIMEOUT, make_clients, make_network, messages
 
 pytestmark = pytest.mark.integration
 

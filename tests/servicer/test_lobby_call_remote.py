@@ -3,9 +3,7 @@ a ChannelPool, sending to a receiver lobby (a grpc.aio server on port 0) that re
 A non-transient refusal is not retried and does not fall back to the DHT or the outbox;
 a transient one is retried and falls back."""
 
-import asyncio
 import base64
-import functools
 
 import grpc
 import pytest
@@ -20,18 +18,11 @@ from services.lobby.directory import Directory
 from services.lobby.lobby import Lobby
 from services.lobby.ports import RemoteLobbies
 from services.lobby.store import LobbyStore
+from tests.helpers import async_test
 from tests.unit.lobby_fakes import FakeConductor, FakeDht, NodeConductor
 
 # Room for every attempt: a test that sees one call saw no retry, not a spent budget.
 POLICY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02, attempt_timeout=2.0, budget=10.0)
-
-
-def async_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 60))
-
-    return wrapper
 
 
 class RefusingLobby(lobby_pb2_grpc.LobbyServicer):

@@ -1,13 +1,12 @@
 """The banner rule: a message from a group not among the accepted group_uuids shows
 accept / delete / block, decided against a Groups entry that is never stale."""
 
-import asyncio
-
 import grpc
 import pytest
 
 from kizuna.client import BANNER_ACTIONS, Client, ClientError, is_first_message
 from kizuna.v1 import common_pb2, lobby_pb2
+from tests.helpers import run
 
 
 # ------------------------------------------------------------------ the decision
@@ -65,9 +64,7 @@ class StubLobby:
 
 
 def make_client(stub: StubLobby) -> Client:
-    client = Client("127.0.0.1:1", "token-abc")
-    client._stub = stub  # no channel: every call goes to the stub
-    return client
+    return Client("127.0.0.1:1", "token-abc", stub=stub)  # no channel: every call goes to the stub
 
 
 def message_signal(group_uuid, payload="hi", warning=""):
@@ -76,10 +73,6 @@ def message_signal(group_uuid, payload="hi", warning=""):
         warning=warning,
     )
     return lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record))
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_message_from_unaccepted_group_gets_banner():
@@ -224,9 +217,7 @@ def test_events_flow_through_queue_and_wait_for():
     async def scenario():
         client = make_client(StubLobby(accepted=["g1"]))
         for signal in (message_signal("g1", "one"), message_signal("g2", "two")):
-            event = await client.to_event(signal)
-            client._events.append(event)
-            client._queue.put_nowait(event)
+            await client.feed_signal(signal)
         found = await client.wait_for(lambda e: e.first_message, timeout=1)
         with pytest.raises(TimeoutError):
             await client.next_event(timeout=0.05)
@@ -241,3 +232,14 @@ def test_client_error_reads_as_status_and_details():
     err = ClientError(grpc.StatusCode.NOT_FOUND, "no group g1")
     assert str(err) == "NOT_FOUND: no group g1"
     assert err.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_a_given_stub_is_kept_after_close_and_no_channel_is_opened():
+    async def scenario():
+        stub = StubLobby()
+        async with make_client(stub) as client:
+            await client.groups()
+        await client.groups()
+        return stub.get_groups_calls
+
+    assert run(scenario()) == 2

@@ -1,6 +1,5 @@
 """The shared mechanics: the LevelDB wrapper, signatures, DNA hashes and the retry policy."""
 
-import asyncio
 import time
 
 import grpc
@@ -21,8 +20,9 @@ from services.common.errors import (
 )
 from services.common.keys import check_agent_key, verify_signed
 from services.common.retry import RetryPolicy, call_with_policy, is_transient
-from services.common.server import _ParsingGenericHandler
+from services.common.server import ParsingServer
 from services.common.store import Store, from_u64, u64
+from tests.helpers import run
 
 # ---- Store -------------------------------------------------------------------------
 
@@ -210,14 +210,15 @@ class Flaky:
         return "ok"
 
 
-def run(policy, call):
-    return asyncio.run(call_with_policy(policy, "test call", call))
+def run_call_with_policy(policy, call):
+    """`call` through `call_with_policy`: (its answer, the attempts it took)."""
+    return run(call_with_policy(policy, "test call", call))
 
 
 @pytest.mark.parametrize("code", ["UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"])
 def test_retry_policy_retries_transient_codes_until_success(code):
     call = Flaky(code, code)
-    assert run(FAST, call) == ("ok", 3)
+    assert run_call_with_policy(FAST, call) == ("ok", 3)
     assert call.calls == 3
     assert call.timeouts == [FAST.attempt_timeout] * 3
 
@@ -226,7 +227,7 @@ def test_retry_policy_retries_transient_codes_until_success(code):
 def test_retry_policy_never_retries_a_refusal(code):
     call = Flaky(code)
     with pytest.raises(KizunaError) as raised:
-        run(FAST, call)
+        run_call_with_policy(FAST, call)
     assert raised.value.code == code
     assert call.calls == 1
 
@@ -234,7 +235,7 @@ def test_retry_policy_never_retries_a_refusal(code):
 def test_retry_policy_gives_up_after_its_attempts_with_the_last_error():
     call = Flaky(*["UNAVAILABLE"] * 10)
     with pytest.raises(Unavailable):
-        run(FAST, call)
+        run_call_with_policy(FAST, call)
     assert call.calls == FAST.attempts
 
 
@@ -243,7 +244,7 @@ def test_retry_policy_gives_up_within_its_budget():
     call = Flaky(*["UNAVAILABLE"] * 1000)
     started = time.monotonic()
     with pytest.raises(Unavailable):
-        run(policy, call)
+        run_call_with_policy(policy, call)
     elapsed = time.monotonic() - started
     assert 1 < call.calls < 1000
     # The budget bounds the time spent deciding to try again; one more backoff may follow it.
@@ -259,7 +260,7 @@ def test_retry_policy_does_not_retry_exceptions_outside_the_error_vocabulary():
         raise ValueError("a bug, not a transient failure")
 
     with pytest.raises(ValueError):
-        run(FAST, broken)
+        run_call_with_policy(FAST, broken)
     assert calls == 1
     assert not is_transient(ValueError())
     assert is_transient(Unavailable("x"))
@@ -282,16 +283,43 @@ class _Details:
         self.method = method
 
 
+class _CountingHandler(grpc.GenericRpcHandler):
+    """A generic handler that counts how often each method name is asked of it."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler):
+        self.inner = inner
+        self.asked: dict[str, int] = {}
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        self.asked[method] = self.asked.get(method, 0) + 1
+        return self.inner.service(handler_call_details)
+
+
+class _RecordingServer:
+    """Stands in for a grpc.aio server: keeps the generic handlers it is given."""
+
+    def __init__(self):
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers):
+        self.handlers.extend(handlers)
+
+
 def test_the_parse_guard_wraps_each_known_method_once_and_remembers_no_unknown_name():
     async def say(request, context):
         return request
 
-    inner = grpc.method_handlers_generic_handler("t.Echo", {"Say": grpc.unary_unary_rpc_method_handler(
-        say, request_deserializer=common_pb2.Signed.FromString, response_serializer=common_pb2.Signed.SerializeToString)})
-    guard = _ParsingGenericHandler(inner)
+    inner = _CountingHandler(grpc.method_handlers_generic_handler("t.Echo", {"Say": grpc.unary_unary_rpc_method_handler(
+        say, request_deserializer=common_pb2.Signed.FromString, response_serializer=common_pb2.Signed.SerializeToString)}))
+    server = _RecordingServer()
+    ParsingServer(server).add_generic_rpc_handlers((inner,))
+    [guard] = server.handlers
     first = guard.service(_Details("/t.Echo/Say"))
     assert first is guard.service(_Details("/t.Echo/Say"))
     assert first.request_deserializer is None  # it parses the bytes itself, refusing bad ones
     for i in range(200):
         assert guard.service(_Details(f"/x.Y/M{i}")) is None  # UNIMPLEMENTED for the caller
-    assert list(guard._wrapped) == ["/t.Echo/Say"]
+        assert guard.service(_Details(f"/x.Y/M{i}")) is None
+    # the known method was wrapped once and then remembered; no unknown name was remembered
+    assert inner.asked == {"/t.Echo/Say": 1, **{f"/x.Y/M{i}": 2 for i in range(200)}}

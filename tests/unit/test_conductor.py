@@ -1,6 +1,5 @@
 """The conductor's domain on a temporary LevelDB, with a fake DHT join."""
 
-import asyncio
 import uuid
 
 import pytest
@@ -16,11 +15,14 @@ from services.common.errors import (
     Unavailable,
 )
 from services.conductor.conductor import Conductor
+from services.conductor.ports import Spaces
 from services.conductor.store import ConductorStore
+from tests.helpers import run
 
 
-class FakeDht:
-    """Records the spaces it joined; refuses with `refuse` when set."""
+class FakeDht(Spaces):
+    """The node's DHT as `Spaces`: records the spaces it joined; refuses a join with
+    `refuse` when set; takes every leave."""
 
     def __init__(self):
         self.joined: list[tuple[bytes, bytes, str]] = []
@@ -30,6 +32,9 @@ class FakeDht:
         if self.refuse is not None:
             raise self.refuse
         self.joined.append((space, agent, template))
+
+    async def leave_space(self, space, agent):
+        pass
 
 
 @pytest.fixture
@@ -124,7 +129,7 @@ def test_clone_dna_gives_the_group_dna_hash_and_registers_a_clone_cell(make_cond
     bobby, _, _ = conductor.create_agent("bobby")
     properties = group_properties(alice.agent, bobby.agent)
 
-    cell = asyncio.run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
+    cell = run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
 
     assert cell.dna_hash == dna.group_dna_hash(properties)
     assert cell.template == dna.GROUP_TEMPLATE
@@ -139,8 +144,8 @@ def test_clone_dna_twice_returns_the_same_cell(make_conductor):
     conductor, _, _ = make_conductor()
     alice, _, _ = conductor.create_agent("alice")
     properties = group_properties(alice.agent)
-    first = asyncio.run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
-    second = asyncio.run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
+    first = run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
+    second = run(conductor.clone_dna(alice.agent, dna.GROUP_TEMPLATE, properties))
     assert first == second
     assert len(conductor.list_cells(alice.agent)) == 2
 
@@ -149,8 +154,8 @@ def test_two_groups_with_different_properties_get_different_dna_hashes(make_cond
     conductor, _, _ = make_conductor()
     alice, _, _ = conductor.create_agent("alice")
     bobby, _, _ = conductor.create_agent("bobby")
-    one = asyncio.run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent, bobby.agent)))
-    two = asyncio.run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent, bobby.agent)))
+    one = run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent, bobby.agent)))
+    two = run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent, bobby.agent)))
     assert one.dna_hash != two.dna_hash
     assert len(conductor.list_cells(alice.agent)) == 3
 
@@ -160,7 +165,7 @@ def test_clone_dna_when_the_dht_refuses_is_failed_precondition_and_registers_not
     alice, _, _ = conductor.create_agent("alice")
     dht.refuse = Unavailable("dht is down")
     with pytest.raises(FailedPrecondition, match="dht is down"):
-        asyncio.run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent)))
+        run(conductor.clone_dna(alice.agent, "group", group_properties(alice.agent)))
     assert [c.template for c in conductor.list_cells(alice.agent)] == [dna.LOBBY_TEMPLATE]
 
 
@@ -169,7 +174,7 @@ def test_clone_dna_refuses_an_agent_that_is_not_a_member(make_conductor):
     alice, _, _ = conductor.create_agent("alice")
     bobby, _, _ = conductor.create_agent("bobby")
     with pytest.raises(FailedPrecondition, match="not a member"):
-        asyncio.run(conductor.clone_dna(bobby.agent, "group", group_properties(alice.agent)))
+        run(conductor.clone_dna(bobby.agent, "group", group_properties(alice.agent)))
     assert dht.joined == []
     assert len(conductor.list_cells(bobby.agent)) == 1
 
@@ -179,7 +184,7 @@ def test_clone_dna_refuses_any_template_but_group(make_conductor, template):
     conductor, _, dht = make_conductor()
     alice, _, _ = conductor.create_agent("alice")
     with pytest.raises(InvalidArgument, match="template"):
-        asyncio.run(conductor.clone_dna(alice.agent, template, group_properties(alice.agent)))
+        run(conductor.clone_dna(alice.agent, template, group_properties(alice.agent)))
     assert dht.joined == []
 
 
@@ -191,7 +196,7 @@ def test_clone_dna_refuses_properties_without_the_creator_among_members(make_con
         group_uuid="g", name="n", creator=bobby.agent, initial_members=[alice.agent]
     )
     with pytest.raises(InvalidArgument):
-        asyncio.run(conductor.clone_dna(alice.agent, "group", properties))
+        run(conductor.clone_dna(alice.agent, "group", properties))
     assert dht.joined == []
 
 
@@ -199,14 +204,14 @@ def test_clone_dna_refuses_an_unknown_agent(make_conductor):
     conductor, _, _ = make_conductor()
     stranger = b"\x07" * 32
     with pytest.raises(NotFound):
-        asyncio.run(conductor.clone_dna(stranger, "group", group_properties(stranger)))
+        run(conductor.clone_dna(stranger, "group", group_properties(stranger)))
 
 
 def test_agents_cells_tokens_and_keys_survive_reopening_the_store(make_conductor):
     conductor, store, _ = make_conductor()
     alice, token, _ = conductor.create_agent("alice")
     properties = group_properties(alice.agent)
-    cell = asyncio.run(conductor.clone_dna(alice.agent, "group", properties))
+    cell = run(conductor.clone_dna(alice.agent, "group", properties))
     store.close()
 
     reopened, _, _ = make_conductor()

@@ -20,7 +20,7 @@ def test_picked_ports_are_distinct_and_bindable():
 
 def test_network_json_round_trip(tmp_path):
     network = net.Network(directory=tmp_path.resolve(), exit_with_pid=1234)
-    net._add_nodes(network, ["alice", "bobby"])
+    net.add_nodes(network, ["alice", "bobby"])
     network.agents["alice"] = {
         "node": "alice", "agent": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         "encryption_key": "eA==", "app_token": "tok-a", "username": "alice",
@@ -40,9 +40,9 @@ def test_network_json_round_trip(tmp_path):
 
 def test_new_nodes_get_distinct_ports_and_known_nodes_keep_theirs(tmp_path):
     network = net.Network(directory=tmp_path)
-    net._add_nodes(network, ["alice", "bobby"])
+    net.add_nodes(network, ["alice", "bobby"])
     alice_before = dict(network.nodes["alice"])
-    net._add_nodes(network, ["alice", "bobby", "charlie"])
+    net.add_nodes(network, ["alice", "bobby", "charlie"])
     assert network.nodes["alice"] == alice_before
     addresses = [n[s] for n in network.nodes.values() for s in net.SERVICES]
     assert len(set(addresses)) == 9
@@ -81,22 +81,22 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
 
 def test_command_lines_wire_each_node_to_its_own_services(tmp_path):
     network = net.Network(directory=tmp_path)
-    net._add_nodes(network, ["alice", "bobby", "charlie"])
+    net.add_nodes(network, ["alice", "bobby", "charlie"])
     network.nodes["alice"]["extra_args"] = {"group_dht": ["--max-spaces", "1"]}
     alice = network.nodes["alice"]
 
-    dht = net._command(network, "alice", "group_dht")
+    dht = net.service_command(network, "alice", "group_dht")
     assert dht[:3] == [sys.executable, "-m", "services.group_dht.server"]
     assert dht[dht.index("--listen") + 1] == alice["group_dht"]
     bootstrap = dht[dht.index("--bootstrap") + 1].split(",")
     assert sorted(bootstrap) == sorted([network.nodes["bobby"]["group_dht"], network.nodes["charlie"]["group_dht"]])
     assert dht[-2:] == ["--max-spaces", "1"]
 
-    conductor = net._command(network, "alice", "conductor")
+    conductor = net.service_command(network, "alice", "conductor")
     assert conductor[conductor.index("--dht") + 1] == alice["group_dht"]
     assert conductor[conductor.index("--data-dir") + 1].endswith("alice/conductor")
 
-    lobby = net._command(network, "bobby", "lobby")
+    lobby = net.service_command(network, "bobby", "lobby")
     assert lobby[lobby.index("--conductor") + 1] == network.nodes["bobby"]["conductor"]
     assert lobby[lobby.index("--dht") + 1] == network.nodes["bobby"]["group_dht"]
     assert "--max-spaces" not in lobby
@@ -104,7 +104,7 @@ def test_command_lines_wire_each_node_to_its_own_services(tmp_path):
 
 def test_status_of_stopped_network_reports_nothing_running(tmp_path):
     network = net.Network(directory=tmp_path)
-    net._add_nodes(network, ["alice"])
+    net.add_nodes(network, ["alice"])
     network.nodes["alice"]["pids"] = {"lobby": 999_999_999}
     net.save(network)
     report = net.status(tmp_path)
