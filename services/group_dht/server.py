@@ -3,61 +3,17 @@
 import asyncio
 import os
 
-import grpc
-
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
 from services.common import node_secret
 from services.common.channels import ChannelPool
-from services.common.rpc import remote_error
 from services.common.server import base_parser, serve, setup_logging
 from services.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
 from services.group_dht.placement import DEFAULT_REPLICATION
+from services.group_dht.ports import GrpcTransport
 from services.group_dht.servicer import GroupDhtServicer
 from services.group_dht.store import DhtStore
 
 SERVICE_NAME = group_dht_pb2.DESCRIPTOR.services_by_name["GroupDht"].full_name
-
-
-class GrpcTransport:
-    """The node's outgoing calls as GroupDht stubs over pooled channels; a failed call
-    raises the domain error carrying the same status.
-
-    Only ExchangePeers waits for the channel to be ready (within its timeout): it is how a
-    node finds peers at start-up, when they may not be up yet. The data path (Publish, Get,
-    GetLinks) fails fast with UNAVAILABLE on a channel that cannot connect, so a dead
-    holder costs no more than a refused connection; the pool's short reconnect backoff
-    lets a peer that comes back be reached again within about a second."""
-
-    def __init__(self, pool: ChannelPool):
-        self._pool = pool
-
-    def _stub(self, address: str) -> group_dht_pb2_grpc.GroupDhtStub:
-        return group_dht_pb2_grpc.GroupDhtStub(self._pool.get(address))
-
-    @staticmethod
-    async def _unary(call):
-        try:
-            return await call
-        except grpc.aio.AioRpcError as exc:
-            raise remote_error(exc) from exc
-
-    async def publish(self, address, signed, timeout):
-        request = group_dht_pb2.PublishRequest(op=signed, local_only=True)
-        return await self._unary(self._stub(address).Publish(request, timeout=timeout))
-
-    async def get(self, address, space, entry_address, timeout):
-        request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
-        return await self._unary(self._stub(address).Get(request, timeout=timeout))
-
-    async def get_links(self, address, space, base, tag_prefix, timeout, with_targets=False):
-        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True,
-                                                with_targets=with_targets)
-        return await self._unary(self._stub(address).GetLinks(request, timeout=timeout))
-
-    async def exchange_peers(self, address, node, known, timeout):
-        request = group_dht_pb2.ExchangePeersRequest(known=known)
-        getattr(request, "from").CopyFrom(node)
-        return await self._unary(self._stub(address).ExchangePeers(request, timeout=timeout, wait_for_ready=True))
 
 
 def bootstrap_addresses(values) -> list[str]:

@@ -14,38 +14,42 @@ class DhtStore:
 
     def __init__(self, path: str):
         self._store = Store(path)
-        self.ops = self._store.table(b"op:")  # space + op hash -> Signed{body = Op}
-        self.entries = self._store.table(b"entry:")  # space + entry address -> op hash
-        self.links = self._store.table(b"link:")  # space + base + link address -> op hash
-        self.deleted = self._store.table(b"deleted:")  # space + base + link address -> DELETE_LINK op hash
-        self.spaces = self._store.table(b"space:")  # space -> Space
-        self.peers = self._store.table(b"peer:")  # node id -> NodeInfo
-        self.meta = self._store.table(b"meta:")  # name -> value
+        self._ops = self._store.table(b"op:")  # space + op hash -> Signed{body = Op}
+        self._entries = self._store.table(b"entry:")  # space + entry address -> op hash
+        self._links = self._store.table(b"link:")  # space + base + link address -> op hash
+        self._deleted = self._store.table(b"deleted:")  # space + base + link address -> DELETE_LINK op hash
+        self._spaces = self._store.table(b"space:")  # space -> Space
+        self._peers = self._store.table(b"peer:")  # node id -> NodeInfo
+        self._meta = self._store.table(b"meta:")  # name -> value
 
     # ops
 
     def has_op(self, space: bytes, op_hash: bytes) -> bool:
-        return self.ops.get(space + op_hash) is not None
+        return self._ops.get(space + op_hash) is not None
 
-    def put_op(self, op_hash: bytes, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> bool:
-        """Stores a validated op with its index; False (and no change) if it was already held."""
+    def put_op(self, op_hash: bytes, signed: common_pb2.Signed, op: group_dht_pb2.Op,
+               space_record: group_dht_pb2.Space | None = None) -> bool:
+        """Stores a validated op with its index (and, given `space_record`, the space's record
+        the op changed, in the same batch); False (and no change) if it was already held."""
         space = op.space
         if self.has_op(space, op_hash):
             return False
         with self._store.batch() as b:
-            b.put(self.ops, space + op_hash, signed.SerializeToString())
+            b.put(self._ops, space + op_hash, signed.SerializeToString())
+            if space_record is not None:
+                b.put(self._spaces, space_record.space, space_record.SerializeToString())
             if op.kind == group_dht_pb2.STORE_ENTRY:
                 address = blake2b_256(op.entry)
-                if self.entries.get(space + address) is None:
-                    b.put(self.entries, space + address, op_hash)
+                if self._entries.get(space + address) is None:
+                    b.put(self._entries, space + address, op_hash)
             elif op.kind == group_dht_pb2.CREATE_LINK:
-                b.put(self.links, space + op.base + op_hash, op_hash)
+                b.put(self._links, space + op.base + op_hash, op_hash)
             elif op.kind == group_dht_pb2.DELETE_LINK:
-                b.put(self.deleted, space + op.base + op.link_address, op_hash)
+                b.put(self._deleted, space + op.base + op.link_address, op_hash)
         return True
 
     def get_signed(self, space: bytes, op_hash: bytes) -> common_pb2.Signed | None:
-        raw = self.ops.get(space + op_hash)
+        raw = self._ops.get(space + op_hash)
         return common_pb2.Signed.FromString(raw) if raw is not None else None
 
     def find_op(self, space: bytes, op_hash: bytes) -> group_dht_pb2.Op | None:
@@ -53,14 +57,14 @@ class DhtStore:
         return group_dht_pb2.Op.FromString(signed.body) if signed is not None else None
 
     def entry_op(self, space: bytes, address: bytes) -> common_pb2.Signed | None:
-        op_hash = self.entries.get(space + address)
+        op_hash = self._entries.get(space + address)
         return self.get_signed(space, op_hash) if op_hash is not None else None
 
     def link_creates(self, space: bytes, base: bytes) -> list[tuple[bytes, common_pb2.Signed]]:
         """(link address, CREATE_LINK op) for every link this node holds under the base."""
         prefix = space + base
         out = []
-        for key, op_hash in self.links.items(prefix=prefix):
+        for key, op_hash in self._links.items(prefix=prefix):
             signed = self.get_signed(space, op_hash)
             if signed is not None:
                 out.append((key[len(prefix):], signed))
@@ -68,68 +72,68 @@ class DhtStore:
 
     def deleted_links(self, space: bytes, base: bytes) -> set[bytes]:
         prefix = space + base
-        return {key[len(prefix):] for key in self.deleted.keys(prefix=prefix)}
+        return {key[len(prefix):] for key in self._deleted.keys(prefix=prefix)}
 
     def op_count(self, space: bytes) -> int:
-        return self.ops.count(prefix=space)
+        return self._ops.count(prefix=space)
 
     # spaces
 
     def get_space(self, space: bytes) -> group_dht_pb2.Space | None:
-        raw = self.spaces.get(space)
+        raw = self._spaces.get(space)
         return group_dht_pb2.Space.FromString(raw) if raw is not None else None
 
     def put_space(self, record: group_dht_pb2.Space) -> None:
-        self.spaces.put(record.space, record.SerializeToString())
+        self._spaces.put(record.space, record.SerializeToString())
 
     def list_spaces(self) -> list[group_dht_pb2.Space]:
-        return [group_dht_pb2.Space.FromString(v) for _, v in self.spaces.items()]
+        return [group_dht_pb2.Space.FromString(v) for _, v in self._spaces.items()]
 
     def space_count(self) -> int:
-        return self.spaces.count()
+        return self._spaces.count()
 
     def drop_space(self, space: bytes) -> None:
         """Forgets the space and every op held for it, in one batch."""
         with self._store.batch() as b:
-            b.delete(self.spaces, space)
-            for table in (self.ops, self.entries, self.links, self.deleted):
+            b.delete(self._spaces, space)
+            for table in (self._ops, self._entries, self._links, self._deleted):
                 for key in list(table.keys(prefix=space)):
                     b.delete(table, key)
 
     # peers
 
     def get_peer(self, node_id: bytes) -> group_dht_pb2.NodeInfo | None:
-        raw = self.peers.get(node_id)
+        raw = self._peers.get(node_id)
         return group_dht_pb2.NodeInfo.FromString(raw) if raw is not None else None
 
     def put_peer(self, info: group_dht_pb2.NodeInfo) -> None:
-        self.peers.put(info.node_id, info.SerializeToString())
+        self._peers.put(info.node_id, info.SerializeToString())
 
     def list_peers(self) -> list[group_dht_pb2.NodeInfo]:
-        return [group_dht_pb2.NodeInfo.FromString(v) for _, v in self.peers.items()]
+        return [group_dht_pb2.NodeInfo.FromString(v) for _, v in self._peers.items()]
 
     # meta
 
     def node_id(self, make) -> bytes:
         """The node's id, made with `make()` and saved the first time it is asked for."""
-        node_id = self.meta.get(NODE_ID)
+        node_id = self._meta.get(NODE_ID)
         if node_id is None:
             node_id = make()
-            self.meta.put(NODE_ID, node_id)
+            self._meta.put(NODE_ID, node_id)
         return node_id
 
     def node_key(self, make) -> bytes:
         """The node's signing key seed, made with `make()` and saved the first time."""
-        seed = self.meta.get(NODE_KEY)
+        seed = self._meta.get(NODE_KEY)
         if seed is None:
             seed = make()
-            self.meta.put(NODE_KEY, seed)
+            self._meta.put(NODE_KEY, seed)
         return seed
 
     def delete_ops(self, space: bytes, base: bytes) -> list[common_pb2.Signed]:
         """The DELETE_LINK ops held under a base."""
         prefix = space + base
-        ops = (self.get_signed(space, op_hash) for _, op_hash in self.deleted.items(prefix=prefix))
+        ops = (self.get_signed(space, op_hash) for _, op_hash in self._deleted.items(prefix=prefix))
         return [op for op in ops if op is not None]
 
     def close(self) -> None:

@@ -1,22 +1,16 @@
 """Three real kizuna-group-dht processes that bootstrap to each other: replication across
 processes, reads on another node, and a quorum write after one node is SIGKILLed."""
 
-
 import grpc
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, dna
 from services.common.hashing import blake2b_256
+from services.group_dht.placement import quorum
 from tests.helpers import Agent, eventually
 
 pytestmark = pytest.mark.integration
-
-CONVERGE_TIMEOUT = 15.0
-
-
-
-
 
 
 @pytest.fixture
@@ -51,6 +45,22 @@ def peers_in_space(stub, space) -> int:
     return sum(1 for p in listed.peers if space in p.spaces)
 
 
+def holds(stub, space, address, signed) -> bool:
+    """Whether the node itself holds the op (a read that asks no other node)."""
+    held = stub.Get(group_dht_pb2.GetRequest(space=space, address=address, local_only=True), timeout=5)
+    return held.found and held.op == signed
+
+
+def writes_to_every_holder(stub, probe) -> bool:
+    """Whether a write of `probe` through this node reached all three holders at once (none
+    of its channels to the others still connecting after the start, none marked down)."""
+    try:
+        answer = stub.Publish(group_dht_pb2.PublishRequest(op=probe), timeout=5)
+    except grpc.RpcError:
+        return False
+    return answer.stored == answer.holders == 3
+
+
 def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sigkill(three_nodes):
     agents = [Agent() for _ in range(3)]
     props = common_pb2.GroupProperties(
@@ -62,13 +72,16 @@ def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sig
         stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5,
                     metadata=node_secret(three_nodes))
     eventually(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
+    probe = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"probe")
+    eventually(lambda: writes_to_every_holder(stubs[0], probe), "node 0 reaches every holder")
 
     signed = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hello")
     published = stubs[0].Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)
-    assert (published.stored, published.holders) == (3, 3)
-    for stub in stubs:
-        held = stub.Get(group_dht_pb2.GetRequest(space=space, address=blake2b_256(b"hello"), local_only=True), timeout=5)
-        assert held.found and held.op == signed
+    # The write returns once a quorum of the three holders stored it; a holder the writer
+    # had marked down (a slow answer at start-up) is sent the op in the background.
+    assert published.holders == 3 and published.stored >= quorum(3)
+    for i, stub in enumerate(stubs):
+        eventually(lambda stub=stub: holds(stub, space, blake2b_256(b"hello"), signed), f"node {i} holds the op")
 
     inbox = anchors.inbox_anchor(agents[1].public)
     link = agents[0].sign(space=space, kind=group_dht_pb2.CREATE_LINK, base=inbox, target=blake2b_256(b"hello"), tag=b"msg")

@@ -11,15 +11,11 @@ from services.common import dna
 from services.common.channels import ChannelPool
 from services.common.hashing import blake2b_256
 from services.group_dht.dht import GroupDhtNode
-from services.group_dht.server import GrpcTransport, bootstrap_addresses
+from services.group_dht.ports import GrpcTransport
+from services.group_dht.server import bootstrap_addresses
 from services.group_dht.servicer import GroupDhtServicer
 from services.group_dht.store import DhtStore
 from tests.helpers import Agent, async_test
-
-
-
-
-
 
 SECRET = "test-node-secret"
 
@@ -143,7 +139,7 @@ async def test_join_beyond_max_spaces_is_resource_exhausted(make_served, agent):
 async def test_two_served_nodes_exchange_peers_and_replicate_a_publish(make_served, agent):
     space, props = group_of(agent)
     async with make_served() as a, make_served() as b:
-        a.node._bootstrap.append(b.node.address)
+        assert a.node.learn_address(b.node.address)
         for s in (a, b):
             await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props))
         await a.node.settle()

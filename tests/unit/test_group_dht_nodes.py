@@ -2,6 +2,7 @@
 quorum writes, reads from non-holders, link merging, peers, restart."""
 
 import asyncio
+import inspect
 
 import pytest
 
@@ -10,10 +11,9 @@ from services.common import anchors, dna
 from services.common.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht.dht import GroupDhtNode
+from services.group_dht.ports import GrpcTransport, Transport
 from services.group_dht.store import DhtStore
-from tests.helpers import Agent, async_test
-
-
+from tests.helpers import Agent, async_test, eventually
 
 
 def copy(message):
@@ -21,7 +21,7 @@ def copy(message):
     return type(message).FromString(message.SerializeToString())
 
 
-class InMemoryNetwork:
+class InMemoryNetwork(Transport):
     """The transport: calls go straight to the node registered at the address, unless it is
     down. Calls to a stalled address hang until `release` is set (timeouts are ignored), so
     a test can tell whether a caller waited on it; `calls` records (method, address)."""
@@ -41,20 +41,62 @@ class InMemoryNetwork:
             raise Unavailable(f"{address} is down")
         return self.nodes[address]
 
-    async def publish(self, address, signed, timeout):
+    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
         return copy(await (await self._node("publish", address)).publish(copy(signed), local_only=True))
 
-    async def get(self, address, space, entry_address, timeout):
+    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
         return copy(await (await self._node("get", address)).get(space, entry_address, local_only=True))
 
-    async def get_links(self, address, space, base, tag_prefix, timeout, with_targets=False):
+    async def get_links(
+        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+    ) -> group_dht_pb2.GetLinksResponse:
         node = await self._node("get_links", address)
         return copy(await node.get_links(space, base, tag_prefix, local_only=True, with_targets=with_targets))
 
-    async def exchange_peers(self, address, node, known, timeout):
+    async def exchange_peers(
+        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+    ) -> group_dht_pb2.ExchangePeersResponse:
         return copy(await (await self._node("exchange_peers", address)).exchange_peers(copy(node), [copy(k) for k in known]))
 
 
+TRANSPORT_CALLS = [name for name, value in vars(Transport).items() if inspect.iscoroutinefunction(value)]
+
+
+@pytest.mark.parametrize("implementation", [InMemoryNetwork, GrpcTransport])
+def test_the_fake_and_the_grpc_transport_implement_the_transport_protocol_as_declared(implementation):
+    assert Transport in implementation.__mro__  # declared, not only shaped alike
+    assert set(TRANSPORT_CALLS) == {"publish", "get", "get_links", "exchange_peers"}
+    for name in TRANSPORT_CALLS:
+        assert inspect.signature(getattr(implementation, name)) == inspect.signature(getattr(Transport, name)), name
+
+
+class NodeFactory:
+    """make_node(name, **options): a node on a temporary LevelDB of its own, registered on the
+    network at mem://<name> and bootstrapping (unless told otherwise) to the nodes made before it."""
+
+    def __init__(self, tmp_path, network: InMemoryNetwork):
+        self._tmp_path = tmp_path
+        self._network = network
+        self._stores: dict[str, DhtStore] = {}
+
+    def __call__(self, name: str, **options) -> GroupDhtNode:
+        store = self._stores[name] = DhtStore(str(self._tmp_path / name))
+        address = f"mem://{name}"
+        options.setdefault("bootstrap", list(self._network.nodes))
+        node = GroupDhtNode(store, self._network, advertise=address, **options)
+        self._network.nodes[address] = node
+        return node
+
+    def restart(self, name: str) -> GroupDhtNode:
+        """The node `name` again, on its closed and reopened LevelDB, told no bootstrap address
+        and not registered on the network."""
+        self._stores[name].close()
+        store = self._stores[name] = DhtStore(str(self._tmp_path / name))
+        return GroupDhtNode(store, self._network, advertise=f"mem://{name}")
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
 
 
 @pytest.fixture
@@ -64,19 +106,9 @@ def network():
 
 @pytest.fixture
 def make_node(tmp_path, network):
-    stores = []
-
-    def make(name, **options):
-        store = DhtStore(str(tmp_path / name))
-        stores.append(store)
-        address = f"mem://{name}"
-        node = GroupDhtNode(store, network, advertise=address, bootstrap=list(network.nodes), **options)
-        network.nodes[address] = node
-        return node
-
-    yield make
-    for store in stores:
-        store.close()
+    factory = NodeFactory(tmp_path, network)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture
@@ -110,8 +142,9 @@ def entry_op(agent, space, text=b"hello"):
     return agent.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=text)
 
 
-def holds_entry(node, space, address):
-    return node._store.entry_op(space, address) is not None
+async def holds_entry(node, space, address) -> bool:
+    """Whether the node itself holds the entry (a read that asks no other node)."""
+    return (await node.get(space, address, local_only=True)).found
 
 
 @async_test
@@ -127,7 +160,7 @@ async def test_publish_replicates_to_holders_and_a_non_holder_reads_it(make_node
     assert (answer.stored, answer.holders) == (3, 3)
     assert answer.address == address and answer.op_hash == blake2b_256(signed.body)
     holders = set(nodes[0].holders(space, address))
-    assert {n.node_id for n in nodes if holds_entry(n, space, address)} == holders
+    assert {n.node_id for n in nodes if await holds_entry(n, space, address)} == holders
     outsider = next(n for n in nodes if n.node_id not in holders)
     assert not (await outsider.get(space, address, local_only=True)).found
     got = await outsider.get(space, address)
@@ -205,18 +238,6 @@ async def test_publish_meets_quorum_with_one_of_three_holders_down(make_node, ne
     assert nodes[0].peers.is_down(nodes[2].node_id)
 
 
-async def until(condition, what: str, timeout: float = 5.0):
-    """Lets the event loop run until `condition()` holds; fails with `what` at the deadline."""
-    async def poll():
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except asyncio.TimeoutError:
-        pytest.fail(f"timed out waiting until {what}")
-
-
 @async_test
 async def test_publish_does_not_wait_on_a_holder_marked_down_but_sends_it_the_op_in_the_background(make_node, network, agents, group):
     nodes = [make_node(f"n{i}") for i in range(3)]
@@ -229,13 +250,13 @@ async def test_publish_does_not_wait_on_a_holder_marked_down_but_sends_it_the_op
     answer = await asyncio.wait_for(nodes[0].publish(entry_op(agents[0], space)), 5.0)
 
     assert (answer.stored, answer.holders) == (2, 3)
-    assert holds_entry(nodes[0], space, address) and holds_entry(nodes[1], space, address)
-    await until(lambda: ("publish", down.address) in network.calls, "the down holder is sent the op")
-    assert not holds_entry(down, space, address) and nodes[0].peers.is_down(down.node_id)
+    assert await holds_entry(nodes[0], space, address) and await holds_entry(nodes[1], space, address)
+    await eventually(lambda: ("publish", down.address) in network.calls, "the down holder is sent the op")
+    assert not await holds_entry(down, space, address) and nodes[0].peers.is_down(down.node_id)
 
     network.release.set()  # it was back after all: the background write lands and un-marks it
     await asyncio.wait_for(nodes[0].settle(), 5.0)
-    assert holds_entry(down, space, address)
+    assert await holds_entry(down, space, address)
     assert not nodes[0].peers.is_down(down.node_id)
 
 
@@ -266,7 +287,7 @@ async def test_publish_with_too_many_holders_marked_down_is_unavailable_at_once(
         await asyncio.wait_for(nodes[0].publish(entry_op(agents[0], group[0])), 5.0)
     network.release.set()
     await asyncio.wait_for(nodes[0].settle(), 5.0)
-    assert all(holds_entry(n, group[0], blake2b_256(b"hello")) for n in nodes)
+    assert all([await holds_entry(n, group[0], blake2b_256(b"hello")) for n in nodes])
 
 
 @async_test
@@ -379,32 +400,29 @@ async def test_leaving_with_the_last_agent_leaves_the_space_and_tells_peers(make
 
 @async_test
 async def test_agent_info_in_the_lobby_adds_its_dht_address_to_bootstrap(make_node, agents):
-    a, b = make_node("a"), make_node("b")
-    a._bootstrap.clear()  # a does not know b
+    a = make_node("a", bootstrap=())  # a does not know b
+    b = make_node("b")
+    assert a.bootstrap == () and a.peers.all() == []
     await a.join_space(dna.LOBBY_DNA_HASH, agents[0].public, "lobby", common_pb2.GroupProperties())
     info = group_dht_pb2.AgentInfo(agent=agents[0].public, dht_address=b.address)
     await a.publish(agents[0].sign(space=dna.LOBBY_DNA_HASH, kind=group_dht_pb2.STORE_ENTRY, entry_type="agent_info", entry=info.SerializeToString()))
+    assert a.bootstrap == (b.address,)
     await a.settle()
     await a.exchange_with_peers()
     assert [p.node_id for p in a.peers.all()] == [b.node_id]
 
 
 @async_test
-async def test_restart_keeps_ops_spaces_peers_and_node_id(tmp_path, make_node, network, agents, group):
+async def test_restart_keeps_ops_spaces_peers_and_node_id(make_node, agents, group):
     nodes = [make_node(f"n{i}") for i in range(3)]
     await join_all(nodes, agents, group)
     signed = entry_op(agents[0], group[0])
     await nodes[0].publish(signed)
     before = await nodes[0].list_spaces()
-    nodes[0]._store.close()
 
-    store = DhtStore(str(tmp_path / "n0"))
-    try:
-        reopened = GroupDhtNode(store, network, advertise=nodes[0].address)
-        after = await reopened.list_spaces()
-        assert after.node_id == before.node_id
-        assert after.spaces == before.spaces and after.spaces[0].ops == 1
-        assert {p.node_id for p in after.peers} == {nodes[1].node_id, nodes[2].node_id}
-        assert (await reopened.get(group[0], blake2b_256(b"hello"), local_only=True)).op == signed
-    finally:
-        store.close()
+    reopened = make_node.restart("n0")
+    after = await reopened.list_spaces()
+    assert after.node_id == before.node_id
+    assert after.spaces == before.spaces and after.spaces[0].ops == 1
+    assert {p.node_id for p in after.peers} == {nodes[1].node_id, nodes[2].node_id}
+    assert (await reopened.get(group[0], blake2b_256(b"hello"), local_only=True)).op == signed

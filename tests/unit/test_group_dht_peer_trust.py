@@ -10,6 +10,7 @@ from services.common.errors import PermissionDenied
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht.dht import GroupDhtNode
 from services.group_dht.peers import PeerTable, check_node_info, signing_bytes
+from services.group_dht.read import believed_deletes
 from services.group_dht.store import DhtStore
 
 
@@ -69,9 +70,7 @@ def _signed_op(key, public, **fields):
     return common_pb2.Signed(body=body, signature=key.sign(body), author=public)
 
 
-def test_only_deletes_by_the_links_author_or_the_inbox_owner_are_believed(tmp_path):
-    store = DhtStore(str(tmp_path / "dht"))
-    node = GroupDhtNode(store, transport=None)
+def test_only_deletes_by_the_links_author_or_the_inbox_owner_are_believed():
     space = b"s" * 32
     (author_key, author), (owner_key, owner), (other_key, other) = _key(), _key(), _key()
     base = anchors.inbox_anchor(owner)
@@ -83,10 +82,9 @@ def test_only_deletes_by_the_links_author_or_the_inbox_owner_are_believed(tmp_pa
         return _signed_op(key, public, space=space, kind=group_dht_pb2.DELETE_LINK, base=base, link_address=address)
 
     creates = {address: create}
-    assert node._believed_deletes([delete_by(other_key, other)], space, base, creates) == set()
-    assert node._believed_deletes([delete_by(author_key, author)], space, base, creates) == {address}
-    assert node._believed_deletes([delete_by(owner_key, owner)], space, base, creates) == {address}
+    assert believed_deletes([delete_by(other_key, other)], space, base, creates) == set()
+    assert believed_deletes([delete_by(author_key, author)], space, base, creates) == {address}
+    assert believed_deletes([delete_by(owner_key, owner)], space, base, creates) == {address}
     forged = delete_by(other_key, other)
     forged.author = author  # claims the author's name without the author's signature
-    assert node._believed_deletes([forged], space, base, creates) == set()
-    store.close()
+    assert believed_deletes([forged], space, base, creates) == set()

@@ -1,0 +1,26 @@
+"""Work nobody waits on (peer announcements, writes to holders marked down): started here,
+so that the node can wait for it to settle or stop all of it."""
+
+import asyncio
+
+
+class Background:
+    def __init__(self):
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Waits for the work started so far, and for what that work started in turn."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self, *others: asyncio.Task) -> None:
+        """Cancels the work (and `others`, tasks the node runs beside it) and waits for it to end."""
+        tasks = [*others, *self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,65 @@
+"""Outgoing calls to other nodes, `call_<rpc>` for each: every one passes through one
+response handler that marks a peer that does not answer down, and one that answers up."""
+
+import logging
+
+from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common.errors import UNREACHABLE, KizunaError
+from services.group_dht.peers import PeerTable
+from services.group_dht.ports import Transport
+
+log = logging.getLogger("kizuna.group_dht")
+
+CALL_TIMEOUT = 3.0  # a live peer under load answers well within this; a dead one fails at once or is marked down
+
+
+class PeerCalls:
+    def __init__(self, transport: Transport, peers: PeerTable, timeout: float = CALL_TIMEOUT):
+        self._transport = transport
+        self._peers = peers
+        self._timeout = timeout
+
+    async def _call(self, what: str, address: str, node_id: bytes | None, call):
+        """The response handler: runs `call(address, timeout)`; a peer that does not answer
+        is marked down, one that answers up. An address not known as a peer yet (a
+        bootstrap address) has no node id to mark."""
+        try:
+            result = await call(address, self._timeout)
+        except KizunaError as exc:
+            if node_id is not None and isinstance(exc, UNREACHABLE):
+                self._peers.mark_down(node_id)
+            log.debug("%s to %s failed: %s %s", what, address, exc.code, exc.message)
+            raise
+        if node_id is not None:
+            self._peers.mark_up(node_id)
+        return result
+
+    async def call_publish(self, peer: group_dht_pb2.NodeInfo, signed: common_pb2.Signed) -> group_dht_pb2.PublishResponse:
+        return await self._call("publish", peer.address, peer.node_id, lambda a, t: self._transport.publish(a, signed, t))
+
+    async def call_get(self, peer: group_dht_pb2.NodeInfo, space: bytes, address: bytes) -> group_dht_pb2.GetResponse:
+        return await self._call("get", peer.address, peer.node_id, lambda a, t: self._transport.get(a, space, address, t))
+
+    async def call_get_links(self, peer: group_dht_pb2.NodeInfo, space: bytes, base: bytes, tag_prefix: bytes,
+                             with_targets: bool) -> group_dht_pb2.GetLinksResponse:
+        return await self._call(
+            "get_links", peer.address, peer.node_id,
+            lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t, with_targets))
+
+    async def call_exchange_peers(self, address: str, peer: group_dht_pb2.NodeInfo | None, me: group_dht_pb2.NodeInfo,
+                                  known: list[group_dht_pb2.NodeInfo]) -> group_dht_pb2.ExchangePeersResponse:
+        """Exchange with a known peer, or (`peer` None) with a bootstrap address."""
+        node_id = peer.node_id if peer is not None else None
+        return await self._call("exchange_peers", address, node_id,
+                                lambda a, t: self._transport.exchange_peers(a, me, known, t))
+
+    @staticmethod
+    async def quietly(what: str, address: str, call) -> None:
+        """Runs `call()`, one of the `call_*` above, for work nobody waits on: its failure is
+        only logged (at debug); its success still marks the peer up."""
+        try:
+            await call()
+        except KizunaError:
+            pass  # logged by _call
+        except Exception as exc:  # noqa: BLE001 - nobody is waiting to hear about it
+            log.debug("background %s to %s failed: %r", what, address, exc)

@@ -1,0 +1,98 @@
+"""Peer exchange: this node's signed word about itself traded with every bootstrap address and
+known peer, at start and then periodically, and the addresses it learns to bootstrap from."""
+
+import asyncio
+import logging
+
+from kizuna.v1 import group_dht_pb2
+from services.common.errors import KizunaError
+from services.common.hashing import now_micros
+from services.group_dht.context import NodeContext
+from services.group_dht.identity import NodeIdentity
+from services.group_dht.peers import check_node_info
+
+log = logging.getLogger("kizuna.group_dht")
+
+GOSSIP_INTERVAL = 2.0
+MAX_LEARNED_ADDRESSES = 256
+
+
+class Gossip:
+    def __init__(self, ctx: NodeContext, identity: NodeIdentity, address: str = "", bootstrap=(),
+                 interval: float = GOSSIP_INTERVAL):
+        self._ctx = ctx
+        self._identity = identity
+        self.address = address
+        self._bootstrap: list[str] = [a for a in dict.fromkeys(bootstrap) if a]
+        self._interval = interval
+
+    @property
+    def bootstrap(self) -> tuple[str, ...]:
+        """The addresses exchanged with besides the known peers: given at start, or learned."""
+        return tuple(self._bootstrap)
+
+    def learn_address(self, address: str) -> bool:
+        """Adds a DHT address to bootstrap from (at most MAX_LEARNED_ADDRESSES of them), unless
+        it is this node's or a known peer's; whether it was new."""
+        if len(self._bootstrap) >= MAX_LEARNED_ADDRESSES:
+            return False
+        if address and address != self.address and address not in self._bootstrap \
+                and address not in self._ctx.peers.addresses():
+            self._bootstrap.append(address)
+            log.info("learned DHT address %s", address)
+            return True
+        return False
+
+    def node_info(self) -> group_dht_pb2.NodeInfo:
+        """This node's word about itself, signed with its node key."""
+        return self._identity.sign(group_dht_pb2.NodeInfo(
+            node_id=self._identity.node_id,
+            address=self.address,
+            spaces=[s.space for s in self._ctx.store.list_spaces()],
+            timestamp=now_micros(),
+            public_key=self._identity.public_key,
+        ))
+
+    async def run(self) -> None:
+        """Exchanges at once, then every `interval` seconds, until cancelled."""
+        while True:
+            try:
+                await self.exchange_with_peers()
+            except Exception:  # noqa: BLE001 - gossip must outlive one bad round
+                log.exception("peer exchange round failed")
+            await asyncio.sleep(self._interval)
+
+    async def exchange_peers(
+        self, sender: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo]
+    ) -> group_dht_pb2.ExchangePeersResponse:
+        """Records the sender and what it knows (newer wins, never about this node);
+        answers with this node and every peer it knows."""
+        check_node_info(sender, "from")
+        self._merge([sender, *known])
+        if sender.node_id != self._ctx.node_id:
+            self._ctx.peers.mark_up(sender.node_id)
+        return group_dht_pb2.ExchangePeersResponse(node=self.node_info(), known=self._ctx.peers.all())
+
+    def _merge(self, infos) -> None:
+        for info in infos:
+            if self._ctx.peers.merge(info):
+                log.debug("peer %s at %s is in %d spaces", info.node_id.hex()[:16], info.address, len(info.spaces))
+
+    async def exchange_with_peers(self) -> None:
+        """One round of peer exchange with every bootstrap address and known peer, in parallel."""
+        me = self.node_info()
+        known = self._ctx.peers.all()
+        by_address = {a: None for a in self._bootstrap}
+        for peer in known:
+            by_address[peer.address] = peer
+        by_address.pop(self.address, None)
+
+        async def exchange(address: str, peer: group_dht_pb2.NodeInfo | None):
+            try:
+                answer = await self._ctx.calls.call_exchange_peers(address, peer, me, known)
+            except KizunaError:
+                return
+            self._merge([answer.node, *answer.known])
+            self._ctx.peers.mark_up(answer.node.node_id)
+
+        await asyncio.gather(*(exchange(a, p) for a, p in by_address.items()))

@@ -1,0 +1,72 @@
+"""The node's outgoing adapter: the `Transport` it calls other nodes' GroupDht through, and
+that transport over gRPC. Each failed call becomes the domain error of the status that came back."""
+
+from typing import Protocol
+
+import grpc
+
+from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
+from services.common.channels import ChannelPool
+from services.common.rpc import remote_error
+
+
+class Transport(Protocol):
+    """Calls to another node's GroupDht, by address; each raises KizunaError on failure."""
+
+    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse: ...
+
+    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse: ...
+
+    async def get_links(
+        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+    ) -> group_dht_pb2.GetLinksResponse: ...
+
+    async def exchange_peers(
+        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+    ) -> group_dht_pb2.ExchangePeersResponse: ...
+
+
+class GrpcTransport(Transport):
+    """The node's outgoing calls as GroupDht stubs over pooled channels; a failed call
+    raises the domain error carrying the same status.
+
+    Only ExchangePeers waits for the channel to be ready (within its timeout): it is how a
+    node finds peers at start-up, when they may not be up yet. The data path (Publish, Get,
+    GetLinks) fails fast with UNAVAILABLE on a channel that cannot connect, so a dead
+    holder costs no more than a refused connection; the pool's short reconnect backoff
+    lets a peer that comes back be reached again within about a second."""
+
+    def __init__(self, pool: ChannelPool):
+        self._pool = pool
+
+    def _stub(self, address: str) -> group_dht_pb2_grpc.GroupDhtStub:
+        return group_dht_pb2_grpc.GroupDhtStub(self._pool.get(address))
+
+    @staticmethod
+    async def _unary(call):
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            raise remote_error(exc) from exc
+
+    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
+        request = group_dht_pb2.PublishRequest(op=signed, local_only=True)
+        return await self._unary(self._stub(address).Publish(request, timeout=timeout))
+
+    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
+        request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
+        return await self._unary(self._stub(address).Get(request, timeout=timeout))
+
+    async def get_links(
+        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+    ) -> group_dht_pb2.GetLinksResponse:
+        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True,
+                                                with_targets=with_targets)
+        return await self._unary(self._stub(address).GetLinks(request, timeout=timeout))
+
+    async def exchange_peers(
+        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+    ) -> group_dht_pb2.ExchangePeersResponse:
+        request = group_dht_pb2.ExchangePeersRequest(known=known)
+        getattr(request, "from").CopyFrom(node)
+        return await self._unary(self._stub(address).ExchangePeers(request, timeout=timeout, wait_for_ready=True))
