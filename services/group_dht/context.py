@@ -5,7 +5,7 @@ import dataclasses
 
 from kizuna.v1 import group_dht_pb2
 from services.group_dht import placement
-from services.group_dht.background import Background
+from services.common.background import Background
 from services.group_dht.calls import PeerCalls
 from services.group_dht.peers import PeerTable
 from services.group_dht.store import DhtStore

@@ -5,7 +5,7 @@ import asyncio
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.group_dht import placement
-from services.group_dht.background import Background
+from services.common.background import Background
 from services.group_dht.calls import CALL_TIMEOUT, PeerCalls
 from services.group_dht.catch_up import GroupCatchUp
 from services.group_dht.context import NodeContext

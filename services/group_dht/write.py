@@ -6,6 +6,7 @@ import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common.errors import UNREACHABLE, FailedPrecondition, KizunaError, Unavailable
+from services.common.retry import RetryPolicy, call_with_policy
 from services.group_dht import placement
 from services.group_dht.catch_up import GroupCatchUp
 from services.group_dht.context import NodeContext
@@ -13,6 +14,10 @@ from services.group_dht.holding import Holding
 from services.group_dht.validation import basis_address, check_op, group_update_of, op_hash
 
 log = logging.getLogger("kizuna.group_dht")
+
+# A reachable holder whose write failed fast (its channel still reconnecting, say) is sent
+# the op again in the background, for a few seconds at most.
+HOLDER_RETRY = RetryPolicy(attempts=4, backoff_initial=0.25, backoff_max=1.0, attempt_timeout=1.0, budget=3.0)
 
 
 class Writer:
@@ -63,6 +68,8 @@ class Writer:
         for node_id, r in zip(awaited, results):
             if isinstance(r, KizunaError):
                 log.warning("holder %s did not store op %s: %s %s", node_id.hex()[:16], hash_.hex()[:16], r.code, r.message)
+            if isinstance(r, UNREACHABLE):
+                self._send_again(nodes[node_id], signed)
         needed = placement.quorum(len(holder_ids))
         if stored < needed:
             refusals = [r for r in results if isinstance(r, KizunaError) and not isinstance(r, UNREACHABLE)]
@@ -74,3 +81,13 @@ class Writer:
             skipped = f" ({len(down)} marked down, not waited on)" if down else ""
             raise Unavailable(f"stored on {stored} of {len(holder_ids)} holders; quorum is {needed}{skipped}")
         return group_dht_pb2.PublishResponse(address=address, op_hash=hash_, stored=stored, holders=len(holder_ids))
+
+    def _send_again(self, peer: group_dht_pb2.NodeInfo, signed: common_pb2.Signed) -> None:
+        """Tries a holder that did not answer again in the background, under HOLDER_RETRY."""
+        calls = self._ctx.calls
+
+        def again():
+            return call_with_policy(HOLDER_RETRY, f"publish to {peer.address}",
+                                    lambda _timeout: calls.call_publish(peer, signed))
+
+        self._ctx.background.spawn(calls.quietly("publish", peer.address, again))

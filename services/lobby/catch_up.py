@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from services.common.errors import KizunaError
-from services.lobby.background import Background
+from services.common.background import Background
 from services.lobby.group_changes import GroupChanges
 from services.lobby.hosting import Hosting
 from services.lobby.inbox import SORT_KEYS, Inbox, apply_from_inbox

@@ -10,7 +10,7 @@ from services.common import anchors
 from services.common.errors import InvalidArgument, KizunaError, PermissionDenied
 from services.common.hashing import now_micros
 from services.common.sealing import seal, sealed_aad
-from services.lobby.background import Background
+from services.common.background import Background
 from services.lobby.directory import Directory, op_of
 from services.lobby.wire import parse
 

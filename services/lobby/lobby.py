@@ -2,8 +2,8 @@
 workflows (each a module named for what it does) and the ports handed in (conductor, DHT,
 other lobbies), so nothing here imports grpc. This module only builds and wires them."""
 
+from services.common.background import Background
 from services.common.retry import RetryPolicy
-from services.lobby.background import Background
 from services.lobby.catch_up import CatchUp
 from services.lobby.delivery import Delivery
 from services.lobby.directory import Directory
@@ -77,4 +77,4 @@ class Lobby:
 
     async def close(self) -> None:
         """Stops the work running in the background; the store stays open."""
-        await self.background.close()
+        await self.background.stop()

@@ -10,7 +10,7 @@ from services.common.errors import KizunaError, NotFound, PermissionDenied
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
 from services.common.retry import RetryPolicy
-from services.lobby.background import Background
+from services.common.background import Background
 from services.lobby.delivery import Delivery
 from services.lobby.groups import Groups
 from services.lobby.hosting import Hosting

@@ -1,5 +1,6 @@
-"""Work nobody waits on (peer announcements, writes to holders marked down): started here,
-so that the node can wait for it to settle or stop all of it."""
+"""Work nobody waits on (a receipt going back, an inbox link retired, a peer announcement,
+a write to a holder marked down): started here, so that a service can wait for it to
+settle or stop all of it."""
 
 import asyncio
 
