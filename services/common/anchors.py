@@ -1,6 +1,8 @@
 """Anchors: well-known base addresses in a space that links hang from."""
 
+from kizuna.v1 import group_dht_pb2
 from services.common.hashing import blake2b_256
+from services.common.store import u64
 
 USERNAME_TAG = b"username:"
 
@@ -33,3 +35,13 @@ def group_updates_anchor(space: bytes) -> bytes:
     """Links from here, in a group space, point to the group's updates; the tag is the
     update's seq (8 bytes, big-endian)."""
     return anchor("group_updates", space)
+
+
+def group_update_tag(seq: int) -> bytes:
+    """The tag of the link from the group's updates anchor to the update of that seq."""
+    return u64(seq)
+
+
+def in_update_order(links) -> list:
+    """Links from a group's updates anchor, the update of the lowest seq first."""
+    return sorted(links, key=lambda link: group_dht_pb2.Op.FromString(link.create.body).tag)

@@ -83,6 +83,14 @@ _BY_CODE = {cls.code: cls for cls in (
     ResourceExhausted, Unavailable, DeadlineExceeded, Cancelled, Internal, Unknown)}
 
 
+def parse(message_type, data: bytes, what: str):
+    """`data` as a `message_type` (a protobuf message class), or InvalidArgument naming `what`."""
+    try:
+        return message_type.FromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError, bad UTF-8 in a string field
+        raise InvalidArgument(f"the {what} does not parse") from None
+
+
 def error_for(code: str, message: str) -> KizunaError:
     """The error of the class that carries `code` (a RemoteError for a code without one)."""
     cls = _BY_CODE.get(code)

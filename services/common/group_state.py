@@ -9,7 +9,7 @@ the state it follows (seq and prev), so every holder reaches the same state or r
 import dataclasses
 
 from kizuna.v1 import common_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
 from services.common.hashing import blake2b_256
 from services.common.keys import verify_signed
 
@@ -46,10 +46,7 @@ def check_name(name: str) -> str:
 def apply_update(state: GroupState, signed: common_pb2.Signed) -> tuple[GroupState, common_pb2.GroupUpdate]:
     """The state after `signed` (a Signed GroupUpdate), or the reason it is refused."""
     body = verify_signed(signed, "group update")
-    try:
-        update = common_pb2.GroupUpdate.FromString(body)
-    except Exception:  # noqa: BLE001 - any parse failure is bad input
-        raise InvalidArgument("the group update does not parse") from None
+    update = parse(common_pb2.GroupUpdate, body, "group update")
     author = signed.author
     if update.group_uuid != state.group_uuid:
         raise InvalidArgument("the group update is for another group")

@@ -43,7 +43,7 @@ class GroupCatchUp:
             links = await self._reader.get_links(space, anchors.group_updates_anchor(space))
         except KizunaError:
             return False
-        for link in sorted(links.links, key=lambda l: group_dht_pb2.Op.FromString(l.create.body).tag):
+        for link in anchors.in_update_order(links.links):
             target = group_dht_pb2.Op.FromString(link.create.body).target
             if self._store.entry_op(space, target) is not None:
                 continue

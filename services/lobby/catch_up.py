@@ -14,7 +14,7 @@ from services.lobby.invites import Invites
 from services.lobby.messaging import Messaging
 from services.lobby.receipts import Receipts
 from services.lobby.store import LobbyStore
-from services.lobby.wire import short
+from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

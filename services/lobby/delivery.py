@@ -13,7 +13,7 @@ from services.lobby.liveness import PeerLiveness
 from services.lobby.outbox import Outbox
 from services.lobby.peer_calls import OutgoingCalls
 from services.lobby.signals import SignalHub
-from services.lobby.wire import short
+from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -5,7 +5,7 @@ import contextlib
 import os
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import verify_signed
 
@@ -37,10 +37,7 @@ class EnvelopeChecker:
         if not signed.body:
             raise InvalidArgument("a remote call needs a signed envelope")
         body = verify_signed(signed, "envelope")
-        try:
-            envelope = common_pb2.Envelope.FromString(body)
-        except Exception:  # noqa: BLE001 - protobuf raises DecodeError; any parse failure is bad input
-            raise InvalidArgument("the envelope does not parse") from None
+        envelope = parse(common_pb2.Envelope, body, "envelope")
         if envelope.method != method:
             raise PermissionDenied(f"the envelope was signed for {envelope.method or 'no method'}, not {method}")
         now = now_micros()

@@ -7,10 +7,9 @@ import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import anchors, dna, group_state
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
-from services.common.store import u64
 from services.lobby.delivery import Delivery
 from services.lobby.directory import Directory, op_of
 from services.lobby.groups import Groups, set_group_state, without
@@ -19,7 +18,7 @@ from services.lobby.limits import Limits
 from services.lobby.signals import SignalHub
 from services.lobby.source_chain import SourceChain
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse, short
+from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 
@@ -97,7 +96,8 @@ class GroupChanges:
         from the update's author even when the update was its leaving)."""
         address = await self._directory.publish_entry(agent, space, group_state.ENTRY_TYPE, signed.SerializeToString())
         try:
-            await self._directory.publish_link(agent, space, anchors.group_updates_anchor(space), address, u64(seq))
+            await self._directory.publish_link(agent, space, anchors.group_updates_anchor(space), address,
+                                              anchors.group_update_tag(seq))
         except KizunaError as exc:
             # The update stands (every node of the space holds it); only nodes catching up
             # later will not find it by this link.
@@ -166,7 +166,7 @@ class GroupChanges:
         except KizunaError:
             return False
         applied = False
-        for link in sorted(links, key=lambda l: op_of(l.create).tag):
+        for link in anchors.in_update_order(links):
             stored = await self._dht.get(space, op_of(link.create).target)
             if stored is None:
                 break

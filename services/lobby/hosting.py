@@ -10,7 +10,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, KizunaError, 
 from services.common.keys import check_agent_key
 from services.lobby.directory import Directory
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse_agent_ref, short
+from services.lobby.naming import parse_agent_ref, short
 
 log = logging.getLogger("kizuna.lobby")
 

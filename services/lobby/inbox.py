@@ -7,12 +7,11 @@ import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
 from services.common import anchors
-from services.common.errors import InvalidArgument, KizunaError, PermissionDenied
+from services.common.errors import InvalidArgument, KizunaError, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.sealing import seal, sealed_aad
 from services.common.background import Background
 from services.lobby.directory import Directory, op_of
-from services.lobby.wire import parse
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -8,7 +8,7 @@ import uuid
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import dna, group_state
-from services.common.errors import InvalidArgument, KizunaError, PermissionDenied
+from services.common.errors import InvalidArgument, KizunaError, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
 from services.lobby.delivery import Delivery
@@ -19,7 +19,7 @@ from services.lobby.limits import Limits
 from services.lobby.signals import SignalHub
 from services.lobby.source_chain import SourceChain
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse, short
+from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -4,7 +4,7 @@ it to every receiver at once) and receiving, by the seed's rules in the seed's o
 import asyncio
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import signed_as, verify_signed
 from services.lobby.delivery import Delivery
@@ -17,7 +17,6 @@ from services.lobby.peer_calls import OutgoingCalls
 from services.lobby.receipts import Receipts
 from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse
 
 
 class Messaging:

@@ -5,13 +5,13 @@ takes one, checking its envelope before the workflow sees the request."""
 import contextlib
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable, parse
 from services.common.keys import sign_into
 from services.common.retry import RetryPolicy, call_with_policy
 from services.lobby.directory import Directory
 from services.lobby.envelopes import EnvelopeChecker, seal_envelope
 from services.lobby.limits import RateLimiter
-from services.lobby.wire import parse, short
+from services.lobby.naming import short
 
 
 class OutgoingCalls:

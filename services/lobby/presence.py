@@ -4,7 +4,7 @@ stored and never queued."""
 import asyncio
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import FailedPrecondition, KizunaError, PermissionDenied
+from services.common.errors import FailedPrecondition, KizunaError, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
 from services.common.retry import RetryPolicy
@@ -14,7 +14,6 @@ from services.lobby.liveness import PeerLiveness
 from services.lobby.peer_calls import OutgoingCalls
 from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse
 
 
 class Presence:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import KizunaError, NotFound, PermissionDenied
+from services.common.errors import KizunaError, NotFound, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
 from services.common.retry import RetryPolicy
@@ -16,7 +16,6 @@ from services.lobby.groups import Groups
 from services.lobby.hosting import Hosting
 from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
-from services.lobby.wire import parse
 
 log = logging.getLogger("kizuna.lobby")
 

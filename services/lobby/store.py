@@ -160,18 +160,20 @@ class LobbyStore:
     def has_seen(self, agent: bytes, message_hash: bytes) -> bool:
         return self._seen.get(agent + message_hash) is not None
 
+    @staticmethod
+    def _message_key(agent: bytes, record: lobby_pb2.MessageRecord) -> bytes:
+        return agent + _group_key(record.entry.group_uuid) + _position_key((record.entry.time_sent, record.message_hash))
+
     def put_message(self, batch, agent: bytes, record: lobby_pb2.MessageRecord) -> None:
-        key = agent + _group_key(record.entry.group_uuid) + _position_key((record.entry.time_sent, record.message_hash))
+        key = self._message_key(agent, record)
         batch.put(self._messages, key, record.SerializeToString())
         batch.put(self._seen, agent + record.message_hash, key)
 
     def update_messages(self, agent: bytes, records: list[lobby_pb2.MessageRecord]) -> None:
-        """Writes back records the agent already holds (receipts added, say), in one batch."""
+        """Writes back records the agent holds (receipts added, say), in one batch."""
         with self.batch() as batch:
             for record in records:
-                key = self._seen.get(agent + record.message_hash)
-                if key is not None:
-                    batch.put(self._messages, key, record.SerializeToString())
+                batch.put(self._messages, self._message_key(agent, record), record.SerializeToString())
 
     def get_message(self, agent: bytes, message_hash: bytes) -> lobby_pb2.MessageRecord | None:
         key = self._seen.get(agent + message_hash) if len(message_hash) == 32 else None
