@@ -3,7 +3,8 @@ beside the floor measured on the same machine in the same run.
 
     .venv/bin/python -m bench.run [--quick] [--sends 300] [--throughput-per-sender 150] ...
 
-Sections: 1 floors (bare grpc.aio echo, LevelDB synced puts), 2 send to signal, 3
+Sections: 1 floors (bare grpc.aio echo, in plaintext and over pinned TLS; LevelDB synced
+puts), 2 send to signal (beside each floor: the TLS one is the peer hops' own), 3
 throughput, 4 fan-out, 5 offline decision, 6 catch-up, 7 footprint. Prints a table with
 each target's PASS/MISS and writes everything to bench/results/<timestamp>.json. The
 network lives in a temporary directory, its servers exit with this process, and it is
@@ -33,6 +34,7 @@ import grpc
 from kizuna import net
 from kizuna.client import Client
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
+from services.common import tls
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAYLOAD_BYTES = 200
@@ -161,12 +163,16 @@ def _echo_server() -> grpc.aio.Server:
     return server
 
 
-def _echo_server_process(queue) -> None:
-    """A bare echo server in a process of its own (the floor across processes)."""
+def _echo_server_process(queue, tls_dir: str = "") -> None:
+    """A bare echo server in a process of its own (the floor across processes); with
+    `tls_dir`, over TLS with that node identity, as every peer hop of the real path is."""
 
     async def main():
         server = _echo_server()
-        port = server.add_insecure_port("127.0.0.1:0")
+        if tls_dir:
+            port = server.add_secure_port("127.0.0.1:0", tls.load(tls_dir).server_credentials())
+        else:
+            port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         queue.put(port)
         await server.wait_for_termination()
@@ -174,9 +180,16 @@ def _echo_server_process(queue) -> None:
     asyncio.run(main())
 
 
-async def _measure_echo(address: str, calls: int, inflight_calls: int) -> dict:
+def _echo_channel(address: str, certificate_der: bytes = b"") -> grpc.aio.Channel:
+    if certificate_der:  # pinned, as the lobbies' and DHTs' channels to their peers
+        return grpc.aio.secure_channel(address, tls.pinned_credentials(certificate_der),
+                                       options=tls.PINNED_CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(address)
+
+
+async def _measure_echo(address: str, calls: int, inflight_calls: int, certificate_der: bytes = b"") -> dict:
     data = os.urandom(PAYLOAD_BYTES)
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with _echo_channel(address, certificate_der) as channel:
         echo = channel.unary_unary(ECHO_METHOD)
         for _ in range(200):  # warm up the connection and the code paths
             await echo(data)
@@ -215,18 +228,27 @@ async def floor_echo(calls: int, inflight_calls: int) -> dict:
     finally:
         await server.stop(None)
 
-    # The same echo with the server in another process, as every hop of the real path is.
+    # The same echo with the server in another process, as every hop of the real path is:
+    # in plaintext, and over TLS pinned to the server's certificate (the peer hops' way).
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-tls-") as tls_dir:
+        identity = tls.load_or_create(tls_dir)
+        cross = await _cross_process_echo(calls, inflight_calls)
+        cross_tls = await _cross_process_echo(calls, inflight_calls, tls_dir, identity.certificate_der)
+    return {"payload_bytes": PAYLOAD_BYTES, "in_process": in_process, "cross_process": cross,
+            "cross_process_tls": cross_tls}
+
+
+async def _cross_process_echo(calls: int, inflight_calls: int, tls_dir: str = "", certificate_der: bytes = b"") -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_echo_server_process, args=(queue,), daemon=True)
+    proc = ctx.Process(target=_echo_server_process, args=(queue, tls_dir), daemon=True)
     proc.start()
     try:
         port = await asyncio.to_thread(queue.get, True, 30)
-        cross = await _measure_echo(f"127.0.0.1:{port}", calls, inflight_calls)
+        return await _measure_echo(f"127.0.0.1:{port}", calls, inflight_calls, certificate_der)
     finally:
         proc.terminate()
         proc.join(5)
-    return {"payload_bytes": PAYLOAD_BYTES, "in_process": in_process, "cross_process": cross}
 
 
 def floor_leveldb(puts: int, seconds: float) -> dict:
@@ -722,7 +744,7 @@ def table(results: dict) -> str:
 
     f = results.get("floors", {})
     if "echo" in f:
-        for where in ("in_process", "cross_process"):
+        for where in ("in_process", "cross_process", "cross_process_tls"):
             e = f["echo"][where]
             lat("1 floors", f"grpc.aio echo RTT, {where.replace('_', ' ')}", e["rtt"])
             rows.append(("1 floors", f"echo calls/s, {where.replace('_', ' ')}",
@@ -739,7 +761,8 @@ def table(results: dict) -> str:
                          + ", ".join(f"{k} {v:.1f}" for k, v in per.items())
                          + f", bench {s['cpu']['cpu_ms_per_message_bench_process']:.1f}; machine {100 * s['cpu']['cpu_utilisation_of_machine']:.0f}% busy"))
         if s.get("ratio_to_floor_p50"):
-            rows.append(("2 send->signal", "ratio to floor RTT p50", f"{s['ratio_to_floor_p50']:.1f}x in-process, {s['ratio_to_cross_floor_p50']:.1f}x cross-process"))
+            rows.append(("2 send->signal", "ratio to floor RTT p50", f"{s['ratio_to_floor_p50']:.1f}x in-process, {s['ratio_to_cross_floor_p50']:.1f}x cross-process,"
+                         f" {s['ratio_to_tls_floor_p50']:.1f}x cross-process TLS"))
     t = results.get("throughput")
     if t:
         rows.append(("3 throughput", f"{t['senders']} senders, 3-member group", f"{fmt(t['deliveries_per_s'], '/s', 0)} delivered; {fmt(t['messages_sent_per_s'], '/s', 0)} sent"))
@@ -792,6 +815,7 @@ async def run(args, results: dict, directory: str) -> None:
     }
     floor_p50 = results["floors"]["echo"]["in_process"]["rtt"]["p50_ms"]
     cross_p50 = results["floors"]["echo"]["cross_process"]["rtt"]["p50_ms"]
+    tls_p50 = results["floors"]["echo"]["cross_process_tls"]["rtt"]["p50_ms"]
 
     progress(f"starting {args.nodes} nodes in {directory}")
     nodes = NODE_NAMES[: args.nodes]
@@ -819,6 +843,7 @@ async def run(args, results: dict, directory: str) -> None:
         s2s["cpu"] = meter.stop(args.sends + 20)
         s2s["ratio_to_floor_p50"] = s2s["send_to_signal"]["p50_ms"] / floor_p50 if s2s["send_to_signal"]["n"] else None
         s2s["ratio_to_cross_floor_p50"] = s2s["send_to_signal"]["p50_ms"] / cross_p50 if s2s["send_to_signal"]["n"] else None
+        s2s["ratio_to_tls_floor_p50"] = s2s["send_to_signal"]["p50_ms"] / tls_p50 if s2s["send_to_signal"]["n"] else None
         results["send_to_signal"] = s2s
 
         # 3. throughput (and LevelDB bytes per message, all online)

@@ -19,10 +19,12 @@ import base64
 import binascii
 import datetime
 import sys
+from pathlib import Path
 
 import grpc
 
 from kizuna import net
+from kizuna import node as node_config
 from kizuna.client import Client, ClientError, UiEvent
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2
 
@@ -577,6 +579,54 @@ def run_net_command(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- node commands
+
+
+NODE_SETTINGS = {  # flag dest -> config key
+    "ui": "listen.ui", "lobby_peer": "listen.lobby_peer", "dht_peer": "listen.dht_peer",
+    "advertise_host": "listen.advertise_host", "bootstrap": "network.bootstrap",
+}
+
+
+def _describe(record: dict) -> list[str]:
+    return [
+        f"node {record['name']} in {record['data_dir']}",
+        f"  UI (this machine only): {record['lobby']}",
+        f"  peers reach it over TLS at lobby {record['lobby_advertise']}, DHT {record['dht_advertise']}",
+        f"  certificate fingerprint (SHA-256): {record['fingerprint']}",
+        f"  a friend joins with: kizuna node run --dir DIR --bootstrap {node_config.bootstrap_address(record)}",
+    ]
+
+
+def run_node_command(args) -> int:
+    directory = args.node_dir
+    overrides = {key: getattr(args, dest) for dest, key in NODE_SETTINGS.items() if getattr(args, dest, None)}
+    try:
+        if args.node_command == "init":
+            config = node_config.init(directory, args.name, **{
+                dest: value for dest, value in ((d, getattr(args, d)) for d in ("ui", "lobby_peer", "dht_peer",
+                                                                                 "advertise_host", "bootstrap"))
+                if value})
+            config = node_config.load_config(directory, overrides=overrides)
+            print("\n".join(_describe(node_config.node_record(config))))
+            print(f"settings in {Path(directory).resolve() / node_config.CONFIG_FILE}; start it with"
+                  f" `kizuna node run --dir {directory}`")
+            return 0
+        record = node_config.node_record(node_config.load_config(directory, overrides=overrides))
+    except node_config.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if args.node_command == "info":
+        print("\n".join(_describe(record)))
+        return 0
+
+    def ready(network):
+        print("\n".join(_describe(record)))
+        print(f"serving; chat with `kizuna --dir {directory} --as {record['name']} ...`; Ctrl-C stops the node",
+              flush=True)
+
+    return net.run_node(directory, record, timeout=args.timeout, on_ready=ready)
+
+
 # ---------------------------------------------------------------- parsing
 
 
@@ -657,6 +707,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="stop after S seconds")
 
     tokens_parser = sub.add_parser("tokens", help="app tokens: list, issue, revoke (node-internal)", parents=[common])
+    node_parser = sub.add_parser("node", help="one node of your own: init, run, info")
+    node_sub = node_parser.add_subparsers(dest="node_command", metavar="init|run|info")
+    node_sub.required = True
+    node_common = argparse.ArgumentParser(add_help=False)
+    node_common.add_argument("--dir", dest="node_dir", required=True, help="the node's directory")
+    node_common.add_argument("--ui", help="the UI's address: loopback host:port or unix:PATH")
+    node_common.add_argument("--lobby-peer", help="host:port other lobbies reach this one at (TLS)")
+    node_common.add_argument("--dht-peer", help="host:port other DHT nodes reach this one at (TLS)")
+    node_common.add_argument("--advertise-host", help="the host or address other nodes dial")
+    node_common.add_argument("--bootstrap", action="append", metavar="HOST:PORT[#FINGERPRINT]",
+                             help="a known node's DHT peer address (repeatable)")
+    p = node_sub.add_parser("init", help="make a node's directory: TLS key and certificate, secret, kizuna.toml",
+                            parents=[node_common])
+    p.add_argument("--name", required=True, help="the node's agent's name and username")
+    p = node_sub.add_parser("run", help="run the node in the foreground until Ctrl-C", parents=[node_common])
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the services to start")
+    node_sub.add_parser("info", help="the node's addresses and certificate fingerprint", parents=[node_common])
+
     tokens_sub = tokens_parser.add_subparsers(dest="tokens_command", metavar="list|issue|revoke")
     tokens_sub.required = True
     p = tokens_sub.add_parser("list", help="every node's app tokens (ids, never the tokens)", parents=[common])
@@ -679,6 +747,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "net":
             code = run_net_command(args)
+        elif args.command == "node":
+            code = run_node_command(args)
         elif args.command == "tokens":
             code = run_tokens_command(args)
         else:

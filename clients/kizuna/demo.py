@@ -155,6 +155,12 @@ async def play(directory: str) -> None:
     print("Starting four nodes on loopback (alice, bobby, charlie, dana), each a conductor, a lobby and a DHT node...",
           flush=True)
     network = net.up(directory, nodes=NODES, exit_with_pid=os.getpid())
+    print("Peer traffic (lobby to lobby, DHT to DHT) is TLS, each channel pinned to the certificate the"
+          " peer's signed info names:", flush=True)
+    for name in NODES:
+        node = network.node(name)
+        print(f"  {name:>8}: lobby {node['lobby_advertise']}, DHT {node['dht_advertise']} (TLS,"
+              f" certificate {node['fingerprint'][:16]}...); UI {node['lobby']} (this machine only)", flush=True)
     names = {network.agent_key(n): n for n in NODES}
     t = Transcript(names)
     clients = {n: Client(network.lobby_address(n), network.token(n)) for n in names.values()}

@@ -1,9 +1,13 @@
-"""A local Kizuna network: each node's three services as background processes on loopback.
+"""A local Kizuna network: each node's three services as background processes.
 
-`up` starts (or restarts) every node of a directory and creates one agent per node;
-`DIR/network.json` records every node's addresses, pids and extra arguments and every
-agent's key and app token, so `kizuna --as AGENT`, scripts, grpcurl and tests can find
-them. Processes run detached with their logs in `DIR/logs/<node>-<service>.log`.
+`up` starts (or restarts) every node of a directory and creates one agent per node. Each
+node is a node directory as `kizuna node init` makes it (`DIR/<node>/kizuna.toml`, its TLS
+identity and secret), run as `kizuna node run` runs one: the conductor and the DHT's
+node-local side on Unix sockets, the UI on loopback (or a Unix socket), lobby and DHT peers
+over TLS pinned to each node's certificate. `DIR/network.json` records every node's
+addresses, pids and extra arguments and every agent's key and app token, so
+`kizuna --as AGENT`, scripts, grpcurl and tests can find them. Processes run detached with
+their logs in `DIR/logs/<node>-<service>.log`.
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
+from kizuna import node as node_config
+from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2, lobby_pb2_grpc
 
 # Start order: a conductor needs its DHT, a lobby needs both.
 SERVICES = ("group_dht", "conductor", "lobby")
 DEFAULT_NODES = ("alice", "bobby", "charlie")
 CONFIG_NAME = "network.json"
 HOST = "127.0.0.1"
+# The peer listeners of a node on a host address of its own (a test host's namespace).
+PEER_PORTS = (7700, 7701)
 POLL_SECONDS = 0.1
 RPC_TIMEOUT = 10.0
 
@@ -163,18 +170,32 @@ def _load_or_new(directory) -> Network:
     return Network(directory=directory)
 
 
-def add_nodes(network: Network, names) -> None:
-    """Gives every node in `names` that the network doesn't know yet its ports and data dir
-    (in memory; `save` records them). Known nodes keep theirs."""
+def add_nodes(network: Network, names, placement=None) -> None:
+    """Makes a node directory (`kizuna node init`) for every node in `names` that the
+    network doesn't know yet and records its addresses (in memory; `save` writes them).
+    Known nodes keep theirs. `placement` ({node: {"host", "ui", "wrap"}}) puts a node's peer
+    listeners on another host address (fixed ports), its UI on a Unix socket, and runs its
+    services under a command prefix (`ip netns exec NS`)."""
     new = [n for n in names if n not in network.nodes]
     if not new:
         return
-    ports = iter(pick_free_ports(len(new) * len(SERVICES)))
+    ports = iter(pick_free_ports(len(new) * 3))
     for name in new:
-        record = {svc: f"{HOST}:{next(ports)}" for svc in SERVICES}
-        record["data_dir"] = str(network.directory / name)
+        where = (placement or {}).get(name, {})
+        directory = network.directory / name
+        ui, lobby_peer, dht_peer = (f"{HOST}:{next(ports)}" for _ in range(3))
+        if "host" in where:
+            lobby_peer, dht_peer = f"{where['host']}:{PEER_PORTS[0]}", f"{where['host']}:{PEER_PORTS[1]}"
+        if where.get("ui") == "unix":
+            ui = f"unix:{node_config.socket_dir(directory) / 'lobby.sock'}"
+        try:
+            config = node_config.init(directory, name, ui=ui, lobby_peer=lobby_peer, dht_peer=dht_peer)
+        except node_config.ConfigError as exc:
+            raise NetError(str(exc)) from None
+        record = node_config.node_record(config)
         record["pids"] = {}
         record["extra_args"] = {}
+        record["wrap"] = list(where.get("wrap", []))
         network.nodes[name] = record
 
 
@@ -183,23 +204,27 @@ def add_nodes(network: Network, names) -> None:
 
 def service_command(network: Network, name: str, service: str) -> list[str]:
     """The command line that runs node `name`'s `service`, wired to the node's own other
-    services (and, for its DHT, bootstrapped from every other node's), with its extra args."""
+    services over their Unix sockets (and, for its DHT, bootstrapped from every other node's,
+    each pinned to its certificate, and from the node's own bootstrap list), with its extra args."""
     node = network.nodes[name]
     data_dir = Path(node["data_dir"])
+    secret = ["--node-secret-file", str(secret_path(node))]
     base = [sys.executable, "-m", f"services.{service}.server", "--listen", node[service]]
     if service == "group_dht":
-        peers = [n["group_dht"] for other, n in network.nodes.items() if other != name]
-        args = ["--data-dir", str(data_dir / "dht"), "--node-secret-file", str(secret_path(node))]
+        peers = [node_config.bootstrap_address(n) for other, n in network.nodes.items() if other != name]
+        peers += node.get("bootstrap", [])
+        args = ["--peer-listen", node["dht_peer"], "--advertise", node["dht_advertise"], "--tls-dir", node["tls_dir"],
+                "--data-dir", str(data_dir / "dht"), *secret]
         if peers:
             args += ["--bootstrap", ",".join(peers)]
     elif service == "conductor":
-        args = ["--data-dir", str(data_dir / "conductor"), "--dht", node["group_dht"],
-                "--node-secret-file", str(secret_path(node))]
+        args = ["--data-dir", str(data_dir / "conductor"), "--dht", node["group_dht"], *secret]
     else:
-        args = ["--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"], "--dht", node["group_dht"],
-                "--node-secret-file", str(secret_path(node))]
+        args = ["--peer-listen", node["lobby_peer"], "--advertise", node["lobby_advertise"],
+                "--tls-dir", node["tls_dir"], "--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"],
+                "--dht", node["group_dht"], "--dht-peer-address", node["dht_advertise"], *secret]
     extra = list(node.get("extra_args", {}).get(service, []))
-    return base + args + extra
+    return list(node.get("wrap", [])) + base + args + extra
 
 
 def secret_path(node: dict) -> Path:
@@ -228,7 +253,7 @@ if pid:
     os._exit(0)
 os.dup2(2, 1)
 try:
-    os.execv(sys.argv[1], sys.argv[1:])
+    os.execvp(sys.argv[1], sys.argv[1:])
 except OSError as exc:
     os.write(2, f"cannot start {sys.argv[1]}: {exc}\\n".encode())
     os._exit(127)
@@ -373,7 +398,8 @@ def _wait_healthy(network: Network, waiting: list[tuple[str, str]], timeout: flo
 
 def _start(network: Network, names: list[str], timeout: float) -> None:
     """Starts the services of `names` that aren't running, layer by layer (every DHT, then
-    every conductor, then every lobby), each layer healthy before the next starts."""
+    every conductor, then every lobby), each layer healthy before the next starts, and the
+    DHTs knowing one another before the lobbies publish their agents' infos."""
     deadline = time.monotonic() + timeout
     try:
         for service in SERVICES:
@@ -383,8 +409,31 @@ def _start(network: Network, names: list[str], timeout: float) -> None:
                     _spawn(network, name, service)
                 waiting.append((name, service))
             _wait_healthy(network, waiting, max(0.5, deadline - time.monotonic()))
+            if service == "group_dht":
+                _wait_peers(network, names, deadline)
     finally:
         save(network)
+
+
+def _known_peers(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            listed = group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return 0
+    return len(listed.peers)
+
+
+def _wait_peers(network: Network, names: list[str], deadline: float) -> None:
+    """Waits until the DHT of each node in `names` knows every other running node's DHT (its
+    first peer exchange, over TLS, is done), or `deadline` passes: then the nodes go on and
+    find one another by gossip, a little later."""
+    running = [n for n in network.nodes if _running(network.nodes[n], "group_dht") is not None]
+    pending = [n for n in names if n in running]
+    while pending and time.monotonic() < deadline:
+        pending = [n for n in pending if _known_peers(network.nodes[n]["group_dht"]) < len(running) - 1]
+        if pending:
+            time.sleep(POLL_SECONDS)
 
 
 def _stop(network: Network, names: list[str], timeout: float, kill: bool = False) -> None:
@@ -464,15 +513,16 @@ def _ensure_agent(network: Network, name: str, deadline: float) -> None:
 # ---------------------------------------------------------------- the API
 
 
-def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, timeout=30) -> Network:
+def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, timeout=30, placement=None) -> Network:
     """Starts every node of `directory` (those already recorded and `nodes`), restarting any
     that still run, and makes sure each node has its agent with its username set.
 
     `extra_args` ({node: {service: [args]}}) replaces the recorded extra arguments of the
-    nodes it names; `exit_with_pid` makes the servers stop when that process is gone."""
+    nodes it names; `exit_with_pid` makes the servers stop when that process is gone;
+    `placement` is as `add_nodes` takes it."""
     network = _load_or_new(directory)
     network.directory.mkdir(parents=True, exist_ok=True)
-    add_nodes(network, nodes)
+    add_nodes(network, nodes, placement)
     network.exit_with_pid = exit_with_pid
     for name, per_service in (extra_args or {}).items():
         if name not in network.nodes:
@@ -529,3 +579,40 @@ def status(directory) -> dict:
                 "healthy": pid is not None and check_health(node[service]),
             }
     return report
+
+
+def run_node(directory, record: dict, timeout: float = 30, on_ready=None) -> int:
+    """Runs one node in the foreground (`kizuna node run`): its three services from its
+    node record, its agent (made on first run, username set to the node's name), until
+    SIGINT or SIGTERM, or until one of its services exits; then stops them all. DIR's
+    network.json then describes this one node, so `kizuna --dir DIR --as NAME` chats
+    through it. `on_ready(network)` runs once it serves. Returns a process exit code."""
+    network = _load_or_new(directory)
+    network.directory.mkdir(parents=True, exist_ok=True)
+    name = record["name"]
+    known = network.nodes.get(name, {})
+    record = {**record, "pids": known.get("pids", {}), "extra_args": known.get("extra_args", {}), "wrap": []}
+    network.nodes = {name: record}
+    network.exit_with_pid = os.getpid()  # the services stop by themselves if this process is killed
+    save(network)
+    stopping = []
+    previous = {sig: signal.signal(sig, lambda *_: stopping.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _stop(network, [name], timeout=10)  # left from a run that was killed
+        deadline = time.monotonic() + timeout
+        _start(network, [name], timeout)
+        _ensure_agent(network, name, deadline)
+        if on_ready is not None:
+            on_ready(network)
+        while not stopping:
+            dead = [s for s in SERVICES if _running(network.nodes[name], s) is None]
+            if dead:
+                print(f"{name}'s {dead[0]} exited (log {_log_path(network, name, dead[0])}):\n"
+                      f"{_log_tail(network, name, dead[0])}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop(network, [name], timeout=10)

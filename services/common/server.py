@@ -1,8 +1,9 @@
 """Server start-up shared by the three services: grpc.aio, health, reflection, SIGTERM.
 
-`run_service` parses the common flags (`--listen`, `--data-dir`, `--log-level`), builds the
-service, serves it with the standard health service and server reflection, and stops
-gracefully on SIGTERM or SIGINT. With KIZUNA_EXIT_WITH_PID set, it also stops when that
+`base_parser` has the common flags (`--listen`, `--data-dir`, `--log-level`) and
+`add_peer_arguments` those of a peer-facing TLS listener. `serve` runs one gRPC server per
+`Listener` (a node-local plaintext one, a peer-facing TLS one), each with the standard health
+service and server reflection, and stops them gracefully on SIGTERM or SIGINT. With KIZUNA_EXIT_WITH_PID set, it also stops when that
 process is gone, so servers a test started never outlive it.
 """
 
@@ -12,23 +13,39 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.tls import NodeTls
+
 log = logging.getLogger("kizuna.server")
 
 GRACE_SECONDS = 3.0
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_UNIX_PATH = 107  # sun_path holds 108 bytes with its NUL
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--listen", default="127.0.0.1:0", help="host:port to serve on (port 0 picks a free one)")
+    parser.add_argument("--listen", default="127.0.0.1:0",
+                        help="node-local address to serve on: unix:PATH, or loopback host:port (port 0 picks a free one)")
     parser.add_argument("--data-dir", required=True, help="directory of this service's LevelDB store")
     parser.add_argument("--log-level", default=os.environ.get("KIZUNA_LOG_LEVEL", "INFO"))
     return parser
+
+
+def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The peer-facing listener: TLS with the node's certificate, on any address."""
+    parser.add_argument("--peer-listen", default="127.0.0.1:0",
+                        help="host:port other nodes reach this service at, over TLS (port 0 picks a free one)")
+    parser.add_argument("--advertise", default="", help="address other nodes dial (default: the bound peer address)")
+    parser.add_argument("--tls-dir", required=True,
+                        help="directory of the node's TLS key and certificate (node.key, node.crt; made when missing)")
 
 
 def setup_logging(level: str, name: str) -> None:
@@ -125,25 +142,86 @@ class ParsingServer:
         return getattr(self._server, name)
 
 
-async def serve(listen: str, service_names: list[str], register, on_start=None, on_stop=None) -> None:
-    """Serves until SIGTERM/SIGINT. `register(server)` adds the servicers; `on_start(port)`
-    runs once the port is bound and before health says SERVING; `on_stop()` after the
-    server stopped."""
-    server = ParsingServer(grpc.aio.server(options=server_options()))
-    register(server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(listen)
+@dataclass
+class Listener:
+    """One server of a process: its address, the services it serves (by full name), how
+    they are added (`register(server)`), and its TLS identity (None: plaintext, which only
+    a node-local address may be)."""
+
+    address: str
+    services: list[str]
+    register: Callable
+    tls: NodeTls | None = None
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def is_node_local(address: str) -> bool:
+    """Whether `address` is a Unix socket or a loopback one: reachable from this machine only."""
+    if address.startswith("unix:"):
+        return True
+    return address.rsplit(":", 1)[0] in LOOPBACK_HOSTS
+
+
+def prepare_unix_socket(address: str) -> None:
+    """Makes the socket's directory readable by this user only, and removes a stale socket
+    file a killed process left, so the bind succeeds."""
+    path = Path(address.removeprefix("unix:"))
+    if len(str(path)) > MAX_UNIX_PATH:
+        raise SystemExit(f"the Unix socket path {path} is longer than {MAX_UNIX_PATH} bytes; choose a shorter directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _bind(server, listener: Listener) -> str:
+    """Binds the listener's port and answers the address as bound (port 0 made real)."""
+    if listener.tls is None and not is_node_local(listener.address):
+        raise SystemExit(f"{listener.address} is not loopback or a Unix socket: plaintext listens on this machine only")
+    if listener.address.startswith("unix:"):
+        prepare_unix_socket(listener.address)
+    if listener.tls is None:
+        port = server.add_insecure_port(listener.address)
+    else:
+        port = server.add_secure_port(listener.address, listener.tls.server_credentials())
     if port == 0:
-        raise SystemExit(f"cannot listen on {listen}")
-    await server.start()
-    host = listen.rsplit(":", 1)[0]
-    log.info("listening on %s:%d", host, port)
+        raise SystemExit(f"cannot listen on {listener.address}")
+    if listener.address.startswith("unix:"):
+        return listener.address
+    return f"{listener.address.rsplit(':', 1)[0]}:{port}"
+
+
+async def serve(listeners: list[Listener], on_start=None, on_stop=None) -> None:
+    """Serves every listener, each a grpc.aio server of its own with health and reflection,
+    until SIGTERM/SIGINT. `on_start(addresses)` runs once every port is bound (the addresses
+    as bound, in the listeners' order) and before health says SERVING; `on_stop()` after
+    the servers stopped."""
+    servers, healths, addresses = [], [], []
+    for listener in listeners:
+        server = ParsingServer(grpc.aio.server(options=server_options()))
+        listener.register(server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [*listener.services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        addresses.append(_bind(server, listener))
+        servers.append(server)
+        healths.append(health_servicer)
+    for server in servers:
+        await server.start()
+    for listener, address in zip(listeners, addresses):
+        if address.startswith("unix:"):
+            os.chmod(address.removeprefix("unix:"), 0o600)
+        log.info("listening on %s (%s)", address, "TLS" if listener.tls else "plaintext, this machine only")
     if on_start is not None:
-        await on_start(f"{host}:{port}")
-    for name in [*service_names, ""]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await on_start(addresses)
+    for listener, health_servicer in zip(listeners, healths):
+        for name in [*listener.services, ""]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -155,8 +233,9 @@ async def serve(listen: str, service_names: list[str], register, on_start=None, 
         watcher = asyncio.create_task(_watch_parent(int(parent), stop))
     await stop.wait()
     log.info("stopping (grace %.1fs)", GRACE_SECONDS)
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(GRACE_SECONDS)
+    for health_servicer in healths:
+        await health_servicer.enter_graceful_shutdown()
+    await asyncio.gather(*(server.stop(GRACE_SECONDS) for server in servers))
     if watcher is not None:
         watcher.cancel()
     if on_stop is not None:

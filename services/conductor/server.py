@@ -1,4 +1,7 @@
-"""Runs a node's conductor: `kizuna-conductor --listen ADDR --data-dir DIR --dht ADDR`."""
+"""Runs a node's conductor: `kizuna-conductor --listen unix:PATH --data-dir DIR --dht unix:PATH`.
+
+The conductor holds the node's keys and serves its own node only: it listens on a Unix
+socket (or loopback), never on a peer-facing address, and every call needs the node secret."""
 
 import asyncio
 import os
@@ -7,7 +10,7 @@ import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
 from services.common import node_secret
-from services.common.server import base_parser, serve, setup_logging
+from services.common.server import Listener, base_parser, serve, setup_logging
 from services.conductor.conductor import Conductor
 from services.conductor.ports import DhtSpaces
 from services.conductor.servicer import ConductorServicer
@@ -21,19 +24,19 @@ async def run(args) -> None:
     conductor = Conductor(store, spaces.join_space, spaces.leave_space)
 
     def register(server):
-
         conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(conductor, secret), server)
 
     async def on_stop():
         await channel.close()
         store.close()
 
-    await serve(args.listen, [conductor_pb2.DESCRIPTOR.services_by_name["Conductor"].full_name], register, on_stop=on_stop)
+    service = conductor_pb2.DESCRIPTOR.services_by_name["Conductor"].full_name
+    await serve([Listener(args.listen, [service], register)], on_stop=on_stop)
 
 
 def main(argv=None) -> None:
     parser = base_parser("Kizuna conductor: keystore, cells, app tokens, DNA clones")
-    parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
+    parser.add_argument("--dht", required=True, help="node-local address of this node's GroupDht")
     parser.add_argument("--node-secret-file", default="",
                         help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ import logging
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common.errors import UNREACHABLE, KizunaError
 from services.group_dht.peers import PeerTable
-from services.group_dht.ports import Transport
+from services.group_dht.ports import Endpoint, Transport, endpoint_of
 
 log = logging.getLogger("kizuna.group_dht")
 
@@ -19,39 +19,44 @@ class PeerCalls:
         self._peers = peers
         self._timeout = timeout
 
-    async def _call(self, what: str, address: str, node_id: bytes | None, call):
-        """The response handler: runs `call(address, timeout)`; a peer that does not answer
+    async def _call(self, what: str, endpoint: Endpoint, node_id: bytes | None, call):
+        """The response handler: runs `call(endpoint, timeout)`; a peer that does not answer
         is marked down, one that answers up. An address not known as a peer yet (a
         bootstrap address) has no node id to mark."""
         try:
-            result = await call(address, self._timeout)
+            result = await call(endpoint, self._timeout)
         except KizunaError as exc:
             if node_id is not None and isinstance(exc, UNREACHABLE):
                 self._peers.mark_down(node_id)
-            log.debug("%s to %s failed: %s %s", what, address, exc.code, exc.message)
+            log.debug("%s to %s failed: %s %s", what, endpoint.address, exc.code, exc.message)
             raise
         if node_id is not None:
             self._peers.mark_up(node_id)
         return result
 
     async def call_publish(self, peer: group_dht_pb2.NodeInfo, signed: common_pb2.Signed) -> group_dht_pb2.PublishResponse:
-        return await self._call("publish", peer.address, peer.node_id, lambda a, t: self._transport.publish(a, signed, t))
+        return await self._call("publish", endpoint_of(peer), peer.node_id, lambda a, t: self._transport.publish(a, signed, t))
 
     async def call_get(self, peer: group_dht_pb2.NodeInfo, space: bytes, address: bytes) -> group_dht_pb2.GetResponse:
-        return await self._call("get", peer.address, peer.node_id, lambda a, t: self._transport.get(a, space, address, t))
+        return await self._call("get", endpoint_of(peer), peer.node_id, lambda a, t: self._transport.get(a, space, address, t))
 
     async def call_get_links(self, peer: group_dht_pb2.NodeInfo, space: bytes, base: bytes, tag_prefix: bytes,
                              with_targets: bool) -> group_dht_pb2.GetLinksResponse:
         return await self._call(
-            "get_links", peer.address, peer.node_id,
+            "get_links", endpoint_of(peer), peer.node_id,
             lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t, with_targets))
 
-    async def call_exchange_peers(self, address: str, peer: group_dht_pb2.NodeInfo | None, me: group_dht_pb2.NodeInfo,
+    async def call_exchange_peers(self, endpoint: Endpoint, peer: group_dht_pb2.NodeInfo | None,
+                                  me: group_dht_pb2.NodeInfo,
                                   known: list[group_dht_pb2.NodeInfo]) -> group_dht_pb2.ExchangePeersResponse:
-        """Exchange with a known peer, or (`peer` None) with a bootstrap address."""
+        """Exchange with a known peer, or (`peer` None) with a bootstrap endpoint."""
         node_id = peer.node_id if peer is not None else None
-        return await self._call("exchange_peers", address, node_id,
+        return await self._call("exchange_peers", endpoint, node_id,
                                 lambda a, t: self._transport.exchange_peers(a, me, known, t))
+
+    async def certificate_at(self, address: str) -> bytes:
+        """The certificate a bootstrap address presents, checked against its pin if it has one."""
+        return await self._transport.certificate_at(address)
 
     @staticmethod
     async def quietly(what: str, address: str, call) -> None:

@@ -24,7 +24,8 @@ __all__ = ["DEFAULT_MAX_SPACES", "GroupDhtNode"]
 
 class GroupDhtNode:
     """Calls to other nodes go through the injected `transport`; `address` is the one other
-    nodes reach this node at (set once the server is bound)."""
+    nodes reach this node at (set once the server is bound), where it presents
+    `tls_certificate` (DER), which its signed node info names."""
 
     def __init__(
         self,
@@ -37,6 +38,7 @@ class GroupDhtNode:
         advertise: str = "",
         call_timeout: float = CALL_TIMEOUT,
         gossip_interval: float = GOSSIP_INTERVAL,
+        tls_certificate: bytes = b"",
     ):
         if replication < 1:
             raise ValueError("replication must be at least 1")
@@ -46,7 +48,7 @@ class GroupDhtNode:
         self._background = Background()
         self._ctx = NodeContext(store, self.node_id, self.peers, PeerCalls(transport, self.peers, call_timeout),
                                 self._background, replication)
-        self._gossip = Gossip(self._ctx, identity, advertise, bootstrap, gossip_interval)
+        self._gossip = Gossip(self._ctx, identity, advertise, bootstrap, gossip_interval, tls_certificate)
         self._membership = Membership(self._ctx, self._announce, max_spaces)
         self._reader = Reader(self._ctx)
         holding = Holding(store, self._gossip.learn_address)
@@ -77,9 +79,9 @@ class GroupDhtNode:
         """The addresses gossip exchanges with besides the known peers."""
         return self._gossip.bootstrap
 
-    def learn_address(self, address: str) -> bool:
-        """Adds a DHT address to bootstrap from; whether it was new."""
-        return self._gossip.learn_address(address)
+    def learn_address(self, address: str, certificate: bytes = b"") -> bool:
+        """Adds a DHT address (and the certificate it must present) to bootstrap from; whether it was new."""
+        return self._gossip.learn_address(address, certificate)
 
     def node_info(self) -> group_dht_pb2.NodeInfo:
         """This node's word about itself, signed with its node key."""

@@ -5,11 +5,13 @@ import asyncio
 import logging
 
 from kizuna.v1 import group_dht_pb2
+from services.common import tls
 from services.common.errors import KizunaError
 from services.common.hashing import now_micros
 from services.group_dht.context import NodeContext
 from services.group_dht.identity import NodeIdentity
 from services.group_dht.peers import check_node_info
+from services.group_dht.ports import Endpoint, endpoint_of
 
 log = logging.getLogger("kizuna.group_dht")
 
@@ -19,11 +21,18 @@ MAX_LEARNED_ADDRESSES = 256
 
 class Gossip:
     def __init__(self, ctx: NodeContext, identity: NodeIdentity, address: str = "", bootstrap=(),
-                 interval: float = GOSSIP_INTERVAL):
+                 interval: float = GOSSIP_INTERVAL, tls_certificate: bytes = b""):
         self._ctx = ctx
         self._identity = identity
         self.address = address
-        self._bootstrap: list[str] = [a for a in dict.fromkeys(bootstrap) if a]
+        self.tls_certificate = tls_certificate
+        # bootstrap address -> (its pinned fingerprint or "", the certificate it presents:
+        # b"" until asked for a bootstrap flag, the one its agent info names when learned)
+        self._bootstrap: dict[str, tuple[str, bytes]] = {}
+        for given in bootstrap:
+            if given:
+                address, pin = tls.split_pin(given)
+                self._bootstrap[address] = (pin, b"")
         self._interval = interval
 
     @property
@@ -31,14 +40,15 @@ class Gossip:
         """The addresses exchanged with besides the known peers: given at start, or learned."""
         return tuple(self._bootstrap)
 
-    def learn_address(self, address: str) -> bool:
-        """Adds a DHT address to bootstrap from (at most MAX_LEARNED_ADDRESSES of them), unless
-        it is this node's or a known peer's; whether it was new."""
+    def learn_address(self, address: str, certificate: bytes = b"") -> bool:
+        """Adds a DHT address to bootstrap from (at most MAX_LEARNED_ADDRESSES of them), with
+        the certificate the signed info that named it gives, unless it is this node's or a
+        known peer's; whether it was new."""
         if len(self._bootstrap) >= MAX_LEARNED_ADDRESSES:
             return False
         if address and address != self.address and address not in self._bootstrap \
                 and address not in self._ctx.peers.addresses():
-            self._bootstrap.append(address)
+            self._bootstrap[address] = ("", certificate)
             log.info("learned DHT address %s", address)
             return True
         return False
@@ -51,6 +61,7 @@ class Gossip:
             spaces=[s.space for s in self._ctx.store.list_spaces()],
             timestamp=now_micros(),
             public_key=self._identity.public_key,
+            tls_certificate=self.tls_certificate,
         ))
 
     async def run(self) -> None:
@@ -89,10 +100,24 @@ class Gossip:
 
         async def exchange(address: str, peer: group_dht_pb2.NodeInfo | None):
             try:
-                answer = await self._ctx.calls.call_exchange_peers(address, peer, me, known)
-            except KizunaError:
+                endpoint = endpoint_of(peer) if peer is not None else await self._bootstrap_endpoint(address)
+                answer = await self._ctx.calls.call_exchange_peers(endpoint, peer, me, known)
+            except KizunaError as exc:
+                log.debug("peer exchange with %s failed: %s %s", address, exc.code, exc.message)
                 return
             self._merge([answer.node, *answer.known])
             self._ctx.peers.mark_up(answer.node.node_id)
 
         await asyncio.gather(*(exchange(a, p) for a, p in by_address.items()))
+
+    async def _bootstrap_endpoint(self, address: str) -> Endpoint:
+        """A bootstrap address with the certificate it presents: asked once, checked against
+        the address's pin if it has one, trusted on first use if not."""
+        pin, certificate = self._bootstrap.get(address, ("", b""))
+        if not certificate:
+            certificate = await self._ctx.calls.certificate_at(f"{address}#{pin}" if pin else address)
+            if address in self._bootstrap:
+                self._bootstrap[address] = (pin, certificate)
+            log.info("bootstrap %s presents TLS certificate %s (%s)", address, tls.fingerprint(certificate),
+                     "as pinned" if pin else "trusted on first use")
+        return Endpoint(address, certificate)

@@ -21,7 +21,8 @@ def set_group_state(record: group_dht_pb2.Space, state: group_state.GroupState) 
 
 
 class Holding:
-    """`learn_address(address)` is told the DHT address of each agent info stored here."""
+    """`learn_address(address, certificate)` is told the DHT address of each agent info stored
+    here, with the TLS certificate the info names for it."""
 
     def __init__(self, store: DhtStore, learn_address):
         self._store = store
@@ -42,6 +43,6 @@ class Holding:
             log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
             return
         if self._store.put_op(op_hash(signed), signed, op) and op.entry_type == AGENT_INFO:
-            address = group_dht_pb2.AgentInfo.FromString(op.entry).dht_address
-            if address:
-                self._learn_address(address)
+            info = group_dht_pb2.AgentInfo.FromString(op.entry)
+            if info.dht_address:
+                self._learn_address(info.dht_address, info.tls_certificate)

@@ -3,6 +3,7 @@
 import time
 
 from kizuna.v1 import group_dht_pb2
+from services.common import tls
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.hashing import HASH_LEN, blake2b_256
 from services.common.keys import is_valid_signature
@@ -25,6 +26,8 @@ def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
         raise InvalidArgument(f"{what} needs a {HASH_LEN}-byte node_id")
     if not info.address:
         raise InvalidArgument(f"{what} needs an address")
+    if info.tls_certificate:
+        tls.check_certificate(info.tls_certificate, f"{what}'s tls_certificate")
     if blake2b_256(info.public_key) != info.node_id:
         raise PermissionDenied(f"{what}: node_id is not the hash of its public_key")
     if not is_valid_signature(info.public_key, signing_bytes(info), info.signature):

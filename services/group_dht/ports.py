@@ -1,28 +1,47 @@
 """The node's outgoing adapter: the `Transport` it calls other nodes' GroupDht through, and
 that transport over gRPC. Each failed call becomes the domain error of the status that came back."""
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import grpc
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
+from services.common import tls
 from services.common.channels import ChannelPool
 from services.common.rpc import remote_error
 
 
+BOOTSTRAP_WAIT_SECONDS = 3.0
+
+
+class Endpoint(NamedTuple):
+    """Where another node's DHT listens and the TLS certificate (DER) it must present there."""
+
+    address: str
+    certificate: bytes = b""
+
+
+def endpoint_of(info: group_dht_pb2.NodeInfo) -> Endpoint:
+    return Endpoint(info.address, info.tls_certificate)
+
+
 class Transport(Protocol):
-    """Calls to another node's GroupDht, by address; each raises KizunaError on failure."""
+    """Calls to another node's GroupDht at an endpoint; each raises KizunaError on failure."""
 
-    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse: ...
+    async def certificate_at(self, address: str) -> bytes:
+        """The certificate a bootstrap address presents (`HOST:PORT#FINGERPRINT` pins it)."""
+        ...
 
-    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse: ...
+    async def publish(self, peer: Endpoint, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse: ...
+
+    async def get(self, peer: Endpoint, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse: ...
 
     async def get_links(
-        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+        self, peer: Endpoint, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse: ...
 
     async def exchange_peers(
-        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+        self, peer: Endpoint, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
     ) -> group_dht_pb2.ExchangePeersResponse: ...
 
 
@@ -39,8 +58,13 @@ class GrpcTransport(Transport):
     def __init__(self, pool: ChannelPool):
         self._pool = pool
 
-    def _stub(self, address: str) -> group_dht_pb2_grpc.GroupDhtStub:
-        return group_dht_pb2_grpc.GroupDhtStub(self._pool.get(address))
+    def _stub(self, peer: Endpoint) -> group_dht_pb2_grpc.GroupDhtStub:
+        return group_dht_pb2_grpc.GroupDhtStub(self._pool.pinned(peer.address, peer.certificate))
+
+    async def certificate_at(self, address: str) -> bytes:
+        """Waits for a bootstrap address to answer, as ExchangePeers waits for a channel."""
+        address, pin = tls.split_pin(address)
+        return await tls.fetch_certificate(address, pin, timeout=BOOTSTRAP_WAIT_SECONDS)
 
     @staticmethod
     async def _unary(call):
@@ -49,24 +73,24 @@ class GrpcTransport(Transport):
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc) from exc
 
-    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
+    async def publish(self, peer: Endpoint, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
         request = group_dht_pb2.PublishRequest(op=signed, local_only=True)
-        return await self._unary(self._stub(address).Publish(request, timeout=timeout))
+        return await self._unary(self._stub(peer).Publish(request, timeout=timeout))
 
-    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
+    async def get(self, peer: Endpoint, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
         request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
-        return await self._unary(self._stub(address).Get(request, timeout=timeout))
+        return await self._unary(self._stub(peer).Get(request, timeout=timeout))
 
     async def get_links(
-        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+        self, peer: Endpoint, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse:
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True,
                                                 with_targets=with_targets)
-        return await self._unary(self._stub(address).GetLinks(request, timeout=timeout))
+        return await self._unary(self._stub(peer).GetLinks(request, timeout=timeout))
 
     async def exchange_peers(
-        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+        self, peer: Endpoint, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
     ) -> group_dht_pb2.ExchangePeersResponse:
         request = group_dht_pb2.ExchangePeersRequest(known=known)
         getattr(request, "from").CopyFrom(node)
-        return await self._unary(self._stub(address).ExchangePeers(request, timeout=timeout, wait_for_ready=True))
+        return await self._unary(self._stub(peer).ExchangePeers(request, timeout=timeout, wait_for_ready=True))

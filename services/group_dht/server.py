@@ -1,12 +1,19 @@
-"""Runs a node's DHT: `kizuna-group-dht --listen ADDR --data-dir DIR [--bootstrap ADDR ...]`."""
+"""Runs a node's DHT: `kizuna-group-dht --listen unix:PATH --peer-listen HOST:PORT --tls-dir DIR
+--data-dir DIR [--bootstrap HOST:PORT[#FINGERPRINT] ...]`.
+
+`--listen` is for the node's own lobby and conductor (a Unix socket, or loopback), in
+plaintext; `--peer-listen` for other nodes' DHTs, over TLS with the node's certificate.
+Both serve GroupDht: the node-internal calls (JoinSpace, LeaveSpace) need the node secret
+on either."""
 
 import asyncio
 import os
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import node_secret
+from services.common import node_secret, tls
 from services.common.channels import ChannelPool
-from services.common.server import base_parser, serve, setup_logging
+from services.common.errors import KizunaError
+from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
 from services.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
 from services.group_dht.placement import DEFAULT_REPLICATION
 from services.group_dht.ports import GrpcTransport
@@ -26,19 +33,21 @@ async def run(args) -> None:
     store = DhtStore(args.data_dir)
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     pool = ChannelPool()
+    node_tls = tls.load_or_create(args.tls_dir)
     node = GroupDhtNode(
         store,
         GrpcTransport(pool),
         replication=args.replication,
         max_spaces=args.max_spaces,
         bootstrap=bootstrap_addresses(args.bootstrap),
+        tls_certificate=node_tls.certificate_der,
     )
 
     def register(server):
         group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(node, secret), server)
 
-    async def on_start(address):
-        node.address = args.advertise or address
+    async def on_start(addresses):
+        node.address = args.advertise or addresses[1]
         await node.start()
 
     async def on_stop():
@@ -46,15 +55,18 @@ async def run(args) -> None:
         await pool.close()
         store.close()
 
-    await serve(args.listen, [SERVICE_NAME], register, on_start=on_start, on_stop=on_stop)
+    await serve([Listener(args.listen, [SERVICE_NAME], register),
+                 Listener(args.peer_listen, [SERVICE_NAME], register, node_tls)], on_start=on_start, on_stop=on_stop)
 
 
 def main(argv=None) -> None:
     parser = base_parser("Kizuna group DHT: spaces, validated ops, rendezvous placement, peers")
-    parser.add_argument("--bootstrap", action="append", default=[], help="address of another DHT node (repeatable, or comma-separated)")
+    parser.add_argument("--bootstrap", action="append", default=[],
+                        help="peer address of another DHT node, HOST:PORT or HOST:PORT#FINGERPRINT to pin its"
+                             " certificate (repeatable, or comma-separated)")
     parser.add_argument("--replication", type=int, default=DEFAULT_REPLICATION, help="how many nodes hold each address")
     parser.add_argument("--max-spaces", type=int, default=DEFAULT_MAX_SPACES, help="the most spaces this node joins")
-    parser.add_argument("--advertise", default="", help="address other nodes reach this one at (default: the bound address)")
+    add_peer_arguments(parser)
     parser.add_argument("--node-secret-file", default="",
                         help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)
@@ -62,6 +74,11 @@ def main(argv=None) -> None:
         parser.error("--replication must be at least 1")
     if args.max_spaces < 1:
         parser.error("--max-spaces must be at least 1")
+    for address in bootstrap_addresses(args.bootstrap):
+        try:
+            tls.split_pin(address)
+        except KizunaError as exc:
+            parser.error(f"--bootstrap {address}: {exc.message}")
     setup_logging(args.log_level, "group-dht")
     asyncio.run(run(args))
 

@@ -41,7 +41,8 @@ class Directory:
             space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now_micros(),
             base=base, target=target, tag=tag))
 
-    async def publish_agent_info(self, agent: bytes, encryption_key: bytes, username: str, lobby_address: str, dht_address: str) -> group_dht_pb2.AgentInfo:
+    async def publish_agent_info(self, agent: bytes, encryption_key: bytes, username: str, lobby_address: str,
+                                 dht_address: str, tls_certificate: bytes = b"") -> group_dht_pb2.AgentInfo:
         now = now_micros()
         info = group_dht_pb2.AgentInfo(
             agent=agent,
@@ -49,6 +50,7 @@ class Directory:
             username=username,
             lobby_address=lobby_address,
             dht_address=dht_address,
+            tls_certificate=tls_certificate,
             timestamp=now,
             expires_at=now + AGENT_INFO_TTL_MICROS,
         )

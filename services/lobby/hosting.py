@@ -19,15 +19,18 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 
 class Hosting:
     """`address` is where other lobbies reach this one (known once the server is bound);
-    `dht_address` is what the agent infos advertise for this node's DHT."""
+    `dht_address` is what the agent infos advertise for this node's DHT; both present the
+    node's TLS certificate, `tls_certificate` (DER), which the agent infos name too."""
 
-    def __init__(self, store: LobbyStore, conductor, dht, directory: Directory, address: str, dht_address: str):
+    def __init__(self, store: LobbyStore, conductor, dht, directory: Directory, address: str, dht_address: str,
+                 tls_certificate: bytes = b""):
         self._store = store
         self._conductor = conductor
         self._dht = dht
         self._directory = directory
         self.address = address
         self.dht_address = dht_address
+        self.tls_certificate = tls_certificate
         self._hosted: dict[bytes, object] = {}
 
     def agents(self) -> list[bytes]:
@@ -53,7 +56,7 @@ class Hosting:
         if username is None:
             username = self._store.get_username(agent.agent)
         return await self._directory.publish_agent_info(agent.agent, agent.encryption_key, username, self.address,
-                                                        self.dht_address)
+                                                        self.dht_address, self.tls_certificate)
 
     async def republish_agent_infos(self) -> None:
         """Publishes every hosted agent's info again: well before the last one expires, and

@@ -29,7 +29,7 @@ from services.lobby.store import LobbyStore
 class Lobby:
     """`conductor`, `dht` and `remote` are the ports of services.lobby.ports (or fakes in
     unit tests); `address` is where other lobbies reach this one; `dht_address` is what
-    this node's agent infos advertise for its DHT.
+    this node's agent infos advertise for its DHT; `tls_certificate` what both present.
 
     The workflows, by the behaviour they hold: `hosting` (hosted agents, usernames),
     `groups` (the Groups entry, blocking), `invites` (creating a group, receiving an
@@ -40,14 +40,15 @@ class Lobby:
 
     def __init__(self, store: LobbyStore, conductor, dht, remote, address: str, dht_address: str,
                  retry_policy: RetryPolicy, liveness_window: float = 5.0, outbox: Outbox | None = None,
-                 limits: Limits = Limits(), receipt_batch_seconds: float = RECEIPT_BATCH_SECONDS):
+                 limits: Limits = Limits(), receipt_batch_seconds: float = RECEIPT_BATCH_SECONDS,
+                 tls_certificate: bytes = b""):
         self.store = store
         self.signals = SignalHub()
         self.background = Background()
         chain = SourceChain(store, conductor.sign)
         directory = Directory(dht, conductor.sign)
         self.directory = directory
-        self.hosting = Hosting(store, conductor, dht, directory, address, dht_address)
+        self.hosting = Hosting(store, conductor, dht, directory, address, dht_address, tls_certificate)
         self.groups = Groups(store, chain)
         self.liveness = PeerLiveness(liveness_window)
         calls = OutgoingCalls(directory, conductor, remote)

@@ -15,7 +15,8 @@ from services.lobby.naming import short
 
 
 class OutgoingCalls:
-    """`remote.call(address, method, request, timeout)` is the transport to other lobbies."""
+    """`remote.call(address, certificate, method, request, timeout)` is the transport to
+    other lobbies: the address and certificate are those the receiver's signed agent info names."""
 
     def __init__(self, directory: Directory, conductor, remote):
         self._directory = directory
@@ -40,7 +41,7 @@ class OutgoingCalls:
             else:
                 envelope = seal_envelope(method, request, to_agent).SerializeToString()
                 call = lobby_pb2.RemoteCall(envelope=await sign_into(self._conductor.sign, caller, envelope))
-            return await self._remote.call(info.lobby_address, method, call, timeout)
+            return await self._remote.call(info.lobby_address, info.tls_certificate, method, call, timeout)
 
         return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
 

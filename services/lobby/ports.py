@@ -74,9 +74,10 @@ class Dht(Protocol):
 
 
 class Remote(Protocol):
-    """call_remote's transport: one call of a Lobby method on the lobby at `address`."""
+    """call_remote's transport: one call of a LobbyPeer method on the lobby at `address`,
+    which must present TLS certificate `certificate` (DER)."""
 
-    async def call(self, address: str, method: str, request, timeout: float): ...
+    async def call(self, address: str, certificate: bytes, method: str, request, timeout: float): ...
 
 
 class ConductorPort(Conductor):
@@ -154,15 +155,16 @@ class DhtPort(Dht):
 
 
 class RemoteLobbies(Remote):
-    """call_remote's transport over a pool of channels to other nodes' lobbies."""
+    """call_remote's transport over a pool of TLS channels to other nodes' lobbies, each
+    pinned to the certificate the receiver's agent info names."""
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool
-        self._stubs: dict[str, tuple[grpc.aio.Channel, lobby_pb2_grpc.LobbyStub]] = {}
+        self._stubs: dict[tuple[str, bytes], tuple[grpc.aio.Channel, lobby_pb2_grpc.LobbyPeerStub]] = {}
 
-    async def call(self, address: str, method: str, request, timeout: float):
-        channel = self._pool.get(address)
-        cached = self._stubs.get(address)
+    async def call(self, address: str, certificate: bytes, method: str, request, timeout: float):
+        channel = self._pool.pinned(address, certificate)
+        cached = self._stubs.get((address, certificate))
         if cached is None or cached[0] is not channel:  # never a stub of a channel since closed
-            cached = self._stubs[address] = (channel, lobby_pb2_grpc.LobbyStub(channel))
+            cached = self._stubs[(address, certificate)] = (channel, lobby_pb2_grpc.LobbyPeerStub(channel))
         return await _call(getattr(cached[1], method), request, timeout)

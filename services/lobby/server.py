@@ -1,21 +1,26 @@
-"""Runs a node's lobby: `kizuna-lobby --listen ADDR --data-dir DIR --conductor ADDR --dht ADDR`."""
+"""Runs a node's lobby: `kizuna-lobby --listen ADDR --peer-listen HOST:PORT --tls-dir DIR
+--data-dir DIR --conductor unix:PATH --dht unix:PATH --dht-peer-address HOST:PORT`.
+
+Two listeners: `--listen` serves the UI's Lobby service, in plaintext, on loopback or a
+Unix socket only; `--peer-listen` serves LobbyPeer (other lobbies' call_remote) over TLS
+with the node's certificate, which this node's agent infos name."""
 
 import asyncio
 import dataclasses
 import logging
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
-from services.common import node_secret
+from services.common import node_secret, tls
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy, keep_trying
-from services.common.server import base_parser, serve, setup_logging
+from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
 from services.lobby.limits import Limits
 from services.lobby.lobby import Lobby
 from services.lobby.outbox import OUTBOX_RETRY, Outbox
 from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
 from services.lobby.receipts import RECEIPT_BATCH_SECONDS
-from services.lobby.servicer import Authenticator, LobbyServicer
+from services.lobby.servicer import Authenticator, LobbyPeerServicer, LobbyServicer
 from services.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
@@ -31,28 +36,32 @@ async def run(args) -> None:
     pool = ChannelPool()
     secret = node_secret.load_or_create(args.node_secret_file)
     conductor = ConductorPort(pool.get(args.conductor), secret)
+    node_tls = tls.load_or_create(args.tls_dir)
     lobby = Lobby(
         store,
         conductor,
         DhtPort(pool.get(args.dht), secret),
         RemoteLobbies(pool),
         args.advertise,
-        args.dht,
+        args.dht_peer_address,
         RetryPolicy.from_args(args),
         liveness_window=args.liveness_window,
         outbox=Outbox(store, interval=args.outbox_interval,
                       retry=dataclasses.replace(OUTBOX_RETRY, backoff_max=args.outbox_backoff_max)),
         limits=Limits.from_args(args),
         receipt_batch_seconds=args.receipt_batch_seconds,
+        tls_certificate=node_tls.certificate_der,
     )
     background: list[asyncio.Task] = []
 
-    def register(server):
-        servicer = LobbyServicer(lobby, Authenticator(conductor, lobby.hosting))
-        lobby_pb2_grpc.add_LobbyServicer_to_server(servicer, server)
+    def register_ui(server):
+        lobby_pb2_grpc.add_LobbyServicer_to_server(LobbyServicer(lobby, Authenticator(conductor, lobby.hosting)), server)
 
-    async def on_start(address):
-        lobby.hosting.address = args.advertise or address
+    def register_peer(server):
+        lobby_pb2_grpc.add_LobbyPeerServicer_to_server(LobbyPeerServicer(lobby), server)
+
+    async def on_start(addresses):
+        lobby.hosting.address = args.advertise or addresses[1]
         # Hosting needs the conductor and the DHT; an agent not hosted now is hosted
         # on its first call.
         await _host_until_done(lobby)
@@ -72,7 +81,10 @@ async def run(args) -> None:
     owed = lobby.receipts.resume_receipts()  # before any call comes in, so none is queued twice
     if owed:
         log.info("%d receipts owed from before the restart are going out", owed)
-    await serve(args.listen, [lobby_pb2.DESCRIPTOR.services_by_name["Lobby"].full_name], register, on_start, on_stop)
+    services = lobby_pb2.DESCRIPTOR.services_by_name
+    await serve([Listener(args.listen, [services["Lobby"].full_name], register_ui),
+                 Listener(args.peer_listen, [services["LobbyPeer"].full_name], register_peer, node_tls)],
+                on_start, on_stop)
 
 
 async def _host_until_done(lobby: Lobby) -> None:
@@ -104,9 +116,11 @@ async def _republish_every(lobby: Lobby, interval: float) -> None:
 
 def main(argv=None) -> None:
     parser = base_parser("Kizuna lobby: the Lobby DNA's logic, call_remote and signals")
-    parser.add_argument("--conductor", required=True, help="address of this node's conductor")
-    parser.add_argument("--dht", required=True, help="address of this node's GroupDht")
-    parser.add_argument("--advertise", default="", help="address other lobbies reach this one at (default: the bound one)")
+    parser.add_argument("--conductor", required=True, help="node-local address of this node's conductor (unix:PATH)")
+    parser.add_argument("--dht", required=True, help="node-local address of this node's GroupDht (unix:PATH)")
+    parser.add_argument("--dht-peer-address", required=True,
+                        help="the peer address of this node's GroupDht, which the agent infos advertise")
+    add_peer_arguments(parser)
     parser.add_argument("--liveness-window", type=float, default=5.0,
                         help="seconds a receiver that just failed goes straight to the DHT path")
     parser.add_argument("--sync-interval", type=float, default=5.0, help="seconds between inbox catch-ups")

@@ -203,6 +203,14 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
         invites, messages = await self._lobby.catch_up.sync_inbox(await self._agent(context))
         return lobby_pb2.SyncInboxResponse(invites=invites, messages=messages)
 
+
+class LobbyPeerServicer(lobby_pb2_grpc.LobbyPeerServicer):
+    """The calls other lobbies make (call_remote), on the peer-facing TLS listener: each
+    carries its caller's signed envelope, which `lobby.peer` checks."""
+
+    def __init__(self, lobby: Lobby):
+        self._lobby = lobby
+
     @rpc_method
     async def ReceiveInvite(self, request, context):
         await self._lobby.peer.rpc_receive_invite(request)

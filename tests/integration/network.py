@@ -5,6 +5,9 @@ import asyncio
 import contextlib
 import os
 import uuid
+from pathlib import Path
+
+import grpc
 
 from kizuna import net
 from kizuna.client import Client
@@ -13,17 +16,29 @@ from tests.helpers import eventually, run
 # `run` (from tests.helpers) is re-exported for the tests that import it from here.
 __all__ = [
     "TIMEOUT", "make_network", "make_clients", "run", "messages", "status_name", "outcomes_by_name", "deliveries",
-    "wait_until", "create_group", "settle", "stop_node", "start_node", "wait_dead",
+    "wait_until", "create_group", "settle", "stop_node", "start_node", "wait_dead", "peer_channel",
 ]
 
 TIMEOUT = 20.0
+TLS_SERVER_NAME = "kizuna.node"
+
+
+def peer_channel(node: dict, service: str = "lobby", aio: bool = True):
+    """A TLS channel to a node's peer-facing `service` ("lobby" or "dht"), pinned to the
+    node's certificate, as another node dials it."""
+    certificate = (Path(node["tls_dir"]) / "node.crt").read_bytes()
+    credentials = grpc.ssl_channel_credentials(root_certificates=certificate)
+    options = [("grpc.ssl_target_name_override", TLS_SERVER_NAME)]
+    make = grpc.aio.secure_channel if aio else grpc.secure_channel
+    return make(node[f"{service}_advertise"], credentials, options=options)
 
 
 @contextlib.contextmanager
-def make_network(directory, nodes=("alice", "bobby", "charlie"), extra_args=None):
-    """Starts the nodes (three processes each) and stops every one of them afterwards."""
+def make_network(directory, nodes=("alice", "bobby", "charlie"), extra_args=None, placement=None):
+    """Starts the nodes (three processes each) and stops every one of them afterwards;
+    `placement` puts nodes on test hosts (see net.add_nodes)."""
     try:
-        yield net.up(directory, nodes=nodes, exit_with_pid=os.getpid(), extra_args=extra_args)
+        yield net.up(directory, nodes=nodes, exit_with_pid=os.getpid(), extra_args=extra_args, placement=placement)
     finally:
         if (directory / "network.json").exists():
             net.down(directory)

@@ -35,6 +35,8 @@ def test_the_smallest_bench_run_measures_every_section_and_loses_nothing(tmp_pat
         assert results.get(section), f"no {section} in the results"
 
     assert results["send_to_signal"]["lost"] == 0
+    assert results["floors"]["echo"]["cross_process_tls"]["rtt"]["n"] == 100  # the floor of the TLS hops
+    assert results["send_to_signal"]["ratio_to_tls_floor_p50"] > 0
     assert results["send_to_signal"]["send_to_signal"]["n"] == 10
     throughput = results["throughput"]
     assert throughput["deliveries_received"] == throughput["deliveries_expected"] == 8 * 5 * 2

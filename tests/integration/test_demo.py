@@ -35,6 +35,8 @@ def test_demo_prints_the_scenario_as_each_ui_saw_it_and_stops_every_process(tmp_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert "Peer traffic (lobby to lobby, DHT to DHT) is TLS" in out
+    assert out.count("(TLS, certificate ") == 4
     assert "bobby's UI]  invite from alice to 'Weekend trip'" in out
     assert "charlie's UI]  message from alice: 'Hi both! Hiking on Saturday?'" in out
     assert "first message of this group: [accept / delete / block]" in out

@@ -15,14 +15,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def three_nodes(start_process, free_port, tmp_path):
-    """Three DHT processes, each bootstrapping to the other two; yields (process, stub) pairs."""
+    """Three DHT processes, each bootstrapping to the other two's TLS peer ports (trusting
+    the certificate each presents first); yields (process, stub) pairs, the stubs on the
+    plaintext loopback port a node's own lobby would use."""
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    peer_addresses = [f"127.0.0.1:{free_port()}" for _ in range(3)]
     processes = []
     for i, address in enumerate(addresses):
-        others = ",".join(a for a in addresses if a != address)
+        others = ",".join(a for a in peer_addresses if a != peer_addresses[i])
         processes.append(
             start_process(
                 "services.group_dht.server", "--listen", address, "--data-dir", str(tmp_path / f"dht{i}"),
+                "--peer-listen", peer_addresses[i], "--tls-dir", str(tmp_path / f"tls{i}"),
                 "--bootstrap", others, "--node-secret-file", str(tmp_path / "node.secret"),
                 address=address, name=f"dht{i}",
             )

@@ -20,26 +20,32 @@ if not GRPCURL.exists():
 STANDARD_SERVICES = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
 
 
+def grpcurl_args(args, transport=("-plaintext",)) -> list[str]:
+    """grpcurl's command line: a `unix:PATH` address becomes `-unix PATH`."""
+    unix = any(a.startswith("unix:") for a in args)
+    args = [a.removeprefix("unix:") for a in args]
+    return [str(GRPCURL), *transport, *(["-unix"] if unix else []), "-max-time", "10", *args]
+
+
 def grpcurl(*args: str) -> str:
-    result = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-max-time", "10", *args],
-        capture_output=True, text=True, timeout=30,
-    )
+    result = subprocess.run(grpcurl_args(args), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, f"grpcurl {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
     return result.stdout
 
 
 @pytest.fixture
 def make_node_services(start_process, free_port, tmp_path):
-    """A factory: one node's GroupDht and Conductor as real processes; returns their addresses."""
+    """A factory: one node's GroupDht and Conductor as real processes, on the node's Unix
+    sockets (and the DHT's TLS peer port); returns their addresses."""
 
     def make(name: str = "node") -> dict[str, str]:
-        dht = f"127.0.0.1:{free_port()}"
-        conductor = f"127.0.0.1:{free_port()}"
         node_dir = tmp_path / name
         node_dir.mkdir()
+        dht = f"unix:{node_dir / 'run' / 'dht.sock'}"
+        conductor = f"unix:{node_dir / 'run' / 'conductor.sock'}"
         secret_file = str(node_dir / "node.secret")
         start_process("services.group_dht.server", "--listen", dht, "--node-secret-file", secret_file,
+                      "--peer-listen", f"127.0.0.1:{free_port()}", "--tls-dir", str(node_dir / "tls"),
                       "--data-dir", str(node_dir / "group_dht"), address=dht, name=f"{name}-group_dht")
         start_process("services.conductor.server", "--listen", conductor,
                       "--data-dir", str(node_dir / "conductor"), "--dht", dht, "--node-secret-file", secret_file,
@@ -90,11 +96,8 @@ def test_grpcurl_create_agent_answers_with_agent_and_app_token(make_node_service
 
 def test_grpcurl_refusal_is_a_status_with_a_message_not_internal(make_node_services):
     node = make_node_services()
-    result = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-max-time", "10", "-H", node["secret_header"], "-d", '{"agent":"AAAA"}',
-         node["conductor"], "kizuna.v1.Conductor/ListCells"],
-        capture_output=True, text=True, timeout=30,
-    )
+    result = grpcurl_status("-H", node["secret_header"], "-d", '{"agent":"AAAA"}', node["conductor"],
+                            "kizuna.v1.Conductor/ListCells")
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert "32-byte" in result.stderr
@@ -102,20 +105,13 @@ def test_grpcurl_refusal_is_a_status_with_a_message_not_internal(make_node_servi
 
 def test_grpcurl_conductor_call_without_the_node_secret_is_permission_denied(make_node_services):
     node = make_node_services()
-    result = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-max-time", "10", "-d", '{"name":"mallory"}', node["conductor"],
-         "kizuna.v1.Conductor/CreateAgent"],
-        capture_output=True, text=True, timeout=30,
-    )
+    result = grpcurl_status("-d", '{"name":"mallory"}', node["conductor"], "kizuna.v1.Conductor/CreateAgent")
     assert result.returncode != 0
     assert "PermissionDenied" in result.stderr and "node's secret" in result.stderr
 
 
-def grpcurl_status(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(GRPCURL), "-plaintext", "-max-time", "10", *args],
-        capture_output=True, text=True, timeout=30,
-    )
+def grpcurl_status(*args: str, transport=("-plaintext",)) -> subprocess.CompletedProcess:
+    return subprocess.run(grpcurl_args(args, transport), capture_output=True, text=True, timeout=30)
 
 
 def test_grpcurl_reaches_the_lobby_with_an_app_token_and_is_refused_without(tmp_path):
@@ -131,8 +127,30 @@ def test_grpcurl_reaches_the_lobby_with_an_app_token_and_is_refused_without(tmp_
                                     lobby, "kizuna.v1.Lobby/GetAgentByUsername"))
         info = answer.get("agent_info") or answer.get("agentInfo")
         assert info["username"] == "alice"
-        assert info.get("lobby_address", info.get("lobbyAddress")) == lobby
+        assert info.get("lobby_address", info.get("lobbyAddress")) == network.node("alice")["lobby_advertise"]
 
         refused = grpcurl_status("-d", "{}", lobby, "kizuna.v1.Lobby/GetGroups")
         assert refused.returncode != 0
         assert "Unauthenticated" in refused.stdout + refused.stderr
+
+
+def test_grpcurl_reaches_the_peer_ports_over_tls_with_the_node_certificate_and_not_in_plaintext(tmp_path):
+    from tests.integration.network import make_network
+
+    with make_network(tmp_path, nodes=("alice",)) as network:
+        node = network.node("alice")
+        pinned = ("-cacert", f"{node['tls_dir']}/node.crt", "-servername", "kizuna.node")
+        lobby_peer = set(grpcurl_status(node["lobby_advertise"], "list", transport=pinned).stdout.split())
+        assert lobby_peer >= {"kizuna.v1.LobbyPeer", *STANDARD_SERVICES}
+        assert "kizuna.v1.Lobby" not in lobby_peer  # the UI service is not on the peer port
+        dht_peer = grpcurl_status(node["dht_advertise"], "list", transport=("-insecure",))
+        assert "kizuna.v1.GroupDht" in dht_peer.stdout.split()
+        for address in (node["lobby_advertise"], node["dht_advertise"]):
+            plaintext = grpcurl_status(address, "list")
+            assert plaintext.returncode != 0, plaintext.stdout
+        other = tmp_path / "other"
+        subprocess.run([sys.executable, "-c", f"from services.common import tls; tls.load_or_create({str(other)!r})"],
+                       check=True, timeout=60)
+        wrong = grpcurl_status(node["lobby_advertise"], "list",
+                               transport=("-cacert", str(other / "node.crt"), "-servername", "kizuna.node"))
+        assert wrong.returncode != 0 and "certificate" in (wrong.stdout + wrong.stderr).lower()

@@ -23,7 +23,7 @@ from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, lobby_pb2, 
 from services.common import dna
 from services.common.hashing import blake2b_256, now_micros
 from tests.helpers import run
-from tests.integration.network import create_group, make_clients, make_network, wait_until
+from tests.integration.network import create_group, make_clients, make_network, peer_channel, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +86,12 @@ class Attacker:
     def lobby(self, name: str):
         return lobby_pb2_grpc.LobbyStub(self._channel(self.network.lobby_address(name)))
 
+    def peer_lobby(self, name: str):
+        """The node's LobbyPeer, over TLS as another node reaches it."""
+        channel = peer_channel(self.network.node(self.network.agent(name)["node"]))
+        self._channels.append(channel)
+        return lobby_pb2_grpc.LobbyPeerStub(channel)
+
     async def sign_as(self, name: str, data: bytes) -> bytes:
         """A real signature by agent `name`, from its (compromised) node's conductor."""
         answer = await self.conductor(name).Sign(
@@ -131,10 +137,10 @@ class Attacker:
         return await self.envelope(signer, "ReceiveGroupMessage", request, target_key, **envelope_args)
 
     async def receive_group_message(self, call: lobby_pb2.RemoteCall, at: str = "bobby"):
-        return await self.lobby(at).ReceiveGroupMessage(call, timeout=RPC_TIMEOUT)
+        return await self.peer_lobby(at).ReceiveGroupMessage(call, timeout=RPC_TIMEOUT)
 
     async def receive_invite(self, call: lobby_pb2.RemoteCall, at: str = "bobby"):
-        return await self.lobby(at).ReceiveInvite(call, timeout=RPC_TIMEOUT)
+        return await self.peer_lobby(at).ReceiveInvite(call, timeout=RPC_TIMEOUT)
 
 
 async def refused(call) -> grpc.aio.AioRpcError:

@@ -49,7 +49,7 @@ from kizuna.v1 import (
 )
 from services.common import anchors, dna
 from services.common.sealing import seal, sealed_aad
-from tests.integration.network import make_network
+from tests.integration.network import make_network, peer_channel
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +64,7 @@ BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.
 
 SERVICES = {
     "conductor": conductor_pb2.DESCRIPTOR.services_by_name["Conductor"],
+    "lobby_peer": lobby_pb2.DESCRIPTOR.services_by_name["LobbyPeer"],
     "lobby": lobby_pb2.DESCRIPTOR.services_by_name["Lobby"],
     "group_dht": group_dht_pb2.DESCRIPTOR.services_by_name["GroupDht"],
 }
@@ -96,14 +97,9 @@ LOBBY_RPCS = {
     "Signals": (),
     # "Never stored": typing is checked like a read.
     "SetTyping": (),
-    "ReceiveTyping": (),
     "SyncInbox": ALL,
     "SendGroupMessage": ALL,
     "MarkRead": ALL,
-    "ReceiveGroupMessage": ALL,
-    "ReceiveReceipt": ALL,
-    "ReceiveInvite": ALL,
-    "ReceiveGroupUpdate": ALL,
     "CreateGroup": ALL,
     "SetUsername": ALL,
     "BlockAgent": ALL,
@@ -117,6 +113,13 @@ LOBBY_RPCS = {
     "DeleteGroup": ALL,
     "LeaveGroup": ALL,
 }
+LOBBY_PEER_RPCS = {
+    "ReceiveTyping": (),
+    "ReceiveGroupMessage": ALL,
+    "ReceiveReceipt": ALL,
+    "ReceiveInvite": ALL,
+    "ReceiveGroupUpdate": ALL,
+}
 DHT_RPCS = {
     "ListSpaces": (),
     "Get": (),
@@ -126,7 +129,7 @@ DHT_RPCS = {
     "LeaveSpace": ("group_dht",),
     "ExchangePeers": ("group_dht",),
 }
-TABLES = {"conductor": CONDUCTOR_RPCS, "lobby": LOBBY_RPCS, "group_dht": DHT_RPCS}
+TABLES = {"conductor": CONDUCTOR_RPCS, "lobby_peer": LOBBY_PEER_RPCS, "lobby": LOBBY_RPCS, "group_dht": DHT_RPCS}
 # Every RPC of the descriptors is fuzzed: one this file does not know yet (see
 # test_every_rpc_has_its_own_entry) as if it could change everything, before the tail of
 # calls that take the baseline apart.
@@ -134,8 +137,8 @@ ALL_RPCS = {}
 for _service, _table in TABLES.items():
     _unknown = {m: ALL for m in SERVICES[_service].methods_by_name if m not in _table}
     _known = [m for m in _table if m in SERVICES[_service].methods_by_name]
-    _tail = 6 if _service == "lobby" else 2
-    _order = _known[:-_tail] + list(_unknown) + _known[-_tail:]
+    _tail = {"lobby": 6, "lobby_peer": 0}.get(_service, 2)
+    _order = _known[:len(_known) - _tail] + list(_unknown) + _known[len(_known) - _tail:]
     ALL_RPCS[_service] = {m: _table.get(m, ALL) for m in _order}
 
 COUNTS: dict[str, int] = {}
@@ -186,6 +189,7 @@ class Node:
             "group_dht": network.dht_address("alice"),
         }
         self.channels = {s: grpc.insecure_channel(a) for s, a in self.addresses.items()}
+        self.channels["lobby_peer"] = peer_channel(network.node("alice"), aio=False)
         self.bobby_channel = grpc.insecure_channel(network.conductor_address("bobby"))
         self.conductor = conductor_pb2_grpc.ConductorStub(self.channels["conductor"])
         self.lobby = lobby_pb2_grpc.LobbyStub(self.channels["lobby"])

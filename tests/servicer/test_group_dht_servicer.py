@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import dna
+from services.common import dna, tls
 from services.common.channels import ChannelPool
 from services.common.hashing import blake2b_256
 from services.group_dht.dht import GroupDhtNode
@@ -34,15 +34,18 @@ class Served:
     def __init__(self, data_dir, **options):
         self.store = DhtStore(data_dir)
         self.pool = ChannelPool()
-        self.node = GroupDhtNode(self.store, GrpcTransport(self.pool), **options)
+        node_tls = tls.load_or_create(f"{data_dir}-tls")
+        self.node = GroupDhtNode(self.store, GrpcTransport(self.pool), tls_certificate=node_tls.certificate_der,
+                                 **options)
         self.server = grpc.aio.server()
         group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(self.node, SECRET), self.server)
-        port = self.server.add_insecure_port("127.0.0.1:0")
-        self.node.address = f"127.0.0.1:{port}"
+        # other nodes call this one over TLS; the test's own stub over a plaintext port, as a lobby does
+        self.node.address = f"127.0.0.1:{self.server.add_secure_port('127.0.0.1:0', node_tls.server_credentials())}"
+        self.local_address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
 
     async def __aenter__(self):
         await self.server.start()
-        self.channel = grpc.aio.insecure_channel(self.node.address, interceptors=[_WithSecret()])
+        self.channel = grpc.aio.insecure_channel(self.local_address, interceptors=[_WithSecret()])
         self.stub = group_dht_pb2_grpc.GroupDhtStub(self.channel)
         return self
 
@@ -158,7 +161,7 @@ def test_bootstrap_flags_may_repeat_and_hold_comma_separated_lists():
 def test_join_and_leave_space_without_the_node_secret_are_permission_denied(tmp_path):
     async def scenario():
         async with Served(str(tmp_path / "n")) as s:
-            async with grpc.aio.insecure_channel(s.node.address) as bare:
+            async with grpc.aio.insecure_channel(s.local_address) as bare:
                 stub = group_dht_pb2_grpc.GroupDhtStub(bare)
                 agent = Agent()
                 for call in (

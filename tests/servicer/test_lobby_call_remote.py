@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import group_dht_pb2, lobby_pb2, lobby_pb2_grpc
-from services.common import anchors
+from services.common import anchors, tls
 from services.common.channels import ChannelPool
 from services.common.retry import RetryPolicy
 from services.lobby.directory import Directory
@@ -25,7 +25,7 @@ from tests.unit.lobby_fakes import FakeConductor, FakeDht, NodeConductor
 POLICY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02, attempt_timeout=2.0, budget=10.0)
 
 
-class RefusingLobby(lobby_pb2_grpc.LobbyServicer):
+class RefusingLobby(lobby_pb2_grpc.LobbyPeerServicer):
     """A receiver's lobby that takes invites and answers every ReceiveGroupMessage with `code`."""
 
     def __init__(self, code: grpc.StatusCode):
@@ -49,8 +49,9 @@ class Setup:
 
     async def __aenter__(self):
         self.server = grpc.aio.server()
-        lobby_pb2_grpc.add_LobbyServicer_to_server(self.receiver_lobby, self.server)
-        port = self.server.add_insecure_port("127.0.0.1:0")
+        lobby_pb2_grpc.add_LobbyPeerServicer_to_server(self.receiver_lobby, self.server)
+        receiver_tls = tls.load_or_create(self.tmp_path / "receiver-tls")
+        port = self.server.add_secure_port("127.0.0.1:0", receiver_tls.server_credentials())
         await self.server.start()
         self.receiver_address = f"127.0.0.1:{port}"
 
@@ -64,7 +65,7 @@ class Setup:
         # bobby's agent info in the (fake) Lobby space names the refusing server as his lobby.
         encryption_key = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         await Directory(self.dht, self.conductor.sign).publish_agent_info(
-            self.bobby, encryption_key, "bobby", self.receiver_address, "dht")
+            self.bobby, encryption_key, "bobby", self.receiver_address, "dht", receiver_tls.certificate_der)
         group, invites = await self.lobby.invites.create_group(
             self.alice, "Refused", [base64.b64encode(self.bobby).decode()])
         assert [lobby_pb2.DeliveryStatus.Name(o.status) for o in invites] == ["DELIVERED"]

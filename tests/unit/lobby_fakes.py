@@ -128,7 +128,7 @@ class FakeRemote(ports.Remote):
         self.refusing = {}
         self.calls = collections.Counter()
 
-    async def call(self, address, method, request, timeout):
+    async def call(self, address, certificate, method, request, timeout):
         self.calls[address] += 1
         if address in self.down:
             raise Unavailable("connection refused")

@@ -11,7 +11,7 @@ from services.common import anchors, dna
 from services.common.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht.dht import GroupDhtNode
-from services.group_dht.ports import GrpcTransport, Transport
+from services.group_dht.ports import Endpoint, GrpcTransport, Transport
 from services.group_dht.store import DhtStore
 from tests.helpers import Agent, async_test, eventually
 
@@ -33,7 +33,11 @@ class InMemoryNetwork(Transport):
         self.release = asyncio.Event()
         self.calls: list[tuple[str, str]] = []
 
-    async def _node(self, method, address):
+    async def certificate_at(self, address: str) -> bytes:
+        return b""  # an in-memory node presents no certificate; the real transport pins one
+
+    async def _node(self, method, peer: Endpoint):
+        address = peer.address
         self.calls.append((method, address))
         if address in self.stalled:
             await self.release.wait()
@@ -41,22 +45,22 @@ class InMemoryNetwork(Transport):
             raise Unavailable(f"{address} is down")
         return self.nodes[address]
 
-    async def publish(self, address: str, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
-        return copy(await (await self._node("publish", address)).publish(copy(signed), local_only=True))
+    async def publish(self, peer: Endpoint, signed: common_pb2.Signed, timeout: float) -> group_dht_pb2.PublishResponse:
+        return copy(await (await self._node("publish", peer)).publish(copy(signed), local_only=True))
 
-    async def get(self, address: str, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
-        return copy(await (await self._node("get", address)).get(space, entry_address, local_only=True))
+    async def get(self, peer: Endpoint, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
+        return copy(await (await self._node("get", peer)).get(space, entry_address, local_only=True))
 
     async def get_links(
-        self, address: str, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
+        self, peer: Endpoint, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse:
-        node = await self._node("get_links", address)
+        node = await self._node("get_links", peer)
         return copy(await node.get_links(space, base, tag_prefix, local_only=True, with_targets=with_targets))
 
     async def exchange_peers(
-        self, address: str, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
+        self, peer: Endpoint, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
     ) -> group_dht_pb2.ExchangePeersResponse:
-        return copy(await (await self._node("exchange_peers", address)).exchange_peers(copy(node), [copy(k) for k in known]))
+        return copy(await (await self._node("exchange_peers", peer)).exchange_peers(copy(node), [copy(k) for k in known]))
 
 
 TRANSPORT_CALLS = [name for name, value in vars(Transport).items() if inspect.iscoroutinefunction(value)]
@@ -65,7 +69,7 @@ TRANSPORT_CALLS = [name for name, value in vars(Transport).items() if inspect.is
 @pytest.mark.parametrize("implementation", [InMemoryNetwork, GrpcTransport])
 def test_the_fake_and_the_grpc_transport_implement_the_transport_protocol_as_declared(implementation):
     assert Transport in implementation.__mro__  # declared, not only shaped alike
-    assert set(TRANSPORT_CALLS) == {"publish", "get", "get_links", "exchange_peers"}
+    assert set(TRANSPORT_CALLS) == {"certificate_at", "publish", "get", "get_links", "exchange_peers"}
     for name in TRANSPORT_CALLS:
         assert inspect.signature(getattr(implementation, name)) == inspect.signature(getattr(Transport, name)), name
 

@@ -44,9 +44,12 @@ def test_new_nodes_get_distinct_ports_and_known_nodes_keep_theirs(tmp_path):
     alice_before = dict(network.nodes["alice"])
     net.add_nodes(network, ["alice", "bobby", "charlie"])
     assert network.nodes["alice"] == alice_before
-    addresses = [n[s] for n in network.nodes.values() for s in net.SERVICES]
-    assert len(set(addresses)) == 9
-    assert all(a.startswith("127.0.0.1:") for a in addresses)
+    tcp = [n[s] for n in network.nodes.values() for s in ("lobby", "lobby_peer", "dht_peer")]
+    assert len(set(tcp)) == 9
+    assert all(a.startswith("127.0.0.1:") for a in tcp)
+    sockets = [n[s] for n in network.nodes.values() for s in ("group_dht", "conductor")]
+    assert len(set(sockets)) == 6
+    assert all(a.startswith(f"unix:{tmp_path}/") for a in sockets)
 
 
 def test_unknown_agent_or_node_is_a_readable_error(tmp_path):
@@ -89,7 +92,10 @@ def test_command_lines_wire_each_node_to_its_own_services(tmp_path):
     assert dht[:3] == [sys.executable, "-m", "services.group_dht.server"]
     assert dht[dht.index("--listen") + 1] == alice["group_dht"]
     bootstrap = dht[dht.index("--bootstrap") + 1].split(",")
-    assert sorted(bootstrap) == sorted([network.nodes["bobby"]["group_dht"], network.nodes["charlie"]["group_dht"]])
+    assert sorted(bootstrap) == sorted(f"{network.nodes[n]['dht_advertise']}#{network.nodes[n]['fingerprint']}"
+                                       for n in ("bobby", "charlie"))
+    assert dht[dht.index("--peer-listen") + 1] == alice["dht_peer"]
+    assert dht[dht.index("--tls-dir") + 1] == alice["tls_dir"]
     assert dht[-2:] == ["--max-spaces", "1"]
 
     conductor = net.service_command(network, "alice", "conductor")
@@ -99,6 +105,8 @@ def test_command_lines_wire_each_node_to_its_own_services(tmp_path):
     lobby = net.service_command(network, "bobby", "lobby")
     assert lobby[lobby.index("--conductor") + 1] == network.nodes["bobby"]["conductor"]
     assert lobby[lobby.index("--dht") + 1] == network.nodes["bobby"]["group_dht"]
+    assert lobby[lobby.index("--dht-peer-address") + 1] == network.nodes["bobby"]["dht_advertise"]
+    assert lobby[lobby.index("--peer-listen") + 1] == network.nodes["bobby"]["lobby_peer"]
     assert "--max-spaces" not in lobby
 
 

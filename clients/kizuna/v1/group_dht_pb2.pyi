@@ -44,7 +44,7 @@ class Op(_message.Message):
     def __init__(self, space: _Optional[bytes] = ..., kind: _Optional[_Union[OpKind, str]] = ..., author: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., entry_type: _Optional[str] = ..., entry: _Optional[bytes] = ..., base: _Optional[bytes] = ..., target: _Optional[bytes] = ..., tag: _Optional[bytes] = ..., link_address: _Optional[bytes] = ...) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("agent", "encryption_key", "username", "lobby_address", "dht_address", "timestamp", "expires_at")
+    __slots__ = ("agent", "encryption_key", "username", "lobby_address", "dht_address", "timestamp", "expires_at", "tls_certificate")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class AgentInfo(_message.Message):
     DHT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
     encryption_key: bytes
     username: str
@@ -59,7 +60,8 @@ class AgentInfo(_message.Message):
     dht_address: str
     timestamp: int
     expires_at: int
-    def __init__(self, agent: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., username: _Optional[str] = ..., lobby_address: _Optional[str] = ..., dht_address: _Optional[str] = ..., timestamp: _Optional[int] = ..., expires_at: _Optional[int] = ...) -> None: ...
+    tls_certificate: bytes
+    def __init__(self, agent: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., username: _Optional[str] = ..., lobby_address: _Optional[str] = ..., dht_address: _Optional[str] = ..., timestamp: _Optional[int] = ..., expires_at: _Optional[int] = ..., tls_certificate: _Optional[bytes] = ...) -> None: ...
 
 class Link(_message.Message):
     __slots__ = ("address", "create")
@@ -70,20 +72,22 @@ class Link(_message.Message):
     def __init__(self, address: _Optional[bytes] = ..., create: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "address", "spaces", "timestamp", "public_key", "signature")
+    __slots__ = ("node_id", "address", "spaces", "timestamp", "public_key", "signature", "tls_certificate")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     address: str
     spaces: _containers.RepeatedScalarFieldContainer[bytes]
     timestamp: int
     public_key: bytes
     signature: bytes
-    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    tls_certificate: bytes
+    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ("op", "local_only")

@@ -27,7 +27,6 @@ if _version_not_supported:
 
 class LobbyStub:
     """UI calls carry `authorization: Bearer <app token>`, which names the agent.
-    ReceiveInvite and ReceiveGroupMessage are the targets of other lobbies' call_remote.
     """
 
     def __init__(self, channel):
@@ -146,36 +145,10 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxResponse.FromString,
                 _registered_method=True)
-        self.ReceiveInvite = channel.unary_unary(
-                '/kizuna.v1.Lobby/ReceiveInvite',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
-                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.FromString,
-                _registered_method=True)
-        self.ReceiveGroupMessage = channel.unary_unary(
-                '/kizuna.v1.Lobby/ReceiveGroupMessage',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
-                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
-                _registered_method=True)
-        self.ReceiveGroupUpdate = channel.unary_unary(
-                '/kizuna.v1.Lobby/ReceiveGroupUpdate',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
-                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.FromString,
-                _registered_method=True)
-        self.ReceiveReceipt = channel.unary_unary(
-                '/kizuna.v1.Lobby/ReceiveReceipt',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
-                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.FromString,
-                _registered_method=True)
-        self.ReceiveTyping = channel.unary_unary(
-                '/kizuna.v1.Lobby/ReceiveTyping',
-                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
-                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
-                _registered_method=True)
 
 
 class LobbyServicer:
     """UI calls carry `authorization: Bearer <app token>`, which names the agent.
-    ReceiveInvite and ReceiveGroupMessage are the targets of other lobbies' call_remote.
     """
 
     def SetUsername(self, request, context):
@@ -323,39 +296,6 @@ class LobbyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ReceiveInvite(self, request, context):
-        """Each carries Signed{body = Envelope{body = ReceiveInviteRequest or
-        ReceiveGroupMessageRequest}}, signed by the calling agent.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ReceiveGroupMessage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ReceiveGroupUpdate(self, request, context):
-        """Envelope body: ReceiveGroupUpdateRequest, ReceiveReceiptRequest, ReceiveTypingRequest.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ReceiveReceipt(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ReceiveTyping(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_LobbyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -469,31 +409,6 @@ def add_LobbyServicer_to_server(servicer, server):
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxResponse.SerializeToString,
             ),
-            'ReceiveInvite': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReceiveInvite,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
-                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.SerializeToString,
-            ),
-            'ReceiveGroupMessage': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReceiveGroupMessage,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
-                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.SerializeToString,
-            ),
-            'ReceiveGroupUpdate': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReceiveGroupUpdate,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
-                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.SerializeToString,
-            ),
-            'ReceiveReceipt': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReceiveReceipt,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
-                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.SerializeToString,
-            ),
-            'ReceiveTyping': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReceiveTyping,
-                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
-                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'kizuna.v1.Lobby', rpc_method_handlers)
@@ -504,7 +419,6 @@ def add_LobbyServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Lobby:
     """UI calls carry `authorization: Bearer <app token>`, which names the agent.
-    ReceiveInvite and ReceiveGroupMessage are the targets of other lobbies' call_remote.
     """
 
     @staticmethod
@@ -1101,6 +1015,124 @@ class Lobby:
             metadata,
             _registered_method=True)
 
+
+class LobbyPeerStub:
+    """The targets of other lobbies' call_remote, served on the node's peer-facing TLS listener
+    (the Lobby service above listens on loopback or a Unix socket only).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReceiveInvite = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveInvite',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.FromString,
+                _registered_method=True)
+        self.ReceiveGroupMessage = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveGroupMessage',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
+                _registered_method=True)
+        self.ReceiveGroupUpdate = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveGroupUpdate',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.ReceiveReceipt = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveReceipt',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.FromString,
+                _registered_method=True)
+        self.ReceiveTyping = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveTyping',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
+                _registered_method=True)
+
+
+class LobbyPeerServicer:
+    """The targets of other lobbies' call_remote, served on the node's peer-facing TLS listener
+    (the Lobby service above listens on loopback or a Unix socket only).
+    """
+
+    def ReceiveInvite(self, request, context):
+        """Each carries Signed{body = Envelope{body = ReceiveInviteRequest or
+        ReceiveGroupMessageRequest}}, signed by the calling agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveGroupMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveGroupUpdate(self, request, context):
+        """Envelope body: ReceiveGroupUpdateRequest, ReceiveReceiptRequest, ReceiveTypingRequest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveReceipt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveTyping(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LobbyPeerServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReceiveInvite': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveInvite,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.SerializeToString,
+            ),
+            'ReceiveGroupMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveGroupMessage,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.SerializeToString,
+            ),
+            'ReceiveGroupUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveGroupUpdate,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.SerializeToString,
+            ),
+            'ReceiveReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveReceipt,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.SerializeToString,
+            ),
+            'ReceiveTyping': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveTyping,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'kizuna.v1.LobbyPeer', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('kizuna.v1.LobbyPeer', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class LobbyPeer:
+    """The targets of other lobbies' call_remote, served on the node's peer-facing TLS listener
+    (the Lobby service above listens on loopback or a Unix socket only).
+    """
+
     @staticmethod
     def ReceiveInvite(request,
             target,
@@ -1115,7 +1147,7 @@ class Lobby:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/kizuna.v1.Lobby/ReceiveInvite',
+            '/kizuna.v1.LobbyPeer/ReceiveInvite',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveInviteResponse.FromString,
             options,
@@ -1142,7 +1174,7 @@ class Lobby:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/kizuna.v1.Lobby/ReceiveGroupMessage',
+            '/kizuna.v1.LobbyPeer/ReceiveGroupMessage',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessageResponse.FromString,
             options,
@@ -1169,7 +1201,7 @@ class Lobby:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/kizuna.v1.Lobby/ReceiveGroupUpdate',
+            '/kizuna.v1.LobbyPeer/ReceiveGroupUpdate',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupUpdateResponse.FromString,
             options,
@@ -1196,7 +1228,7 @@ class Lobby:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/kizuna.v1.Lobby/ReceiveReceipt',
+            '/kizuna.v1.LobbyPeer/ReceiveReceipt',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptResponse.FromString,
             options,
@@ -1223,7 +1255,7 @@ class Lobby:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/kizuna.v1.Lobby/ReceiveTyping',
+            '/kizuna.v1.LobbyPeer/ReceiveTyping',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
             options,
