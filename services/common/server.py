@@ -2,9 +2,10 @@
 
 `base_parser` has the common flags (`--listen`, `--data-dir`, `--log-level`) and
 `add_peer_arguments` those of a peer-facing TLS listener. `serve` runs one gRPC server per
-`Listener` (a node-local plaintext one, a peer-facing TLS one), each with the standard health
-service and server reflection, and stops them gracefully on SIGTERM or SIGINT. With KIZUNA_EXIT_WITH_PID set, it also stops when that
-process is gone, so servers a test started never outlive it.
+`Listener` (a node-local plaintext one, a peer-facing TLS one), each with the standard
+health service and server reflection, and stops them gracefully on SIGTERM or SIGINT.
+With KIZUNA_EXIT_WITH_PID set, it also stops when that process is gone, so servers a test
+started never outlive it.
 """
 
 import argparse
