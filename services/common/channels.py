@@ -35,7 +35,7 @@ class ChannelPool:
         channel, so no call goes to it on trust of the old one."""
         if not certificate:
             raise Unavailable(f"the peer at {address} names no TLS certificate; it cannot be called")
-        key = (address, tls.fingerprint(certificate).encode())
+        key = (address, certificate)
         channel = self._channels.get(key)
         if channel is None:
             channel = grpc.aio.secure_channel(address, tls.pinned_credentials(certificate),

@@ -136,7 +136,7 @@ class HostNet:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         captured = Capture()
         stop = threading.Event()
-        ours = {socket.if_nametoindex(v) for v in self._veth.values()}
+        ours = set(self._veth.values())
 
         def read():
             deadline = time.monotonic() + limit_seconds
@@ -144,7 +144,7 @@ class HostNet:
                 ready, _, _ = select.select([sock], [], [], 0.05)
                 if ready:
                     frame, where = sock.recvfrom(65535)
-                    if socket.if_nametoindex(where[0]) in ours:
+                    if where[0] in ours:
                         captured.add(frame)
 
         reader = threading.Thread(target=read, daemon=True)

@@ -5,12 +5,12 @@ import asyncio
 import contextlib
 import os
 import uuid
-from pathlib import Path
 
 import grpc
 
 from kizuna import net
 from kizuna.client import Client
+from services.common import tls
 from tests.helpers import eventually, run
 
 # `run` (from tests.helpers) is re-exported for the tests that import it from here.
@@ -20,17 +20,14 @@ __all__ = [
 ]
 
 TIMEOUT = 20.0
-TLS_SERVER_NAME = "kizuna.node"
 
 
 def peer_channel(node: dict, service: str = "lobby", aio: bool = True):
     """A TLS channel to a node's peer-facing `service` ("lobby" or "dht"), pinned to the
     node's certificate, as another node dials it."""
-    certificate = (Path(node["tls_dir"]) / "node.crt").read_bytes()
-    credentials = grpc.ssl_channel_credentials(root_certificates=certificate)
-    options = [("grpc.ssl_target_name_override", TLS_SERVER_NAME)]
+    credentials = tls.pinned_credentials(tls.load(node["tls_dir"]).certificate_der)
     make = grpc.aio.secure_channel if aio else grpc.secure_channel
-    return make(node[f"{service}_advertise"], credentials, options=options)
+    return make(node[f"{service}_advertise"], credentials, options=tls.PINNED_CHANNEL_OPTIONS)
 
 
 @contextlib.contextmanager
