@@ -555,10 +555,15 @@ def run_tokens_command(args) -> int:
 
 def run_net_command(args) -> int:
     if args.net_command == "up":
-        nodes = tuple(n for n in args.nodes.split(",") if n) if args.nodes else net.DEFAULT_NODES
-        network = net.up(args.dir, nodes=nodes, timeout=args.timeout)
+        if args.nodes and args.nodes.isdigit():
+            nodes = net.numbered_nodes(int(args.nodes))
+        else:
+            nodes = tuple(n for n in args.nodes.split(",") if n) if args.nodes else net.DEFAULT_NODES
+        network = net.up(args.dir, nodes=nodes, timeout=args.timeout, agents_per_node=args.agents_per_node)
         for name, node in network.nodes.items():
-            print(f"{name}: lobby {node['lobby']}  conductor {node['conductor']}  dht {node['group_dht']}")
+            agents = net.agent_names(name, node.get("agents_per_node", 1))
+            hosting = f"  agents {agents[0]}..{agents[-1]} ({len(agents)})" if len(agents) > 1 else ""
+            print(f"{name}: lobby {node['lobby']}  conductor {node['conductor']}  dht {node['group_dht']}{hosting}")
         print(f"network in {network.directory / net.CONFIG_NAME}")
     elif args.net_command == "down":
         net.down(args.dir)
@@ -648,7 +653,11 @@ def build_parser() -> argparse.ArgumentParser:
     net_sub = net_parser.add_subparsers(dest="net_command", metavar="up|down|status|stop|start")
     net_sub.required = True
     p = net_sub.add_parser("up", help="start (or restart) every node", parents=[common])
-    p.add_argument("--nodes", help="comma-separated node names (default alice,bobby,charlie)")
+    p.add_argument("--nodes", help="comma-separated node names (default alice,bobby,charlie), or a number N"
+                                   " of nodes named n01..nN")
+    p.add_argument("--agents-per-node", type=int, default=None, metavar="M",
+                   help="agents each node hosts, each with its own keys, chain and token: NODE, NODE-2, ..."
+                        " (default: as recorded, else 1)")
     p.add_argument("--timeout", type=float, default=30.0)
     net_sub.add_parser("down", help="stop every node", parents=[common])
     net_sub.add_parser("status", help="each node's services", parents=[common])

@@ -13,6 +13,8 @@ their logs in `DIR/logs/<node>-<service>.log`.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -472,16 +475,33 @@ def _call_until(what: str, call, deadline: float):
         time.sleep(0.25)
 
 
-def _ensure_agent(network: Network, name: str, deadline: float) -> None:
-    """Creates agent `name` on its node (once) and sets its username to its name."""
+def numbered_nodes(count: int) -> tuple[str, ...]:
+    """`count` node names: n01, n02, ... (wide enough to sort in order)."""
+    if count < 1:
+        raise NetError("a network has at least one node")
+    width = max(2, len(str(count)))
+    return tuple(f"n{i:0{width}d}" for i in range(1, count + 1))
+
+
+def agent_names(node: str, count: int) -> list[str]:
+    """The agents of a node with `count` of them: the node's own name, then NODE-2, NODE-3, ..."""
+    return [node] + [f"{node}-{i}" for i in range(2, count + 1)]
+
+
+def _ensure_agent(network: Network, name: str, deadline: float, agent: str | None = None, lock=None) -> None:
+    """Creates agent `agent` (default: the node's name) on node `name` (once) and sets its
+    username to the agent's name. `lock`, when given, guards the network record (agents
+    made on several nodes at once)."""
+    agent = agent or name
+    lock = lock or contextlib.nullcontext()
     node = network.nodes[name]
-    record = network.agents.get(name)
+    record = network.agents.get(agent)
     if record is None:
         with grpc.insecure_channel(node["conductor"]) as channel:
             stub = conductor_pb2_grpc.ConductorStub(channel)
             created = _call_until(
-                f"creating agent {name} on {node['conductor']}",
-                lambda: stub.CreateAgent(conductor_pb2.CreateAgentRequest(name=name), timeout=RPC_TIMEOUT,
+                f"creating agent {agent} on {node['conductor']}",
+                lambda: stub.CreateAgent(conductor_pb2.CreateAgentRequest(name=agent), timeout=RPC_TIMEOUT,
                                          metadata=conductor_metadata(node)),
                 deadline,
             )
@@ -492,30 +512,48 @@ def _ensure_agent(network: Network, name: str, deadline: float) -> None:
             "app_token": created.app_token,
             "username": "",
         }
-        network.agents[name] = record
-        save(network)
-    if record.get("username") != name:
+        with lock:
+            network.agents[agent] = record
+            save(network)
+    if record.get("username") != agent:
         with grpc.insecure_channel(node["lobby"]) as channel:
             stub = lobby_pb2_grpc.LobbyStub(channel)
             _call_until(
-                f"setting {name}'s username on {node['lobby']}",
+                f"setting {agent}'s username on {node['lobby']}",
                 lambda: stub.SetUsername(
-                    lobby_pb2.SetUsernameRequest(username=name),
+                    lobby_pb2.SetUsernameRequest(username=agent),
                     metadata=_metadata(record["app_token"]),
                     timeout=RPC_TIMEOUT,
                 ),
                 deadline,
             )
-        record["username"] = name
-        save(network)
+        with lock:
+            record["username"] = agent
+            save(network)
+
+
+def _ensure_agents(network: Network, names, deadline: float) -> None:
+    """Each node's agents (`agents_per_node` of its record), made on all nodes at once."""
+    lock = threading.Lock()
+
+    def one_node(name):
+        for agent in agent_names(name, network.nodes[name].get("agents_per_node", 1)):
+            _ensure_agent(network, name, deadline, agent, lock)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(names), 8) or 1) as pool:
+        for done in [pool.submit(one_node, name) for name in names]:
+            done.result()
 
 
 # ---------------------------------------------------------------- the API
 
 
-def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, timeout=30, placement=None) -> Network:
+def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, timeout=30, placement=None,
+       agents_per_node: int | None = None) -> Network:
     """Starts every node of `directory` (those already recorded and `nodes`), restarting any
-    that still run, and makes sure each node has its agent with its username set.
+    that still run, and makes sure each node has its agents (`agents_per_node`, default the
+    number recorded, else one: NODE, NODE-2, ...), each with its own keys, chain and app
+    token, and its username set to its name.
 
     `extra_args` ({node: {service: [args]}}) replaces the recorded extra arguments of the
     nodes it names; `exit_with_pid` makes the servers stop when that process is gone;
@@ -532,12 +570,17 @@ def up(directory, nodes=DEFAULT_NODES, exit_with_pid=None, extra_args=None, time
             raise NetError(f"extra_args for unknown service(s) {sorted(unknown)} (services: {', '.join(SERVICES)})")
         network.nodes[name]["extra_args"] = {svc: list(args) for svc, args in per_service.items()}
     save(network)
+    if agents_per_node is not None:
+        if agents_per_node < 1:
+            raise NetError("agents_per_node must be at least 1")
+        for node in network.nodes.values():
+            node["agents_per_node"] = agents_per_node
+    save(network)
     names = list(network.nodes)
     _stop(network, names, timeout=10)
     deadline = time.monotonic() + timeout
     _start(network, names, timeout)
-    for name in names:
-        _ensure_agent(network, name, deadline)
+    _ensure_agents(network, names, deadline)
     return network
 
 

@@ -54,6 +54,16 @@ class PeerCalls:
         return await self._call("exchange_peers", endpoint, node_id,
                                 lambda a, t: self._transport.exchange_peers(a, me, known, t))
 
+    async def call_sync_summary(self, peer: group_dht_pb2.NodeInfo,
+                                request: group_dht_pb2.SyncSummaryRequest) -> group_dht_pb2.SyncSummaryResponse:
+        return await self._call("sync_summary", endpoint_of(peer), peer.node_id,
+                                lambda a, t: self._transport.sync_summary(a, request, t))
+
+    async def call_fetch_ops(self, peer: group_dht_pb2.NodeInfo, space: bytes,
+                             op_hashes: list[bytes]) -> group_dht_pb2.FetchOpsResponse:
+        return await self._call("fetch_ops", endpoint_of(peer), peer.node_id,
+                                lambda a, t: self._transport.fetch_ops(a, space, op_hashes, t))
+
     async def certificate_at(self, address: str) -> bytes:
         """The certificate a bootstrap address presents, checked against its pin if it has one."""
         return await self._transport.certificate_at(address)

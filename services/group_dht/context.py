@@ -21,8 +21,10 @@ class NodeContext:
     replication: int = placement.DEFAULT_REPLICATION
 
     def nodes_in_space(self, space: bytes) -> dict[bytes, group_dht_pb2.NodeInfo | None]:
-        """node id -> peer (None for this node) of every node known to be in the space."""
-        nodes: dict[bytes, group_dht_pb2.NodeInfo | None] = {p.node_id: p for p in self.peers.in_space(space)}
+        """node id -> peer (None for this node) of every node known to be in the space and
+        not gone (a peer that answered nothing for a while no longer holds anything)."""
+        nodes: dict[bytes, group_dht_pb2.NodeInfo | None] = {
+            p.node_id: p for p in self.peers.in_space(space) if not self.peers.is_gone(p.node_id)}
         if self.store.get_space(space) is not None:
             nodes[self.node_id] = None
         return nodes

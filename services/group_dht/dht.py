@@ -17,6 +17,7 @@ from services.group_dht.peers import PeerTable
 from services.group_dht.ports import Transport
 from services.group_dht.read import Reader
 from services.group_dht.store import DhtStore
+from services.group_dht.sync import SYNC_INTERVAL, AntiEntropy
 from services.group_dht.write import Writer
 
 __all__ = ["DEFAULT_MAX_SPACES", "GroupDhtNode"]
@@ -39,12 +40,16 @@ class GroupDhtNode:
         call_timeout: float = CALL_TIMEOUT,
         gossip_interval: float = GOSSIP_INTERVAL,
         tls_certificate: bytes = b"",
+        sync_interval: float = SYNC_INTERVAL,
+        gone_after: float | None = None,
     ):
         if replication < 1:
             raise ValueError("replication must be at least 1")
         identity = NodeIdentity(store)
         self.node_id = identity.node_id
         self.peers = PeerTable(store, self.node_id)
+        if gone_after is not None:
+            self.peers.gone_seconds = gone_after
         self._background = Background()
         self._ctx = NodeContext(store, self.node_id, self.peers, PeerCalls(transport, self.peers, call_timeout),
                                 self._background, replication)
@@ -54,7 +59,9 @@ class GroupDhtNode:
         holding = Holding(store, self._gossip.learn_address)
         self._catch_up = GroupCatchUp(store, self._reader, holding)
         self._writer = Writer(self._ctx, self._catch_up, holding)
-        self._gossip_task: asyncio.Task | None = None
+        self._sync = AntiEntropy(self._ctx, self._catch_up, holding, sync_interval)
+        self.peers.on_return = self._sync.peer_returned
+        self._tasks: list[asyncio.Task] = []
 
     # settings and who this node is
 
@@ -94,11 +101,12 @@ class GroupDhtNode:
     # life cycle
 
     async def start(self) -> None:
-        """Starts gossiping: at once with every bootstrap address and known peer, then periodically."""
-        self._gossip_task = asyncio.create_task(self._gossip.run())
+        """Starts gossiping (at once with every bootstrap address and known peer, then
+        periodically) and anti-entropy (at once with every peer of each space, then paced)."""
+        self._tasks = [asyncio.create_task(self._gossip.run()), asyncio.create_task(self._sync.run())]
 
     async def stop(self) -> None:
-        await self._background.stop(*([self._gossip_task] if self._gossip_task is not None else []))
+        await self._background.stop(*self._tasks)
 
     async def settle(self) -> None:
         """Waits for the background work started so far (peer announcements, writes to
@@ -118,7 +126,10 @@ class GroupDhtNode:
         await self._membership.leave_space(space, agent)
 
     async def list_spaces(self) -> group_dht_pb2.ListSpacesResponse:
-        return self._membership.list_spaces()
+        listed = self._membership.list_spaces()
+        for record in listed.spaces:
+            record.sync.CopyFrom(self._sync.stats(record.space))
+        return listed
 
     # ops
 
@@ -135,6 +146,20 @@ class GroupDhtNode:
 
     async def refresh_group_state(self, space: bytes) -> bool:
         return await self._catch_up.refresh_group_state(space)
+
+    # anti-entropy
+
+    def sync_summary(self, request: group_dht_pb2.SyncSummaryRequest) -> group_dht_pb2.SyncSummaryResponse:
+        return self._sync.answer_summary(request)
+
+    def fetch_ops(self, request: group_dht_pb2.FetchOpsRequest) -> group_dht_pb2.FetchOpsResponse:
+        return self._sync.answer_fetch(request)
+
+    async def sync_with_peers(self, space: bytes) -> int:
+        """One anti-entropy round with every live peer of the space; the ops it stored."""
+        stored = await asyncio.gather(*(self._sync.sync_with(space, p) for p in self._sync.live_peers(space)),
+                                      return_exceptions=True)
+        return sum(n for n in stored if isinstance(n, int))
 
     # peers
 

@@ -10,6 +10,7 @@ from services.common.keys import is_valid_signature
 from services.group_dht.store import DhtStore
 
 DOWN_SECONDS = 5.0
+GONE_SECONDS = 30.0
 MAX_PEERS = 1000
 
 
@@ -36,14 +37,20 @@ def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
 
 class PeerTable:
     """Peers are kept (they may come back) but one that failed a call counts as down for
-    `down_seconds`, so reads ask live nodes first."""
+    `down_seconds`, so reads ask live nodes first; one that has answered nothing for
+    `gone_seconds` counts as gone: placement leaves it out, so the next nodes in line
+    hold its addresses. `on_return(node_id)` is told when a peer that was failing answers."""
 
-    def __init__(self, store: DhtStore, self_id: bytes, down_seconds: float = DOWN_SECONDS, clock=time.monotonic):
+    def __init__(self, store: DhtStore, self_id: bytes, down_seconds: float = DOWN_SECONDS, clock=time.monotonic,
+                 gone_seconds: float = GONE_SECONDS, on_return=None):
         self._store = store
         self._self_id = self_id
         self._down_seconds = down_seconds
+        self.gone_seconds = gone_seconds
         self._clock = clock
         self._down_until: dict[bytes, float] = {}
+        self._failing_since: dict[bytes, float] = {}
+        self.on_return = on_return
 
     def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
         """Records what a node says about itself when it is newer than what is known; never self."""
@@ -74,10 +81,19 @@ class PeerTable:
         return {p.address for p in self.all()}
 
     def mark_down(self, node_id: bytes) -> None:
-        self._down_until[node_id] = self._clock() + self._down_seconds
+        now = self._clock()
+        self._down_until[node_id] = now + self._down_seconds
+        self._failing_since.setdefault(node_id, now)
 
     def mark_up(self, node_id: bytes) -> None:
         self._down_until.pop(node_id, None)
+        if self._failing_since.pop(node_id, None) is not None and self.on_return is not None:
+            self.on_return(node_id)
+
+    def is_gone(self, node_id: bytes) -> bool:
+        """Whether the peer has failed every call for `gone_seconds` or more."""
+        since = self._failing_since.get(node_id)
+        return since is not None and self._clock() - since >= self.gone_seconds
 
     def is_down(self, node_id: bytes) -> bool:
         until = self._down_until.get(node_id)

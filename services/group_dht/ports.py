@@ -44,6 +44,12 @@ class Transport(Protocol):
         self, peer: Endpoint, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
     ) -> group_dht_pb2.ExchangePeersResponse: ...
 
+    async def sync_summary(self, peer: Endpoint, request: group_dht_pb2.SyncSummaryRequest,
+                           timeout: float) -> group_dht_pb2.SyncSummaryResponse: ...
+
+    async def fetch_ops(self, peer: Endpoint, space: bytes, op_hashes: list[bytes],
+                        timeout: float) -> group_dht_pb2.FetchOpsResponse: ...
+
 
 class GrpcTransport(Transport):
     """The node's outgoing calls as GroupDht stubs over pooled channels; a failed call
@@ -94,3 +100,12 @@ class GrpcTransport(Transport):
         request = group_dht_pb2.ExchangePeersRequest(known=known)
         getattr(request, "from").CopyFrom(node)
         return await self._unary(self._stub(peer).ExchangePeers(request, timeout=timeout, wait_for_ready=True))
+
+    async def sync_summary(self, peer: Endpoint, request: group_dht_pb2.SyncSummaryRequest,
+                           timeout: float) -> group_dht_pb2.SyncSummaryResponse:
+        return await self._unary(self._stub(peer).SyncSummary(request, timeout=timeout))
+
+    async def fetch_ops(self, peer: Endpoint, space: bytes, op_hashes: list[bytes],
+                        timeout: float) -> group_dht_pb2.FetchOpsResponse:
+        request = group_dht_pb2.FetchOpsRequest(space=space, op_hashes=op_hashes)
+        return await self._unary(self._stub(peer).FetchOps(request, timeout=timeout))

@@ -18,7 +18,9 @@ from services.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
 from services.group_dht.placement import DEFAULT_REPLICATION
 from services.group_dht.ports import GrpcTransport
 from services.group_dht.servicer import GroupDhtServicer
+from services.group_dht.peers import GONE_SECONDS
 from services.group_dht.store import DhtStore
+from services.group_dht.sync import SYNC_INTERVAL
 
 SERVICE_NAME = group_dht_pb2.DESCRIPTOR.services_by_name["GroupDht"].full_name
 
@@ -41,6 +43,8 @@ async def run(args) -> None:
         max_spaces=args.max_spaces,
         bootstrap=bootstrap_addresses(args.bootstrap),
         tls_certificate=node_tls.certificate_der,
+        sync_interval=args.sync_interval,
+        gone_after=args.gone_after,
     )
 
     def register(server):
@@ -66,12 +70,18 @@ def main(argv=None) -> None:
                              " certificate (repeatable, or comma-separated)")
     parser.add_argument("--replication", type=int, default=DEFAULT_REPLICATION, help="how many nodes hold each address")
     parser.add_argument("--max-spaces", type=int, default=DEFAULT_MAX_SPACES, help="the most spaces this node joins")
+    parser.add_argument("--sync-interval", type=float, default=SYNC_INTERVAL,
+                        help="seconds between the paced anti-entropy rounds of a space")
+    parser.add_argument("--gone-after", type=float, default=GONE_SECONDS,
+                        help="seconds a peer answers nothing before its addresses go to the next nodes in line")
     add_peer_arguments(parser)
     parser.add_argument("--node-secret-file", default="",
                         help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)
     if args.replication < 1:
         parser.error("--replication must be at least 1")
+    if args.sync_interval <= 0 or args.gone_after <= 0:
+        parser.error("--sync-interval and --gone-after must be positive")
     if args.max_spaces < 1:
         parser.error("--max-spaces must be at least 1")
     for address in bootstrap_addresses(args.bootstrap):

@@ -7,7 +7,7 @@ from services.group_dht.dht import GroupDhtNode
 
 
 class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
-    """Publish, Get, GetLinks and ExchangePeers serve any node (every op is validated);
+    """Publish, Get, GetLinks, ExchangePeers, SyncSummary and FetchOps serve any node (every op is validated);
     JoinSpace and LeaveSpace are node-internal and need the node's secret."""
 
     def __init__(self, node: GroupDhtNode, secret: str):
@@ -47,3 +47,11 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
     @rpc_method
     async def ExchangePeers(self, request, context):
         return await self._node.exchange_peers(getattr(request, "from"), list(request.known))
+
+    @rpc_method
+    async def SyncSummary(self, request, context):
+        return self._node.sync_summary(request)
+
+    @rpc_method
+    async def FetchOps(self, request, context):
+        return self._node.fetch_ops(request)

@@ -1,11 +1,14 @@
 """The DHT node's records: ops and their indexes, spaces, peers, and the node's own id."""
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common.hashing import blake2b_256
+from services.common.hashing import HASH_LEN, blake2b_256
+from services.common.group_state import ENTRY_TYPE as GROUP_UPDATE_TYPE
 from services.common.store import Store
 
 NODE_ID = b"node_id"
 NODE_KEY = b"node_key"
+BASIS_INDEX = b"basis_index"  # set once the basis index covers every op held
+EVERY_NODE = b"*"  # basis index flag: an op every node of its space holds (a group update)
 
 
 class DhtStore:
@@ -21,6 +24,20 @@ class DhtStore:
         self._spaces = self._store.table(b"space:")  # space -> Space
         self._peers = self._store.table(b"peer:")  # node id -> NodeInfo
         self._meta = self._store.table(b"meta:")  # name -> value
+        # space + basis address + op hash -> EVERY_NODE or b"": what anti-entropy summarizes
+        self._basis = self._store.table(b"basis:")
+        if self._meta.get(BASIS_INDEX) is None:
+            self._index_basis()
+
+    def _index_basis(self) -> None:
+        """Builds the basis index of a store written before it existed."""
+        with self._store.batch() as b:
+            for key, raw in self._ops.items():
+                space, hash_ = key[:HASH_LEN], key[HASH_LEN:]
+                op = group_dht_pb2.Op.FromString(common_pb2.Signed.FromString(raw).body)
+                address, flag = _basis_of(op)
+                b.put(self._basis, space + address + hash_, flag)
+            b.put(self._meta, BASIS_INDEX, b"1")
 
     # ops
 
@@ -36,6 +53,8 @@ class DhtStore:
             return False
         with self._store.batch() as b:
             b.put(self._ops, space + op_hash, signed.SerializeToString())
+            address, flag = _basis_of(op)
+            b.put(self._basis, space + address + op_hash, flag)
             if space_record is not None:
                 b.put(self._spaces, space_record.space, space_record.SerializeToString())
             if op.kind == group_dht_pb2.STORE_ENTRY:
@@ -74,6 +93,12 @@ class DhtStore:
         prefix = space + base
         return {key[len(prefix):] for key in self._deleted.keys(prefix=prefix)}
 
+    def held(self, space: bytes):
+        """(basis address, op hash, held by every node of the space) of every op held in the
+        space, in address order; read from the index alone."""
+        for key, flag in self._basis.items(prefix=space):
+            yield key[HASH_LEN:2 * HASH_LEN], key[2 * HASH_LEN:], flag == EVERY_NODE
+
     def op_count(self, space: bytes) -> int:
         return self._ops.count(prefix=space)
 
@@ -96,7 +121,7 @@ class DhtStore:
         """Forgets the space and every op held for it, in one batch."""
         with self._store.batch() as b:
             b.delete(self._spaces, space)
-            for table in (self._ops, self._entries, self._links, self._deleted):
+            for table in (self._ops, self._entries, self._links, self._deleted, self._basis):
                 for key in list(table.keys(prefix=space)):
                     b.delete(table, key)
 
@@ -138,3 +163,12 @@ class DhtStore:
 
     def close(self) -> None:
         self._store.close()
+
+
+def _basis_of(op: group_dht_pb2.Op) -> tuple[bytes, bytes]:
+    """(basis address, index flag) of an op: where it is placed, and whether every node of
+    the space holds it (a group update: every node checks members against the updates)."""
+    if op.kind == group_dht_pb2.STORE_ENTRY:
+        every = op.entry_type == GROUP_UPDATE_TYPE
+        return blake2b_256(op.entry), EVERY_NODE if every else b""
+    return op.base, b""

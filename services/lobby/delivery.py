@@ -2,10 +2,11 @@
 call_remote first; when the retry policy gives up, the receiver's inbox in the DHT; when
 the DHT cannot take it either, the durable outbox. Recent failures skip the first step."""
 
+import asyncio
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import KizunaError
+from services.common.errors import KizunaError, error_for
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy, is_transient
 from services.lobby.inbox import Inbox
@@ -39,6 +40,72 @@ class Delivery:
         return lobby_pb2.DeliveryOutcome(receiver=item.receiver, status=lobby_pb2.QUEUED,
                                          detail="neither the receiver nor the DHT could take it yet; retrying",
                                          attempts=item.attempts)
+
+    async def deliver_to_node(self, items: list[lobby_pb2.OutboxItem],
+                              first: lobby_pb2.RemoteCall | None = None) -> list[lobby_pb2.DeliveryOutcome]:
+        """A message for several receivers one lobby hosts: one call carrying them all (`first`
+        its presigned first attempt), each receiver's outcome its own; the receivers it could
+        not reach go on the path `deliver` takes without the call (the DHT, else the outbox)."""
+        if len(items) == 1:
+            return [await self.deliver(items[0], first)]
+        receivers = [item.receiver for item in items]
+        outcomes: dict[bytes, lobby_pb2.DeliveryOutcome] = {}
+        attempts = 0
+        if not all(self.liveness.recently_failed(r) for r in receivers):
+            try:
+                response, attempts = await self._calls.call_receive_group_messages(
+                    items[0].author, receivers, items[0].signed, self.retry_policy, first)
+            except KizunaError as exc:
+                attempts = getattr(exc, "attempts", 0)
+                if not is_transient(exc):
+                    log.info("a message to %d receivers at one lobby refused: %s %s", len(items), exc.code, exc.message)
+                    return [lobby_pb2.DeliveryOutcome(receiver=r, status=lobby_pb2.FAILED,
+                                                      detail=f"{exc.code}: {exc.message}", attempts=attempts)
+                            for r in receivers]
+                log.info("a message to %d receivers at one lobby: unreachable (%s); storing it in the DHT",
+                         len(items), exc.code)
+            else:
+                for result in response.results:
+                    if result.agent not in receivers or result.agent in outcomes:
+                        continue
+                    if not result.code:
+                        self.liveness.succeeded(result.agent)
+                        outcomes[result.agent] = lobby_pb2.DeliveryOutcome(
+                            receiver=result.agent, status=lobby_pb2.DELIVERED, attempts=attempts)
+                    elif not is_transient(error_for(result.code, result.message)):
+                        outcomes[result.agent] = lobby_pb2.DeliveryOutcome(
+                            receiver=result.agent, status=lobby_pb2.FAILED, detail=f"{result.code}: {result.message}",
+                            attempts=attempts)
+        rest = [item for item in items if item.receiver not in outcomes]
+        for item in rest:
+            self.liveness.failed(item.receiver)
+        for item, outcome in zip(rest, await asyncio.gather(*(self.deliver(item) for item in rest))):
+            outcome.attempts = max(outcome.attempts, attempts)
+            outcomes[item.receiver] = outcome
+        return [outcomes[r] for r in receivers]
+
+    async def deliver_together(self, items: list[lobby_pb2.OutboxItem]) -> list[lobby_pb2.DeliveryOutcome]:
+        """Receipts of several agents of this lobby for one author: one call carrying them
+        all; when it cannot be made, each on the path `deliver` takes without the call."""
+        if len(items) == 1:
+            return [await self.deliver(items[0])]
+        receiver = items[0].receiver
+        if not self.liveness.recently_failed(receiver):
+            try:
+                _, attempts = await self._calls.call_receive_receipts(
+                    items[0].author, receiver, [item.signed for item in items], self.retry_policy)
+            except KizunaError as exc:
+                if not is_transient(exc):
+                    log.info("receipts of %d agents to %s refused: %s %s", len(items), short(receiver), exc.code,
+                             exc.message)
+                    return [lobby_pb2.DeliveryOutcome(receiver=receiver, status=lobby_pb2.FAILED,
+                                                      detail=f"{exc.code}: {exc.message}")] * len(items)
+                self.liveness.failed(receiver)
+            else:
+                self.liveness.succeeded(receiver)
+                return [lobby_pb2.DeliveryOutcome(receiver=receiver, status=lobby_pb2.DELIVERED,
+                                                  attempts=attempts)] * len(items)
+        return list(await asyncio.gather(*(self.deliver(item) for item in items)))
 
     async def deliver_now(self, item: lobby_pb2.OutboxItem,
                           first: lobby_pb2.RemoteCall | None = None) -> lobby_pb2.DeliveryOutcome | None:

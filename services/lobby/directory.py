@@ -1,6 +1,7 @@
 """Agent infos in the Lobby space: publishing our agents' addresses and usernames, and
 finding other agents' by key or by username (the first claim of a username wins)."""
 
+import asyncio
 import time
 
 from kizuna.v1 import group_dht_pb2
@@ -24,6 +25,7 @@ class Directory:
         self._dht = dht
         self._sign = sign
         self._cache: dict[bytes, tuple[float, group_dht_pb2.AgentInfo]] = {}
+        self._refreshing: dict[bytes, asyncio.Task] = {}
 
     async def publish_op(self, agent: bytes, op: group_dht_pb2.Op) -> group_dht_pb2.PublishResponse:
         return await self._dht.publish(await sign_into(self._sign, agent, op.SerializeToString()))
@@ -73,11 +75,16 @@ class Directory:
         return claims[0][2] if claims else None
 
     async def agent_info(self, agent: bytes, fresh: bool = False) -> group_dht_pb2.AgentInfo:
-        """The agent's newest unexpired agent info; NotFound when it has none. Looked up again
-        after CACHE_SECONDS; when that look-up finds nothing, the last one found still
-        serves until it expires."""
+        """The agent's newest unexpired agent info; NotFound when it has none. One cached
+        for more than CACHE_SECONDS still answers (a group of a thousand does not wait on
+        a thousand look-ups) while it is looked up again in the background; when that
+        look-up finds nothing, the last one found serves until it expires."""
         cached = self._cache.get(agent)
-        if cached is not None and not fresh and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached is not None and not fresh and cached[1].expires_at > now_micros():
+            if time.monotonic() - cached[0] >= CACHE_SECONDS and agent not in self._refreshing:
+                task = asyncio.create_task(self._refresh(agent))
+                self._refreshing[agent] = task
+                task.add_done_callback(lambda _: self._refreshing.pop(agent, None))
             return cached[1]
         try:
             return await self._look_up(agent)
@@ -85,6 +92,12 @@ class Directory:
             if cached is not None and cached[1].expires_at > now_micros():
                 return cached[1]
             raise
+
+    async def _refresh(self, agent: bytes) -> None:
+        try:
+            await self._look_up(agent)
+        except Exception:  # noqa: BLE001 - the cached info serves until it expires
+            pass
 
     async def _look_up(self, agent: bytes) -> group_dht_pb2.AgentInfo:
         links = await self._dht.get_links(LOBBY_DNA_HASH, anchors.agent_anchor(agent), AGENT_INFO_TAG)

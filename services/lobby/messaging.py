@@ -2,9 +2,10 @@
 it to every receiver at once) and receiving, by the seed's rules in the seed's order."""
 
 import asyncio
+import contextlib
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
+from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import signed_as, verify_signed
 from services.lobby.delivery import Delivery
@@ -40,26 +41,30 @@ class Messaging:
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
                                  app_token: str = ""):
         """Signs the MessageEntry, stores it in the sender's history, and delivers it to
-        every receiver (the group's members now) at once; one outcome per receiver.
-        The entry and each receiver's first envelope are signed in one conductor call,
-        which also checks `app_token` when given."""
+        every receiver (the group's members now) at once, one call per lobby that hosts
+        some of them; one outcome per receiver. The entry and each lobby's first envelope
+        are signed in one conductor call, which also checks `app_token` when given.
+        Returns (record, outcomes, the call_remote attempts made)."""
         info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
         body = entry.SerializeToString()
         unsigned = common_pb2.Signed(body=body, author=agent)
-        envelopes = [self._calls.group_message_envelope(receiver, unsigned) for receiver in entry.receiver]
+        by_lobby = await self._calls.by_lobby(list(entry.receiver))
+        envelopes = [self._calls.group_message_envelope(receivers, unsigned) for receivers in by_lobby]
         signature, *envelope_signatures = await self._conductor.sign_batch(agent, [body, *envelopes], app_token)
         signed = signed_as(agent, body, signature)
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
         with self._store.batch() as batch:
             self._store.put_message(batch, agent, record)
-        outcomes = await asyncio.gather(*(
-            self._delivery.deliver(
-                lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
-                                     group_uuid=group_uuid, space=info.dna_hash),
+        per_lobby = await asyncio.gather(*(
+            self._delivery.deliver_to_node(
+                [lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
+                                      group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers],
                 lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature), item_signature=signature))
-            for receiver, envelope, envelope_signature in zip(entry.receiver, envelopes, envelope_signatures)
+            for receivers, envelope, envelope_signature in zip(by_lobby, envelopes, envelope_signatures)
         ))
-        return record, list(outcomes)
+        by_receiver = {o.receiver: o for outcomes in per_lobby for o in outcomes}
+        lobby_calls = sum(max(o.attempts for o in outcomes) for outcomes in per_lobby)
+        return record, [by_receiver[r] for r in entry.receiver], lobby_calls
 
     def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
         """Checks a message the agent wants to send: (group, unsigned entry)."""
@@ -94,29 +99,61 @@ class Messaging:
         signalled. Stored with time_received. `caller`: who made the call_remote (None for
         a message fetched from the inbox). False for a message not taken (a duplicate, a
         blocked group)."""
-        await self._hosting.require_hosted(to_agent)
-        entry, info = await self._verify(to_agent, signed, caller)
+        taken, error = (await self.receive_group_messages([to_agent], signed, caller))[0]
+        if error is not None:
+            raise error
+        return taken
+
+    async def receive_group_messages(self, to_agents, signed, caller: bytes | None = None):
+        """receive_group_message for several receivers this lobby hosts, each by its own
+        rules and with its own outcome, (taken, error or None) in order; what they take is
+        written in one batch."""
+        outcomes: dict[bytes, tuple[bool, KizunaError | None]] = {}
+        checked = []
+        for agent in dict.fromkeys(to_agents):
+            try:
+                await self._hosting.require_hosted(agent)
+                checked.append((agent, *await self._verify(agent, signed, caller)))
+            except KizunaError as exc:
+                outcomes[agent] = (False, exc)
         message_hash = blake2b_256(signed.body)
-        async with self._receive_locks.setdefault(to_agent, asyncio.Lock()):
-            if self._store.has_seen(to_agent, message_hash):
-                return False
-            if entry.group_uuid in self._store.get_groups(to_agent).blocked:
-                return False
-            blocked = set(self._store.get_blocked_agents(to_agent).agents)
-            involved = [entry.author, *[r for r in entry.receiver if r != to_agent]]
-            blocked_members = [a for a in involved if a in blocked]
-            entry.time_received = now_micros()
-            record = lobby_pb2.MessageRecord(entry=entry, message_hash=message_hash, blocked_members=blocked_members)
-            if blocked_members:
-                names = ", ".join([await self._hosting.display_name(a) for a in blocked_members])
-                record.warning = f"someone in this group is blocked by you: {names}"
+        async with contextlib.AsyncExitStack() as locks:
+            for agent, _, _ in sorted(checked, key=lambda c: c[0]):
+                await locks.enter_async_context(self._receive_locks.setdefault(agent, asyncio.Lock()))
+            taken = []
+            for agent, entry, info in checked:
+                record = await self._take(agent, entry, message_hash)
+                outcomes[agent] = (record is not None, None)
+                if record is not None:
+                    taken.append((agent, entry, info, record))
+            receipts = []
             with self._store.batch() as batch:
-                self._store.put_message(batch, to_agent, record)
-                self._store.restore_group(batch, to_agent, entry.group_uuid)  # shows the banner again
-                receipt = self._receipts.owe_receipt(batch, to_agent, entry, message_hash, info.dna_hash)
-            self._signals.emit_signal(to_agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
-            self._receipts.queue_receipt(*receipt)
-            return True
+                for agent, entry, info, record in taken:
+                    self._store.put_message(batch, agent, record)
+                    self._store.restore_group(batch, agent, entry.group_uuid)  # shows the banner again
+                    receipts.append(self._receipts.owe_receipt(batch, agent, record.entry, message_hash,
+                                                               info.dna_hash))
+            for (agent, _, _, record), receipt in zip(taken, receipts):
+                self._signals.emit_signal(agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+                self._receipts.queue_receipt(*receipt)
+        return [outcomes[agent] for agent in to_agents]
+
+    async def _take(self, to_agent: bytes, entry, message_hash: bytes) -> lobby_pb2.MessageRecord | None:
+        """The record the agent keeps of a verified message, or None when it takes nothing
+        (a duplicate, a blocked group); a blocked member in it gets a warning."""
+        if self._store.has_seen(to_agent, message_hash):
+            return None
+        if entry.group_uuid in self._store.get_groups(to_agent).blocked:
+            return None
+        blocked = set(self._store.get_blocked_agents(to_agent).agents)
+        involved = [entry.author, *[r for r in entry.receiver if r != to_agent]]
+        blocked_members = [a for a in involved if a in blocked]
+        entry.time_received = now_micros()  # each receiver's entry is its own parse
+        record = lobby_pb2.MessageRecord(entry=entry, message_hash=message_hash, blocked_members=blocked_members)
+        if blocked_members:
+            names = ", ".join([await self._hosting.display_name(a) for a in blocked_members])
+            record.warning = f"someone in this group is blocked by you: {names}"
+        return record
 
     async def _verify(self, to_agent: bytes, signed, caller: bytes | None):
         """(entry, group) of a message signed by its author, who is a member of the group,

@@ -2,16 +2,20 @@
 the lobby hosting an agent, each attempt in a fresh signed envelope; `rpc_receive_*`
 takes one, checking its envelope before the workflow sees the request."""
 
+import asyncio
 import contextlib
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable, parse
+from services.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, Unavailable, parse
 from services.common.keys import sign_into
 from services.common.retry import RetryPolicy, call_with_policy
 from services.lobby.directory import Directory
 from services.lobby.envelopes import EnvelopeChecker, seal_envelope
 from services.lobby.limits import RateLimiter
 from services.lobby.naming import short
+
+MAX_RECEIVERS = 1000  # receivers (or receipt batches) one call to one lobby carries
+LOOKUPS_AT_ONCE = 32  # agent-info look-ups in flight while grouping receivers by lobby
 
 
 class OutgoingCalls:
@@ -36,14 +40,35 @@ class OutgoingCalls:
         presigned = [first] if first is not None else []
 
         async def attempt(timeout):
+            nonlocal info
             if presigned:
                 call = presigned.pop()
             else:
+                with contextlib.suppress(NotFound):  # a retry goes where the agent is now
+                    info = await self._directory.agent_info(to_agent)
                 envelope = seal_envelope(method, request, to_agent).SerializeToString()
                 call = lobby_pb2.RemoteCall(envelope=await sign_into(self._conductor.sign, caller, envelope))
             return await self._remote.call(info.lobby_address, info.tls_certificate, method, call, timeout)
 
         return await call_with_policy(policy, f"{method} to {short(to_agent)}", attempt)
+
+    async def by_lobby(self, agents: list[bytes]) -> list[list[bytes]]:
+        """The agents grouped by the lobby their agent infos name (address and certificate),
+        in the order first named; an agent with no agent info is a group of its own."""
+        limit = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+        async def where(agent):
+            async with limit:
+                try:
+                    info = await self._directory.agent_info(agent)
+                except KizunaError:
+                    return agent  # unknown: it goes alone, and fails (or falls back) as such
+                return (info.lobby_address, info.tls_certificate)
+
+        groups: dict[object, list[bytes]] = {}
+        for agent, key in zip(agents, await asyncio.gather(*(where(a) for a in agents))):
+            groups.setdefault(key, []).append(agent)
+        return list(groups.values())
 
     async def call_receive_invite(self, author, to_agent, invite, policy, first=None):
         request = lobby_pb2.ReceiveInviteRequest(to_agent=to_agent, invite=invite)
@@ -65,6 +90,17 @@ class OutgoingCalls:
         request = lobby_pb2.ReceiveTypingRequest(to_agent=to_agent, typing=typing)
         return await self.call_remote(author, to_agent, "ReceiveTyping", request, policy, first)
 
+    async def call_receive_group_messages(self, author, to_agents, message, policy, first=None):
+        """One call carrying a message for several receivers hosted by one lobby (reached
+        at the first one's address); the response holds each one's result."""
+        request = lobby_pb2.ReceiveGroupMessagesRequest(to_agents=to_agents, message=message)
+        return await self.call_remote(author, to_agents[0], "ReceiveGroupMessages", request, policy, first)
+
+    async def call_receive_receipts(self, caller, to_agent, receipts, policy):
+        """One call carrying the receipts of several receivers (`caller` among them) for one author."""
+        request = lobby_pb2.ReceiveReceiptsRequest(to_agent=to_agent, receipts=receipts)
+        return await self.call_remote(caller, to_agent, "ReceiveReceipts", request, policy)
+
     async def call_receive_item(self, item: lobby_pb2.OutboxItem, policy: RetryPolicy, first=None):
         """The call_receive_* that carries an outbox item of its kind."""
         args = (item.author, item.receiver, item.signed, policy, first)
@@ -77,11 +113,15 @@ class OutgoingCalls:
         return await self.call_receive_group_message(*args)
 
     @staticmethod
-    def group_message_envelope(to_agent: bytes, unsigned_message) -> bytes:
-        """The bytes of a first ReceiveGroupMessage envelope, to be signed with the message
-        itself (which it carries unsigned: its signature goes beside it, `item_signature`)."""
-        request = lobby_pb2.ReceiveGroupMessageRequest(to_agent=to_agent, message=unsigned_message)
-        return seal_envelope("ReceiveGroupMessage", request, to_agent).SerializeToString()
+    def group_message_envelope(to_agents: list[bytes], unsigned_message) -> bytes:
+        """The bytes of a first ReceiveGroupMessage envelope (ReceiveGroupMessages for more
+        than one receiver), to be signed with the message itself (which it carries
+        unsigned: its signature goes beside it, `item_signature`)."""
+        if len(to_agents) == 1:
+            request = lobby_pb2.ReceiveGroupMessageRequest(to_agent=to_agents[0], message=unsigned_message)
+            return seal_envelope("ReceiveGroupMessage", request, to_agents[0]).SerializeToString()
+        request = lobby_pb2.ReceiveGroupMessagesRequest(to_agents=to_agents, message=unsigned_message)
+        return seal_envelope("ReceiveGroupMessages", request, to_agents[0]).SerializeToString()
 
 
 class IncomingCalls:
@@ -113,6 +153,25 @@ class IncomingCalls:
             self._receive_rate.take(caller, "receiving from this sender")
             await self._messaging.receive_group_message(request.to_agent, request.message, caller=caller)
 
+    async def rpc_receive_group_messages(self, remote_call: lobby_pb2.RemoteCall) -> lobby_pb2.ReceiveGroupMessagesResponse:
+        async with self._opened(remote_call, "ReceiveGroupMessages", lobby_pb2.ReceiveGroupMessagesRequest,
+                                "message") as opened:
+            caller, request = opened
+            self._receive_rate.take(caller, "receiving from this sender")
+            outcomes = await self._messaging.receive_group_messages(list(request.to_agents), request.message,
+                                                                    caller=caller)
+        return lobby_pb2.ReceiveGroupMessagesResponse(results=[
+            lobby_pb2.ReceiverResult(agent=agent, code=error.code if error is not None else "",
+                                     message=error.message if error is not None else "")
+            for agent, (_, error) in zip(request.to_agents, outcomes)])
+
+    async def rpc_receive_receipts(self, remote_call: lobby_pb2.RemoteCall) -> None:
+        async with self._opened(remote_call, "ReceiveReceipts", lobby_pb2.ReceiveReceiptsRequest, None) as opened:
+            _, request = opened
+            if len(request.receipts) > MAX_RECEIVERS:
+                raise InvalidArgument(f"at most {MAX_RECEIVERS} receipts batches per call")
+            await self._receipts.receive_receipts(request.to_agent, list(request.receipts))
+
     async def rpc_receive_group_update(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveGroupUpdate", lobby_pb2.ReceiveGroupUpdateRequest,
                                 "update") as opened:
@@ -141,11 +200,21 @@ class IncomingCalls:
         except NotFound:
             raise PermissionDenied("the envelope's target is not an agent this lobby hosts") from None
         request = parse(request_type, envelope.body, "envelope's body")
+        if hasattr(request, "to_agents"):  # a call for several receivers: the first is the target
+            if not request.to_agents or len(request.to_agents) > MAX_RECEIVERS:
+                raise InvalidArgument(f"to_agents names 1 to {MAX_RECEIVERS} receivers")
+            if len(set(request.to_agents)) != len(request.to_agents):
+                raise InvalidArgument("to_agents names a receiver twice")
+            to_agent = request.to_agents[0]
+        else:
+            to_agent = request.to_agent
         if remote_call.item_signature:
+            if item is None:
+                raise InvalidArgument(f"{method} carries no item_signature")
             if getattr(request, item).signature:
                 raise InvalidArgument(f"the request's {item} is signed already; item_signature must be empty")
             getattr(request, item).signature = remote_call.item_signature
-        if request.to_agent != envelope.target:
+        if to_agent != envelope.target:
             raise PermissionDenied("the call is addressed to another agent than its envelope's target")
         with self._envelopes.in_flight(envelope):
             yield caller, request

@@ -52,14 +52,14 @@ class Receipts:
 
     def queue_receipt(self, agent: bytes, author: bytes, space: bytes, receipt, due_key: bytes,
                       failures: int = 0) -> None:
-        """Receipts for one author that come due together travel together, signed once,
-        with the same fallback as a message."""
-        key = (agent, author, space)
+        """Receipts for one author that come due together travel together, from every agent
+        of this lobby in one call, each agent's signed once, with the same fallback as a message."""
+        key = (author, space)
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = []
             self._background.spawn(self._flush(key))
-        pending.append((receipt, due_key, failures))
+        pending.append((agent, receipt, due_key, failures))
 
     def resume_receipts(self) -> int:
         """Queues every receipt owed from before a restart; how many."""
@@ -70,25 +70,29 @@ class Receipts:
 
     async def _flush(self, key) -> None:
         await asyncio.sleep(self.batch_seconds)
-        agent, author, space = key
+        author, space = key
         queued = self._pending.pop(key)
-        receipts = [receipt for receipt, _, _ in queued]
+        by_agent: dict[bytes, list] = {}
+        for agent, receipt, _, _ in queued:
+            by_agent.setdefault(agent, []).append(receipt)
         try:
-            signed = await sign_into(self._conductor.sign, agent,
-                                     common_pb2.Receipts(receipts=receipts).SerializeToString())
-            await self._delivery.deliver(lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt",
-                                                              signed=signed, group_uuid=receipts[0].group_uuid,
-                                                              space=space))
+            signed = [await sign_into(self._conductor.sign, agent,
+                                      common_pb2.Receipts(receipts=receipts).SerializeToString())
+                      for agent, receipts in by_agent.items()]
+            items = [lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt", signed=one,
+                                          group_uuid=receipts[0].group_uuid, space=space)
+                     for (agent, receipts), one in zip(by_agent.items(), signed)]
+            await self._delivery.deliver_together(items)
             # Delivered, stored in the DHT, queued in the outbox or refused: owed no more.
-            self._store.settle_receipts([due_key for _, due_key, _ in queued])
+            self._store.settle_receipts([due_key for _, _, due_key, _ in queued])
         except Exception as exc:  # noqa: BLE001 - still owed (on disk too): try again in a while
             if isinstance(exc, KizunaError):
-                log.info("%d receipts could not go out yet: %s %s", len(receipts), exc.code, exc.message)
+                log.info("%d receipts could not go out yet: %s %s", len(queued), exc.code, exc.message)
             else:
-                log.error("%d receipts could not go out yet", len(receipts), exc_info=exc)
-            failures = max(f for _, _, f in queued) + 1
+                log.error("%d receipts could not go out yet", len(queued), exc_info=exc)
+            failures = max(f for _, _, _, f in queued) + 1
             await asyncio.sleep(self.retry.wait_before(failures))
-            for receipt, due_key, _ in queued:
+            for agent, receipt, due_key, _ in queued:
                 self.queue_receipt(agent, author, space, receipt, due_key, failures)
 
     async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
@@ -116,27 +120,39 @@ class Receipts:
         return len(owed)
 
     async def receive_receipts(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
-        """A receiver's receipts for the agent's messages: kept on its copies, shown to its UI."""
+        """Receivers' receipts for the agent's messages: kept on its copies, shown to its UI.
+        `signed` is one Signed Receipts, or a list of them (several receivers' at once, each
+        signed by its receiver), written in one batch. `caller`, with one: who made the call."""
         await self._hosting.require_hosted(to_agent)
-        batch = parse(common_pb2.Receipts, verify_signed(signed, "receipts"), "receipts")
-        if caller is not None and caller != signed.author:
-            raise PermissionDenied("receipts come from the messages' receiver itself")
-        updated: dict[bytes, lobby_pb2.MessageRecord] = {}
-        signalled = []
-        for receipt in batch.receipts:
-            if receipt.receiver != signed.author:
+        batches = [signed] if isinstance(signed, common_pb2.Signed) else list(signed)
+        received = []
+        for one in batches:
+            batch = parse(common_pb2.Receipts, verify_signed(one, "receipts"), "receipts")
+            if caller is not None and caller != one.author:
                 raise PermissionDenied("receipts come from the messages' receiver itself")
-            record = updated.get(receipt.message_hash)  # the batch may hold two receipts for one message
-            if record is None:
-                record = self._store.get_message(to_agent, receipt.message_hash)
+            for receipt in batch.receipts:
+                if receipt.receiver != one.author:
+                    raise PermissionDenied("receipts come from the messages' receiver itself")
+                received.append(receipt)
+        updated: dict[bytes, lobby_pb2.MessageRecord] = {}
+        records: dict[bytes, lobby_pb2.MessageRecord | None] = {}
+        indexes: dict[bytes, dict] = {}  # message hash -> receiver -> its receipt on the record
+        signalled = []
+        for receipt in received:
+            if receipt.message_hash not in records:  # the batch may hold several receipts for one message
+                records[receipt.message_hash] = self._store.get_message(to_agent, receipt.message_hash)
+            record = records[receipt.message_hash]
             if record is None:
                 continue  # a message this agent no longer keeps
             if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
                 raise PermissionDenied("a receipt is for a message its sender did not send to it")
-            mine = next((r for r in record.receipts if r.receiver == receipt.receiver), None)
+            by_receiver = indexes.get(receipt.message_hash)
+            if by_receiver is None:
+                by_receiver = indexes[receipt.message_hash] = {r.receiver: r for r in record.receipts}
+            mine = by_receiver.get(receipt.receiver)
             if mine is None:
-                mine = record.receipts.add(receiver=receipt.receiver, message_hash=receipt.message_hash,
-                                           group_uuid=receipt.group_uuid)
+                mine = by_receiver[receipt.receiver] = record.receipts.add(
+                    receiver=receipt.receiver, message_hash=receipt.message_hash, group_uuid=receipt.group_uuid)
             changed = False
             for name in ("delivered_at", "read_at"):
                 if getattr(receipt, name) and not getattr(mine, name):

@@ -131,8 +131,8 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
             return self._lobby.messaging.send_group_message(agent, request.group_uuid, request.payload,
                                                             request.reply_to, app_token=app_token)
 
-        record, outcomes = await self._auth.send_as(bearer_token(context), send)
-        return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes)
+        record, outcomes, lobby_calls = await self._auth.send_as(bearer_token(context), send)
+        return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes, lobby_calls=lobby_calls)
 
     @rpc_method
     async def GetMessages(self, request, context):
@@ -220,6 +220,15 @@ class LobbyPeerServicer(lobby_pb2_grpc.LobbyPeerServicer):
     async def ReceiveGroupMessage(self, request, context):
         await self._lobby.peer.rpc_receive_group_message(request)
         return lobby_pb2.ReceiveGroupMessageResponse()
+
+    @rpc_method
+    async def ReceiveGroupMessages(self, request, context):
+        return await self._lobby.peer.rpc_receive_group_messages(request)
+
+    @rpc_method
+    async def ReceiveReceipts(self, request, context):
+        await self._lobby.peer.rpc_receive_receipts(request)
+        return lobby_pb2.ReceiveReceiptsResponse()
 
     @rpc_method
     async def ReceiveGroupUpdate(self, request, context):

@@ -31,11 +31,13 @@ def peer_channel(node: dict, service: str = "lobby", aio: bool = True):
 
 
 @contextlib.contextmanager
-def make_network(directory, nodes=("alice", "bobby", "charlie"), extra_args=None, placement=None):
+def make_network(directory, nodes=("alice", "bobby", "charlie"), extra_args=None, placement=None,
+                 agents_per_node=None):
     """Starts the nodes (three processes each) and stops every one of them afterwards;
     `placement` puts nodes on test hosts (see net.add_nodes)."""
     try:
-        yield net.up(directory, nodes=nodes, exit_with_pid=os.getpid(), extra_args=extra_args, placement=placement)
+        yield net.up(directory, nodes=nodes, exit_with_pid=os.getpid(), extra_args=extra_args, placement=placement,
+                     agents_per_node=agents_per_node)
     finally:
         if (directory / "network.json").exists():
             net.down(directory)

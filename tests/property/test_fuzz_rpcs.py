@@ -119,6 +119,8 @@ LOBBY_PEER_RPCS = {
     "ReceiveReceipt": ALL,
     "ReceiveInvite": ALL,
     "ReceiveGroupUpdate": ALL,
+    "ReceiveGroupMessages": ALL,
+    "ReceiveReceipts": ALL,
 }
 DHT_RPCS = {
     "ListSpaces": (),
@@ -128,6 +130,9 @@ DHT_RPCS = {
     "JoinSpace": ("group_dht",),
     "LeaveSpace": ("group_dht",),
     "ExchangePeers": ("group_dht",),
+    # Anti-entropy: a summary and a fetch only read.
+    "SyncSummary": (),
+    "FetchOps": (),
 }
 TABLES = {"conductor": CONDUCTOR_RPCS, "lobby_peer": LOBBY_PEER_RPCS, "lobby": LOBBY_RPCS, "group_dht": DHT_RPCS}
 # Every RPC of the descriptors is fuzzed: one this file does not know yet (see
@@ -403,6 +408,10 @@ class Node:
         self.remote_typing = self.remote_inner("bobby", "ReceiveTyping", self.valid_inner["ReceiveTyping"][0])
         self.remote_receipt = self.remote_inner("bobby", "ReceiveReceipt", self.valid_inner["ReceiveReceipt"][0])
         self.remote_update = self.remote_inner("bobby", "ReceiveGroupUpdate", self.valid_inner["ReceiveGroupUpdate"][0])
+        self.remote_messages = self.remote_call("bobby", "ReceiveGroupMessages", lobby_pb2.ReceiveGroupMessagesRequest(
+            to_agents=[self.alice], message=self.receive_message_request.message))
+        self.remote_receipts = self.remote_call("bobby", "ReceiveReceipts", lobby_pb2.ReceiveReceiptsRequest(
+            to_agent=self.alice, receipts=[self.signed("bobby", self.valid_inner["ReceiveReceipt"][0].SerializeToString())]))
 
     @staticmethod
     def _receipts(receipt):
@@ -518,6 +527,11 @@ class Node:
             "ReceiveTyping": [self.remote_typing],
             "ReceiveReceipt": [self.remote_receipt],
             "ReceiveGroupUpdate": [self.remote_update],
+            "ReceiveGroupMessages": [self.remote_messages],
+            "ReceiveReceipts": [self.remote_receipts],
+            "SyncSummary": [d.SyncSummaryRequest(space=self.group1.dna_hash, node_id=self.alice,
+                                                 digests=bytes(8 * 16), counts=[0] * 16)],
+            "FetchOps": [d.FetchOpsRequest(space=self.group1.dna_hash, op_hashes=[self.op_hash])],
         }.get(method) or [message_class(self.input_type(method))()]
 
     @staticmethod

@@ -91,7 +91,7 @@ class Setup:
 async def test_a_non_transient_refusal_is_not_retried_and_does_not_fall_back(tmp_path, code):
     async with Setup(tmp_path, code) as s:
         before = s.dht_contents()
-        record, outcomes = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
+        record, outcomes, _ = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
 
         assert len(outcomes) == 1
         outcome = outcomes[0]
@@ -111,7 +111,7 @@ async def test_a_non_transient_refusal_is_not_retried_and_does_not_fall_back(tmp
 async def test_a_transient_refusal_is_retried_then_stored_in_the_receivers_dht_inbox(tmp_path):
     async with Setup(tmp_path, grpc.StatusCode.UNAVAILABLE) as s:
         before_entries, _ = s.dht_contents()
-        _, [outcome] = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
+        _, [outcome], _ = await s.lobby.messaging.send_group_message(s.alice, s.group, "are you there?")
 
         assert lobby_pb2.DeliveryStatus.Name(outcome.status) == "STORED_IN_DHT", outcome
         assert s.receiver_lobby.message_calls == POLICY.attempts

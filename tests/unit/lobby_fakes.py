@@ -141,9 +141,10 @@ class FakeRemote(ports.Remote):
             "ReceiveGroupUpdate": peer.rpc_receive_group_update,
             "ReceiveReceipt": peer.rpc_receive_receipt,
             "ReceiveTyping": peer.rpc_receive_typing,
+            "ReceiveGroupMessages": peer.rpc_receive_group_messages,
+            "ReceiveReceipts": peer.rpc_receive_receipts,
         }[method]
-        await receive(request)
-        return None
+        return await receive(request)
 
 
 FAST_POLICY = RetryPolicy(attempts=2, backoff_initial=0.001, backoff_max=0.002, attempt_timeout=0.1, budget=0.5)

@@ -62,6 +62,15 @@ class InMemoryNetwork(Transport):
     ) -> group_dht_pb2.ExchangePeersResponse:
         return copy(await (await self._node("exchange_peers", peer)).exchange_peers(copy(node), [copy(k) for k in known]))
 
+    async def sync_summary(self, peer: Endpoint, request: group_dht_pb2.SyncSummaryRequest,
+                           timeout: float) -> group_dht_pb2.SyncSummaryResponse:
+        return copy((await self._node("sync_summary", peer)).sync_summary(copy(request)))
+
+    async def fetch_ops(self, peer: Endpoint, space: bytes, op_hashes: list[bytes],
+                        timeout: float) -> group_dht_pb2.FetchOpsResponse:
+        request = group_dht_pb2.FetchOpsRequest(space=space, op_hashes=op_hashes)
+        return copy((await self._node("fetch_ops", peer)).fetch_ops(request))
+
 
 TRANSPORT_CALLS = [name for name, value in vars(Transport).items() if inspect.iscoroutinefunction(value)]
 
@@ -69,7 +78,8 @@ TRANSPORT_CALLS = [name for name, value in vars(Transport).items() if inspect.is
 @pytest.mark.parametrize("implementation", [InMemoryNetwork, GrpcTransport])
 def test_the_fake_and_the_grpc_transport_implement_the_transport_protocol_as_declared(implementation):
     assert Transport in implementation.__mro__  # declared, not only shaped alike
-    assert set(TRANSPORT_CALLS) == {"certificate_at", "publish", "get", "get_links", "exchange_peers"}
+    assert set(TRANSPORT_CALLS) == {"certificate_at", "publish", "get", "get_links", "exchange_peers",
+                                    "sync_summary", "fetch_ops"}
     for name in TRANSPORT_CALLS:
         assert inspect.signature(getattr(implementation, name)) == inspect.signature(getattr(Transport, name)), name
 

@@ -63,7 +63,7 @@ def test_message_reaches_each_receiver_once_with_time_received(tmp_path):
         lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         subs = {n: lobbies[n].signals.subscribe(agents[n]) for n in ("bobby", "charlie")}
-        record, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "hello")
+        record, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "hello")
         assert {o.status for o in outcomes} == {lobby_pb2.DELIVERED}
         for name, sub in subs.items():
             messages = [s.message.message for s in drain(sub) if s.WhichOneof("signal") == "message"]
@@ -99,7 +99,7 @@ def test_blocked_group_gets_nothing_but_sender_sees_delivered(tmp_path):
         group = await _group(lobbies, agents)
         await lobbies["bobby"].groups.block_group(agents["bobby"], group)
         sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "anyone?")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "anyone?")
         assert {o.status for o in outcomes} == {lobby_pb2.DELIVERED}
         assert message_signals(drain(sub)) == []
         assert lobbies["bobby"].history.get_messages(agents["bobby"], group, 10, "")[0] == []
@@ -142,7 +142,7 @@ def test_unreachable_receiver_gets_it_through_the_group_dht_sealed_and_catches_u
         lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby", "charlie"])
         group = await _group(lobbies, agents)
         remote.down.add("lobby-charlie")
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "while you were out")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], group, "while you were out")
         by_receiver = {o.receiver: o for o in outcomes}
         assert by_receiver[agents["bobby"]].status == lobby_pb2.DELIVERED
         stored = by_receiver[agents["charlie"]]
@@ -167,12 +167,12 @@ def test_a_receiver_that_just_failed_goes_straight_to_the_dht(tmp_path):
         remote.down.add("lobby-bobby")
         await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "one")
         calls = remote.calls["lobby-bobby"]
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "two")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "two")
         assert outcomes[0].status == lobby_pb2.STORED_IN_DHT
         assert remote.calls["lobby-bobby"] == calls  # no call_remote: the liveness memory decided
         remote.down.clear()
         lobbies["alice"].liveness.succeeded(agents["bobby"])
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "three")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "three")
         assert outcomes[0].status == lobby_pb2.DELIVERED
 
     run(scenario())
@@ -184,7 +184,7 @@ def test_when_the_dht_cannot_take_it_either_it_is_queued_and_the_outbox_delivers
         info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
         remote.down.add("lobby-bobby")
         dht.down = True
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "queued")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "queued")
         assert outcomes[0].status == lobby_pb2.QUEUED
         outbox = lobbies["alice"].outbox
         assert len(outbox) == 1
@@ -213,7 +213,7 @@ def test_a_refusal_is_not_retried_and_does_not_fall_back(tmp_path):
         info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
         remote.refusing["lobby-bobby"] = ("PERMISSION_DENIED", "the sender is not a member")
         calls, published = remote.calls["lobby-bobby"], len(dht.published)
-        _, outcomes = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "no")
+        _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "no")
         assert outcomes[0].status == lobby_pb2.FAILED
         assert "PERMISSION_DENIED" in outcomes[0].detail and "not a member" in outcomes[0].detail
         assert remote.calls["lobby-bobby"] == calls + 1
@@ -290,7 +290,7 @@ def test_a_receipt_owed_when_the_lobby_stops_goes_out_after_its_restart_and_only
         await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
         alice_hears = lobbies["alice"].signals.subscribe(agents["alice"])
         lobbies["bobby"].receipts.batch_seconds = 3600  # it would go out long after the "crash"
-        record, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
+        record, _, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
         await lobbies["bobby"].receipts.mark_read(agents["bobby"], info.group_uuid, [record.message_hash])
         await lobbies["bobby"].close()  # stops before the batch went out
         lobbies["bobby"].store.close()
@@ -327,7 +327,7 @@ def test_mark_read_counts_a_message_named_twice_once_and_owes_one_read_receipt(t
         info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "trip", ["bobby"])
         await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
         lobbies["bobby"].receipts.batch_seconds = 3600  # still owed when we look
-        record, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
+        record, _, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
         h = record.message_hash
         assert await lobbies["bobby"].receipts.mark_read(agents["bobby"], info.group_uuid, [h, h]) == 1
         assert await lobbies["bobby"].receipts.mark_read(agents["bobby"], info.group_uuid, [h]) == 0
@@ -349,7 +349,7 @@ def test_a_batch_of_receipts_that_cannot_be_signed_goes_out_on_a_later_try(tmp_p
         bobby.receipts.retry = RetryPolicy(backoff_initial=0.05, backoff_max=0.05)
         bobby_conductor = conductor.nodes["bobby"]
         bobby_conductor.fail_next_signs(2)  # bobby signs nothing but the receipt batch (and its envelope)
-        record, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
+        record, _, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "hello")
         heard = []
         await eventually(lambda: heard.extend(_receipts_heard(alice_hears)) or heard, "alice hears the receipt", 5)
         assert bobby_conductor.failing_signs == 0

@@ -188,7 +188,7 @@ class ListSpacesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Space(_message.Message):
-    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name")
+    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name", "sync")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,7 @@ class Space(_message.Message):
     UPDATE_SEQ_FIELD_NUMBER: _ClassVar[int]
     UPDATE_HEAD_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     template: str
     properties: _common_pb2.GroupProperties
@@ -209,7 +210,26 @@ class Space(_message.Message):
     update_seq: int
     update_head: bytes
     name: str
-    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ...) -> None: ...
+    sync: SyncStats
+    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ...) -> None: ...
+
+class SyncStats(_message.Message):
+    __slots__ = ("rounds", "clean_rounds", "clean_round_bytes", "ops_repaired", "ops_refused", "last_round_micros", "last_repair_micros")
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_ROUND_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OPS_REPAIRED_FIELD_NUMBER: _ClassVar[int]
+    OPS_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    LAST_ROUND_MICROS_FIELD_NUMBER: _ClassVar[int]
+    LAST_REPAIR_MICROS_FIELD_NUMBER: _ClassVar[int]
+    rounds: int
+    clean_rounds: int
+    clean_round_bytes: int
+    ops_repaired: int
+    ops_refused: int
+    last_round_micros: int
+    last_repair_micros: int
+    def __init__(self, rounds: _Optional[int] = ..., clean_rounds: _Optional[int] = ..., clean_round_bytes: _Optional[int] = ..., ops_repaired: _Optional[int] = ..., ops_refused: _Optional[int] = ..., last_round_micros: _Optional[int] = ..., last_repair_micros: _Optional[int] = ...) -> None: ...
 
 class ListSpacesResponse(_message.Message):
     __slots__ = ("node_id", "spaces", "peers")
@@ -235,3 +255,41 @@ class ExchangePeersResponse(_message.Message):
     node: NodeInfo
     known: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     def __init__(self, node: _Optional[_Union[NodeInfo, _Mapping]] = ..., known: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class SyncSummaryRequest(_message.Message):
+    __slots__ = ("space", "node_id", "digests", "counts", "start_after")
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    space: bytes
+    node_id: bytes
+    digests: bytes
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    start_after: bytes
+    def __init__(self, space: _Optional[bytes] = ..., node_id: _Optional[bytes] = ..., digests: _Optional[bytes] = ..., counts: _Optional[_Iterable[int]] = ..., start_after: _Optional[bytes] = ...) -> None: ...
+
+class SyncSummaryResponse(_message.Message):
+    __slots__ = ("op_hashes", "truncated", "differing")
+    OP_HASHES_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    op_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    truncated: bool
+    differing: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, op_hashes: _Optional[_Iterable[bytes]] = ..., truncated: _Optional[bool] = ..., differing: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FetchOpsRequest(_message.Message):
+    __slots__ = ("space", "op_hashes")
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    OP_HASHES_FIELD_NUMBER: _ClassVar[int]
+    space: bytes
+    op_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, space: _Optional[bytes] = ..., op_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class FetchOpsResponse(_message.Message):
+    __slots__ = ("ops",)
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    ops: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, ops: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...

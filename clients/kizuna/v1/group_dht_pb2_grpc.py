@@ -69,6 +69,16 @@ class GroupDhtStub:
                 request_serializer=kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersResponse.FromString,
                 _registered_method=True)
+        self.SyncSummary = channel.unary_unary(
+                '/kizuna.v1.GroupDht/SyncSummary',
+                request_serializer=kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryResponse.FromString,
+                _registered_method=True)
+        self.FetchOps = channel.unary_unary(
+                '/kizuna.v1.GroupDht/FetchOps',
+                request_serializer=kizuna_dot_v1_dot_group__dht__pb2.FetchOpsRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_group__dht__pb2.FetchOpsResponse.FromString,
+                _registered_method=True)
 
 
 class GroupDhtServicer:
@@ -123,6 +133,22 @@ class GroupDhtServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncSummary(self, request, context):
+        """Node to node, anti-entropy: the asking node's digest, per slice of the address ring,
+        of the ops it holds in a space at the addresses both nodes should hold; the answer
+        lists the hashes of the ops this node holds there, in each slice whose digest differs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchOps(self, request, context):
+        """Node to node: ops of a space this node holds, by op hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GroupDhtServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +186,16 @@ def add_GroupDhtServicer_to_server(servicer, server):
                     servicer.ExchangePeers,
                     request_deserializer=kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersResponse.SerializeToString,
+            ),
+            'SyncSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncSummary,
+                    request_deserializer=kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryResponse.SerializeToString,
+            ),
+            'FetchOps': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchOps,
+                    request_deserializer=kizuna_dot_v1_dot_group__dht__pb2.FetchOpsRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_group__dht__pb2.FetchOpsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +387,60 @@ class GroupDht:
             '/kizuna.v1.GroupDht/ExchangePeers',
             kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersRequest.SerializeToString,
             kizuna_dot_v1_dot_group__dht__pb2.ExchangePeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.GroupDht/SyncSummary',
+            kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryRequest.SerializeToString,
+            kizuna_dot_v1_dot_group__dht__pb2.SyncSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchOps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.GroupDht/FetchOps',
+            kizuna_dot_v1_dot_group__dht__pb2.FetchOpsRequest.SerializeToString,
+            kizuna_dot_v1_dot_group__dht__pb2.FetchOpsResponse.FromString,
             options,
             channel_credentials,
             insecure,

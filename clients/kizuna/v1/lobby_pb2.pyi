@@ -174,12 +174,14 @@ class SendGroupMessageRequest(_message.Message):
     def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., reply_to: _Optional[bytes] = ...) -> None: ...
 
 class SendGroupMessageResponse(_message.Message):
-    __slots__ = ("message", "outcomes")
+    __slots__ = ("message", "outcomes", "lobby_calls")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    LOBBY_CALLS_FIELD_NUMBER: _ClassVar[int]
     message: MessageRecord
     outcomes: _containers.RepeatedCompositeFieldContainer[DeliveryOutcome]
-    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ...) -> None: ...
+    lobby_calls: int
+    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[DeliveryOutcome, _Mapping]]] = ..., lobby_calls: _Optional[int] = ...) -> None: ...
 
 class GetMessagesRequest(_message.Message):
     __slots__ = ("group_uuid", "page_size", "page_token", "cursor_message", "cursor_time", "newer", "author")
@@ -441,6 +443,30 @@ class ReceiveGroupMessageResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ReceiveGroupMessagesRequest(_message.Message):
+    __slots__ = ("to_agents", "message")
+    TO_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    to_agents: _containers.RepeatedScalarFieldContainer[bytes]
+    message: _common_pb2.Signed
+    def __init__(self, to_agents: _Optional[_Iterable[bytes]] = ..., message: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiverResult(_message.Message):
+    __slots__ = ("agent", "code", "message")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    agent: bytes
+    code: str
+    message: str
+    def __init__(self, agent: _Optional[bytes] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ReceiveGroupMessagesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ReceiverResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ReceiverResult, _Mapping]]] = ...) -> None: ...
+
 class ReceiveGroupUpdateRequest(_message.Message):
     __slots__ = ("to_agent", "update")
     TO_AGENT_FIELD_NUMBER: _ClassVar[int]
@@ -462,6 +488,18 @@ class ReceiveReceiptRequest(_message.Message):
     def __init__(self, to_agent: _Optional[bytes] = ..., receipts: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class ReceiveReceiptResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReceiveReceiptsRequest(_message.Message):
+    __slots__ = ("to_agent", "receipts")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    receipts: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, to_agent: _Optional[bytes] = ..., receipts: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
+
+class ReceiveReceiptsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

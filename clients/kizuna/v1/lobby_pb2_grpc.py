@@ -1052,6 +1052,16 @@ class LobbyPeerStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
                 _registered_method=True)
+        self.ReceiveGroupMessages = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveGroupMessages',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessagesResponse.FromString,
+                _registered_method=True)
+        self.ReceiveReceipts = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveReceipts',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.FromString,
+                _registered_method=True)
 
 
 class LobbyPeerServicer:
@@ -1092,6 +1102,22 @@ class LobbyPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveGroupMessages(self, request, context):
+        """One call per node, not per agent: a group message for every receiver the called
+        lobby hosts (envelope body ReceiveGroupMessagesRequest, its target the first of
+        `to_agents`), each receiver's outcome answered apart; and the receipts of several
+        receivers for one author (envelope body ReceiveReceiptsRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReceiveReceipts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LobbyPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1119,6 +1145,16 @@ def add_LobbyPeerServicer_to_server(servicer, server):
                     servicer.ReceiveTyping,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.SerializeToString,
+            ),
+            'ReceiveGroupMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveGroupMessages,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessagesResponse.SerializeToString,
+            ),
+            'ReceiveReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveReceipts,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1258,6 +1294,60 @@ class LobbyPeer:
             '/kizuna.v1.LobbyPeer/ReceiveTyping',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveTypingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveGroupMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.LobbyPeer/ReceiveGroupMessages',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.LobbyPeer/ReceiveReceipts',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.FromString,
             options,
             channel_credentials,
             insecure,
