@@ -281,10 +281,11 @@ class Tap:
     """An agent's signal stream, read lean: the arrival time of every message signal by its
     payload, and a count per payload tag."""
 
-    def __init__(self, name: str, address: str, token: str):
+    def __init__(self, name: str, address: str, token: str, channel: grpc.aio.Channel | None = None):
         self.name = name
         self.address = address
         self.token = token
+        self._shared = channel  # a channel of the caller's (many streams on one), left open at close
         self.arrivals: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.duplicates = 0
@@ -297,7 +298,7 @@ class Tap:
     async def start(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = self._shared or grpc.aio.insecure_channel(self.address)
             stub = lobby_pb2_grpc.LobbyStub(self._channel)
             self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=(("authorization", f"Bearer {self.token}"),))
             try:
@@ -307,7 +308,8 @@ class Tap:
                 break
             except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
                 self._stream.cancel()
-                await self._channel.close()
+                if self._shared is None:
+                    await self._channel.close()
                 if time.monotonic() >= deadline:
                     raise RuntimeError(f"cannot open {self.name}'s signal stream: {exc}") from None
                 await asyncio.sleep(0.05)
@@ -362,7 +364,7 @@ class Tap:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._channel is not None:
+        if self._channel is not None and self._shared is None:
             await self._channel.close()
 
 
@@ -797,6 +799,9 @@ def table(results: dict) -> str:
     w = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
     lines = [f"{'section':<{w[0]}}  {'measure':<{w[1]}}  result", "-" * (w[0] + w[1] + 60)]
     lines += [f"{a:<{w[0]}}  {b:<{w[1]}}  {c}" for a, b, c in rows]
+    if results.get("scale"):
+        from bench import scale  # bench.scale builds on this module
+        lines += ["", scale.table(results["scale"])]
     lines += ["", "targets:"]
     for t in results.get("targets", []):
         lines.append(f"  {verdict(t['ok']):<4}  {t['target']:<52} {t['value']}")
@@ -928,6 +933,10 @@ def parse_args(argv=None):
     parser.add_argument("--dir", help="network directory (default: a temporary one, removed afterwards)")
     parser.add_argument("--keep", action="store_true", help="keep the network directory (data and logs) afterwards")
     parser.add_argument("--out", help="JSON output path (default bench/results/<timestamp>.json)")
+    parser.add_argument("--no-scale", action="store_true", help="skip section 8 (scale)")
+    parser.add_argument("--scale-only", action="store_true", help="run section 8 (scale) alone")
+    from bench import scale  # bench.scale builds on this module
+    scale.add_arguments(parser)
     args = parser.parse_args(argv)
     defaults = dict(nodes=5, echo_calls=3000, leveldb_puts=5000, sends=300, throughput_per_sender=500,
                     fanout="10,50", fanout_messages=40, offline_rounds=3, offline_sends=30, catchup=1000)
@@ -937,6 +946,7 @@ def parse_args(argv=None):
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.nodes = max(3, min(len(NODE_NAMES), args.nodes))
+    args.scale = None if args.no_scale else scale.settings(args, args.quick)
     return args
 
 
@@ -947,7 +957,7 @@ def main(argv=None) -> int:
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "grpcio": grpc.__version__,
                     "platform": platform.platform()},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("dir", "out")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("dir", "out", "scale")},
     }
     with contextlib.suppress(Exception):
         results["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -955,13 +965,21 @@ def main(argv=None) -> int:
     directory = args.dir or tempfile.mkdtemp(prefix="kizuna-bench-")
     error = None
     try:
-        asyncio.run(run(args, results, directory))
+        if not args.scale_only:
+            asyncio.run(run(args, results, directory))
     except BaseException as exc:  # noqa: BLE001 - still take the network down and write what we have
         error = exc
         results["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         with contextlib.suppress(Exception):
             net.down(directory)
+    if error is None and args.scale is not None:
+        from bench import scale  # bench.scale builds on this module
+        try:
+            results["scale"] = scale.run_section(args.scale, str(Path(directory) / "scale"))
+        except BaseException as exc:  # noqa: BLE001 - write what we have
+            error = exc
+            results["error"] = f"scale: {type(exc).__name__}: {exc}"
         lost = any((results.get(k) or {}).get("lost") for k in ("send_to_signal", "throughput")) or any(
             f.get("lost") for f in results.get("fan_out", [])) or (results.get("catch_up") and not results["catch_up"]["complete"])
         keep = args.keep or error is not None or lost
@@ -969,7 +987,7 @@ def main(argv=None) -> int:
             shutil.rmtree(directory, ignore_errors=True)
         elif keep:
             results["kept_network_dir"] = directory
-    results["targets"] = targets(results)
+    results["targets"] = targets(results) + (results.get("scale") or {}).get("targets", [])
     results["seconds"] = time.time() - started
     out = Path(args.out) if args.out else RESULTS_DIR / f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

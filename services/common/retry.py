@@ -47,6 +47,13 @@ class RetryPolicy(FlagSettings):
             reraise=True,
         )
 
+    def for_batch(self, items: int, seconds_per_item: float) -> "RetryPolicy":
+        """This policy for one call carrying `items` items of work for the callee (a message
+        or an invite for each receiver a lobby hosts): each try, and the budget, longer by
+        the work it carries, so a live callee doing it is not taken for an unreachable one."""
+        extra = max(0, items - 1) * seconds_per_item
+        return dataclasses.replace(self, attempt_timeout=self.attempt_timeout + extra, budget=self.budget + extra)
+
     def wait_before(self, failures: int) -> float:
         """The pause after `failures` failed tries before the next one, for work retried in
         the background (the outbox, receipts, start-up): exponential from backoff_initial,

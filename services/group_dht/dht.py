@@ -114,7 +114,7 @@ class GroupDhtNode:
         await self._background.settle()
 
     def _announce(self) -> None:
-        self._background.spawn(self._gossip.exchange_with_peers())
+        self._background.spawn(self._gossip.exchange_with_peers(everyone=True))  # a changed word, to all at once
 
     # spaces
 

@@ -1,8 +1,14 @@
-"""Peer exchange: this node's signed word about itself traded with every bootstrap address and
-known peer, at start and then periodically, and the addresses it learns to bootstrap from."""
+"""Peer exchange: this node's signed word about itself traded with the bootstrap addresses
+not yet known as peers and a few known peers a round (the least recently exchanged with
+first), at start and then periodically, and the addresses it learns to bootstrap from.
+
+A round costs the same however many peers there are: with N nodes each peer hears from
+this node every N / GOSSIP_FANOUT rounds, and what one node learns reaches the others
+within a few rounds, since every answer carries every peer its sender knows."""
 
 import asyncio
 import logging
+import time
 
 from kizuna.v1 import group_dht_pb2
 from services.common import tls
@@ -16,6 +22,8 @@ from services.group_dht.ports import Endpoint, endpoint_of
 log = logging.getLogger("kizuna.group_dht")
 
 GOSSIP_INTERVAL = 2.0
+GOSSIP_FANOUT = 4  # known peers exchanged with per round
+NODE_INFO_REFRESH = 60.0  # seconds before the node's unchanged word about itself is signed anew
 MAX_LEARNED_ADDRESSES = 256
 
 
@@ -34,6 +42,8 @@ class Gossip:
                 address, pin = tls.split_pin(given)
                 self._bootstrap[address] = (pin, b"")
         self._interval = interval
+        self._exchanged_at: dict[bytes, float] = {}  # node id -> when last exchanged with (asked)
+        self._said: group_dht_pb2.NodeInfo | None = None
 
     @property
     def bootstrap(self) -> tuple[str, ...]:
@@ -54,15 +64,24 @@ class Gossip:
         return False
 
     def node_info(self) -> group_dht_pb2.NodeInfo:
-        """This node's word about itself, signed with its node key."""
-        return self._identity.sign(group_dht_pb2.NodeInfo(
+        """This node's word about itself, signed with its node key: signed anew when what it
+        says changes (its spaces) and every NODE_INFO_REFRESH seconds, so peers store and pass
+        on a new word only then, not after every exchange."""
+        spaces = [s.space for s in self._ctx.store.list_spaces()]
+        said = self._said
+        if said is not None and list(said.spaces) == spaces and said.address == self.address \
+                and said.tls_certificate == self.tls_certificate \
+                and now_micros() - said.timestamp < NODE_INFO_REFRESH * 1_000_000:
+            return said
+        self._said = self._identity.sign(group_dht_pb2.NodeInfo(
             node_id=self._identity.node_id,
             address=self.address,
-            spaces=[s.space for s in self._ctx.store.list_spaces()],
+            spaces=spaces,
             timestamp=now_micros(),
             public_key=self._identity.public_key,
             tls_certificate=self.tls_certificate,
         ))
+        return self._said
 
     async def run(self) -> None:
         """Exchanges at once, then every `interval` seconds, until cancelled."""
@@ -89,13 +108,20 @@ class Gossip:
             if self._ctx.peers.merge(info):
                 log.debug("peer %s at %s is in %d spaces", info.node_id.hex()[:16], info.address, len(info.spaces))
 
-    async def exchange_with_peers(self) -> None:
-        """One round of peer exchange with every bootstrap address and known peer, in parallel."""
+    async def exchange_with_peers(self, everyone: bool = False) -> None:
+        """One round of peer exchange, in parallel, with every bootstrap address not known as
+        a peer and the GOSSIP_FANOUT known peers least recently exchanged with (`everyone`:
+        with every known peer)."""
         me = self.node_info()
         known = self._ctx.peers.all()
-        by_address = {a: None for a in self._bootstrap}
-        for peer in known:
+        peer_addresses = {p.address for p in known}
+        by_address = {a: None for a in self._bootstrap if a not in peer_addresses}
+        others = sorted((p for p in known if p.address != self.address),
+                        key=lambda p: self._exchanged_at.get(p.node_id, 0.0))
+        now = time.monotonic()
+        for peer in others if everyone else others[:GOSSIP_FANOUT]:
             by_address[peer.address] = peer
+            self._exchanged_at[peer.node_id] = now
         by_address.pop(self.address, None)
 
         async def exchange(address: str, peer: group_dht_pb2.NodeInfo | None):

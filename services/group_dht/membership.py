@@ -28,7 +28,7 @@ class Membership:
                          updates=()) -> None:
         """Makes this node a member of the space for the agent; idempotent. For an agent
         added to a group after its creation, `updates` (the group's signed updates) prove
-        it is a member. The new membership is pushed to known peers in the background."""
+        it is a member. A space new to the node is pushed to known peers in the background."""
         check_hash(space, "space")
         check_agent_key(agent)
         if template == dna.LOBBY_TEMPLATE:
@@ -45,6 +45,7 @@ class Membership:
         else:
             raise InvalidArgument(f"template must be '{dna.LOBBY_TEMPLATE}' or '{dna.GROUP_TEMPLATE}', not '{template}'")
         record = self._store.get_space(space)
+        new_space = record is None
         if record is None:
             if self._store.space_count() >= self.max_spaces:
                 raise ResourceExhausted(f"this node's DHT holds its maximum of {self.max_spaces} spaces")
@@ -57,7 +58,8 @@ class Membership:
             record.agents.append(agent)
         self._store.put_space(record)
         log.info("agent %s joined space %s", agent.hex()[:16], space.hex()[:16])
-        self._announce()
+        if new_space:  # the node's word about itself changed: its peers hear of it at once
+            self._announce()
 
     async def leave_space(self, space: bytes, agent: bytes) -> None:
         """Removes the agent from the space; with no agent left, the node leaves the space

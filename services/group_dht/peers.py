@@ -51,28 +51,32 @@ class PeerTable:
         self._down_until: dict[bytes, float] = {}
         self._failing_since: dict[bytes, float] = {}
         self.on_return = on_return
+        # every known peer, read from the store once: peer exchange and placement ask often
+        self._known: dict[bytes, group_dht_pb2.NodeInfo] = {p.node_id: p for p in store.list_peers()}
 
     def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
         """Records what a node says about itself when it is newer than what is known; never self."""
         if info.node_id == self._self_id:
             return False
+        known = self._known.get(info.node_id)
+        if known is not None and known.timestamp >= info.timestamp:
+            return False  # before any check: most of what a peer exchange carries is known already
         try:
             check_node_info(info)
         except (InvalidArgument, PermissionDenied):
             return False
-        known = self._store.get_peer(info.node_id)
-        if known is not None and known.timestamp >= info.timestamp:
-            return False
-        if known is None and len(self._store.list_peers()) >= MAX_PEERS:
+        if known is None and len(self._known) >= MAX_PEERS:
             return False
         self._store.put_peer(info)
+        self._known[info.node_id] = info
         return True
 
     def get(self, node_id: bytes) -> group_dht_pb2.NodeInfo | None:
-        return self._store.get_peer(node_id)
+        return self._known.get(node_id)
 
     def all(self) -> list[group_dht_pb2.NodeInfo]:
-        return self._store.list_peers()
+        """Every known peer (the table's own messages: read, don't change them)."""
+        return list(self._known.values())
 
     def in_space(self, space: bytes) -> list[group_dht_pb2.NodeInfo]:
         return [p for p in self.all() if space in p.spaces]

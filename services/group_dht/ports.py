@@ -55,14 +55,18 @@ class GrpcTransport(Transport):
     """The node's outgoing calls as GroupDht stubs over pooled channels; a failed call
     raises the domain error carrying the same status.
 
-    Only ExchangePeers waits for the channel to be ready (within its timeout): it is how a
-    node finds peers at start-up, when they may not be up yet. The data path (Publish, Get,
-    GetLinks) fails fast with UNAVAILABLE on a channel that cannot connect, so a dead
-    holder costs no more than a refused connection; the pool's short reconnect backoff
-    lets a peer that comes back be reached again within about a second."""
+    Only ExchangePeers with a peer that has never answered waits for the channel to be
+    ready (within its timeout): it is how a node finds peers at start-up, when they may not
+    be up yet. Everything else fails fast with UNAVAILABLE on a channel that cannot
+    connect, so a dead peer costs no more than a refused connection and is marked down at
+    once (not a timeout later); the pool's short reconnect backoff lets a peer that comes
+    back be reached again within about a second."""
+
+    MAX_REMEMBERED = 10_000
 
     def __init__(self, pool: ChannelPool):
         self._pool = pool
+        self._answered: set[str] = set()  # addresses that have answered an ExchangePeers
 
     def _stub(self, peer: Endpoint) -> group_dht_pb2_grpc.GroupDhtStub:
         return group_dht_pb2_grpc.GroupDhtStub(self._pool.pinned(peer.address, peer.certificate))
@@ -99,7 +103,11 @@ class GrpcTransport(Transport):
     ) -> group_dht_pb2.ExchangePeersResponse:
         request = group_dht_pb2.ExchangePeersRequest(known=known)
         getattr(request, "from").CopyFrom(node)
-        return await self._unary(self._stub(peer).ExchangePeers(request, timeout=timeout, wait_for_ready=True))
+        first = peer.address not in self._answered
+        answer = await self._unary(self._stub(peer).ExchangePeers(request, timeout=timeout, wait_for_ready=first))
+        if first and len(self._answered) < self.MAX_REMEMBERED:
+            self._answered.add(peer.address)
+        return answer
 
     async def sync_summary(self, peer: Endpoint, request: group_dht_pb2.SyncSummaryRequest,
                            timeout: float) -> group_dht_pb2.SyncSummaryResponse:

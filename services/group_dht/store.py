@@ -9,6 +9,7 @@ NODE_ID = b"node_id"
 NODE_KEY = b"node_key"
 BASIS_INDEX = b"basis_index"  # set once the basis index covers every op held
 EVERY_NODE = b"*"  # basis index flag: an op every node of its space holds (a group update)
+MAX_ADDED = 4096  # ops remembered per space as stored since the store opened
 
 
 class DhtStore:
@@ -26,6 +27,11 @@ class DhtStore:
         self._meta = self._store.table(b"meta:")  # name -> value
         # space + basis address + op hash -> EVERY_NODE or b"": what anti-entropy summarizes
         self._basis = self._store.table(b"basis:")
+        # space -> (address, op hash, every node) of the ops stored since this store opened, the
+        # latest MAX_ADDED: what anti-entropy adds to the summaries it keeps
+        self._added: dict[bytes, list[tuple[bytes, bytes, bool]]] = {}
+        self._trimmed: dict[bytes, int] = {}  # space -> how many were dropped off the front
+        self._epochs: dict[bytes, int] = {}  # space -> times it was dropped
         if self._meta.get(BASIS_INDEX) is None:
             self._index_basis()
 
@@ -65,7 +71,27 @@ class DhtStore:
                 b.put(self._links, space + op.base + op_hash, op_hash)
             elif op.kind == group_dht_pb2.DELETE_LINK:
                 b.put(self._deleted, space + op.base + op.link_address, op_hash)
+        basis, flag = _basis_of(op)
+        added = self._added.setdefault(space, [])
+        added.append((basis, op_hash, flag == EVERY_NODE))
+        overflow = len(added) - MAX_ADDED
+        if overflow > 0:
+            del added[:overflow]
+            self._trimmed[space] = self._trimmed.get(space, 0) + overflow
         return True
+
+    def generation(self, space: bytes) -> tuple[int, int]:
+        """(epoch, position): the position grows with every op stored in the space, the epoch
+        with every drop of it (while this store is open)."""
+        return self._epochs.get(space, 0), self._trimmed.get(space, 0) + len(self._added.get(space, ()))
+
+    def added_since(self, space: bytes, position: int) -> list[tuple[bytes, bytes, bool]] | None:
+        """(basis address, op hash, every node) of the ops stored in the space since
+        `position` (of `generation`), oldest first; None when they are no longer all known."""
+        start = position - self._trimmed.get(space, 0)
+        if start < 0:
+            return None
+        return self._added.get(space, [])[start:]
 
     def get_signed(self, space: bytes, op_hash: bytes) -> common_pb2.Signed | None:
         raw = self._ops.get(space + op_hash)
@@ -124,6 +150,9 @@ class DhtStore:
             for table in (self._ops, self._entries, self._links, self._deleted, self._basis):
                 for key in list(table.keys(prefix=space)):
                     b.delete(table, key)
+        self._epochs[space] = self._epochs.get(space, 0) + 1
+        self._added.pop(space, None)
+        self._trimmed.pop(space, None)
 
     # peers
 

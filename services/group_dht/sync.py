@@ -9,9 +9,12 @@ holders, so asking each peer of a space covers every address this node should ho
 an empty answer.
 
 Rounds run with every peer of a space when this node starts, when the space's set of live
-nodes changes (a node joined, or one is gone: the next nodes in line become holders) and
-with a peer that answers again after failing; otherwise with a few peers at a time, the
-least recently asked first. Each round with a peer runs on its own in the background (a
+nodes changes (a node joined, or one is gone: the next nodes in line become holders), with
+a peer that answers again after failing, and with a peer whose summary differed from this
+node's when it asked (it may hold what this node lacks: two nodes that see a holder gone
+at different moments repair each other at once, not at the next paced round; once per
+interval per peer at most); otherwise with a few peers at a time, the least recently
+asked first. Each round with a peer runs on its own in the background (a
 few at once, each call under the call timeout), peers marked down are skipped, and a peer
 with a round still running is not asked again: an unreachable peer holds nothing up."""
 
@@ -40,6 +43,7 @@ PARALLEL = 4  # peers asked at once
 MAX_HASHES = 1024  # op hashes per summary answer (then it is truncated)
 MAX_FETCH = 128  # ops per FetchOps call
 MAX_PAGES = 8  # summary pages per peer per round: the rest waits for the next round
+MAX_KEPT_SUMMARIES = 4096  # (space, peer) summaries kept between rounds
 KIND_ORDER = {group_dht_pb2.STORE_ENTRY: 0, group_dht_pb2.CREATE_LINK: 1, group_dht_pb2.DELETE_LINK: 2}
 
 
@@ -89,11 +93,16 @@ class AntiEntropy:
         self._holding = holding
         self.interval = interval
         self._cache = HolderCache()
+        # (space, peer) -> (store epoch, position, node set, summary): kept, and brought up to
+        # date with the ops stored since, while the space's node set stays the same
+        self._summaries: dict[tuple[bytes, bytes], tuple[int, int, frozenset, Summary]] = {}
         self._stats: dict[bytes, group_dht_pb2.SyncStats] = {}
         self._node_sets: dict[bytes, frozenset] = {}
         self._last_paced: dict[bytes, float] = {}
         self._last_asked: dict[bytes, float] = {}  # node id -> when last asked
         self._returned: set[bytes] = set()
+        self._ask_back: dict[bytes, set[bytes]] = {}  # space -> peers whose summary differed from ours
+        self._asked_back_at: dict[tuple[bytes, bytes], float] = {}
         self._wake = asyncio.Event()
         self._running: set[tuple[bytes, bytes]] = set()
         self._limit = asyncio.Semaphore(PARALLEL)
@@ -103,9 +112,30 @@ class AntiEntropy:
     def _summary(self, space: bytes, other: bytes) -> Summary:
         """The digests of the ops this node holds in the space that both it and `other`
         should hold: both sides of a round summarize the same addresses, so the digests
-        differ only where one of them lacks an op."""
+        differ only where one of them lacks an op. Kept, and brought up to date with the ops
+        stored since, until the space's nodes change: a round reads only what is new."""
         me = self._ctx.node_id
         nodes = frozenset(self._ctx.nodes_in_space(space)) | {other, me}
+        key = (space, other)
+        epoch, position = self._store.generation(space)
+        kept = self._summaries.get(key)
+        if kept is not None and kept[0] == epoch and kept[2] == nodes:
+            added = self._store.added_since(space, kept[1])
+            if added is not None:
+                summary = kept[3]
+                for address, hash_, every in added:
+                    if every or {other, me} <= self._cache.holders(space, nodes, address, self._ctx.replication):
+                        summary.add(address, hash_)
+                self._summaries[key] = (epoch, position, nodes, summary)
+                return summary
+        summary = self._build_summary(space, other, nodes)
+        if len(self._summaries) >= MAX_KEPT_SUMMARIES:
+            self._summaries.pop(next(iter(self._summaries)))
+        self._summaries[key] = (epoch, position, nodes, summary)
+        return summary
+
+    def _build_summary(self, space: bytes, other: bytes, nodes: frozenset) -> Summary:
+        me = self._ctx.node_id
         summary = Summary.empty()
         for address, hash_, every in self._store.held(space):
             if not every:
@@ -130,6 +160,8 @@ class AntiEntropy:
         differing = [i for i in range(SLICES)
                      if mine.digests[i] != request.digests[i * DIGEST_LEN:(i + 1) * DIGEST_LEN]
                      or mine.counts[i] != request.counts[i]]
+        if differing and not request.start_after:
+            self._asked_by_differing(request.space, request.node_id)
         hashes = sorted(h for i in differing for h in mine.hashes[i] if h > request.start_after)
         return group_dht_pb2.SyncSummaryResponse(op_hashes=hashes[:MAX_HASHES], truncated=len(hashes) > MAX_HASHES,
                                                  differing=differing)
@@ -147,6 +179,17 @@ class AntiEntropy:
 
     def stats(self, space: bytes) -> group_dht_pb2.SyncStats:
         return self._stats.setdefault(space, group_dht_pb2.SyncStats())
+
+    def _asked_by_differing(self, space: bytes, node_id: bytes) -> None:
+        key = (space, node_id)
+        now = time.monotonic()
+        if now - self._asked_back_at.get(key, -self.interval) < self.interval:
+            return
+        if len(self._asked_back_at) > 4 * MAX_HASHES:  # bounded: forget the oldest
+            self._asked_back_at.pop(next(iter(self._asked_back_at)))
+        self._asked_back_at[key] = now
+        self._ask_back.setdefault(space, set()).add(node_id)
+        self._wake.set()
 
     def peer_returned(self, node_id: bytes) -> None:
         """A peer that was failing answered: it is asked at the next tick."""
@@ -184,9 +227,11 @@ class AntiEntropy:
         """space -> the peers to ask now."""
         now = time.monotonic()
         returned, self._returned = self._returned, set()
+        ask_back, self._ask_back = self._ask_back, {}
         due = {}
         for space in self._spaces():
             peers = self.live_peers(space)
+            wanted = returned | ask_back.get(space, set())
             nodes = self._live_nodes(space)
             if self._node_sets.get(space) != nodes:
                 self._node_sets[space] = nodes
@@ -195,9 +240,10 @@ class AntiEntropy:
                 due[space] = peers
             elif now - self._last_paced.get(space, 0.0) >= self.interval:
                 self._last_paced[space] = now
-                due[space] = sorted(peers, key=lambda p: self._last_asked.get(p.node_id, 0.0))[:FANOUT]
+                paced = sorted(peers, key=lambda p: self._last_asked.get(p.node_id, 0.0))[:FANOUT]
+                due[space] = paced + [p for p in peers if p.node_id in wanted and p not in paced]
             else:
-                due[space] = [p for p in peers if p.node_id in returned]
+                due[space] = [p for p in peers if p.node_id in wanted]
         return {space: peers for space, peers in due.items() if peers}
 
     async def _rounds(self, due: dict[bytes, list[group_dht_pb2.NodeInfo]]) -> None:
@@ -227,7 +273,6 @@ class AntiEntropy:
         validated and stored; how many were stored."""
         stats = self.stats(space)
         mine = self._summary(space, peer.node_id)
-        held = {h for hashes in mine.hashes for h in hashes}
         request = group_dht_pb2.SyncSummaryRequest(space=space, node_id=self._ctx.node_id,
                                                    digests=b"".join(mine.digests), counts=mine.counts)
         stored, clean = 0, True
@@ -236,8 +281,7 @@ class AntiEntropy:
             if not answer.differing:
                 break
             clean = False
-            missing = [h for h in answer.op_hashes if len(h) == HASH_LEN and h not in held
-                       and not self._store.has_op(space, h)]
+            missing = [h for h in answer.op_hashes if len(h) == HASH_LEN and not self._store.has_op(space, h)]
             stored += await self._fetch(space, peer, missing)
             if not answer.truncated or not answer.op_hashes:
                 break

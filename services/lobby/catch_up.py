@@ -31,6 +31,7 @@ class CatchUp:
         self._messaging = messaging
         self._background = background
         self._locks: dict[bytes, asyncio.Lock] = {}
+        self._cursor = 0  # where the next partial round of sync_all starts
 
     async def sync_inbox(self, agent: bytes) -> tuple[int, int]:
         """Fetches what waits in the agent's inboxes (invites first, then each group's
@@ -69,9 +70,17 @@ class CatchUp:
                 log.info("caught up agent %s: %d invites, %d messages", short(agent), invites, messages)
             return invites, messages
 
-    async def sync_all(self) -> None:
-        """`sync_inbox` for every hosted agent; one agent's failure does not stop the rest."""
-        for agent in self._hosting.agents():
+    async def sync_all(self, at_most: int | None = None) -> None:
+        """`sync_inbox` for every hosted agent, or (`at_most`) for that many of them, the
+        next ones in turn after the last call's: a node hosting many agents spreads their
+        catch-ups over several rounds, so a round's cost does not grow with them. One
+        agent's failure does not stop the rest."""
+        agents = self._hosting.agents()
+        if at_most is not None and len(agents) > at_most:
+            start = self._cursor % len(agents)
+            agents = (agents[start:] + agents[:start])[:at_most]
+            self._cursor = start + at_most
+        for agent in agents:
             try:
                 await self.sync_inbox(agent)
             except KizunaError as exc:

@@ -18,6 +18,10 @@ from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 
+# What one more receiver adds to the work of a call for several at one lobby, in seconds:
+# the tries of such a call wait that much longer (see RetryPolicy.for_batch).
+BATCH_SECONDS = {"message": 0.01, "invite": 0.1}
+
 
 class Delivery:
     def __init__(self, calls: OutgoingCalls, inbox: Inbox, outbox: Outbox, liveness: PeerLiveness,
@@ -41,9 +45,19 @@ class Delivery:
                                          detail="neither the receiver nor the DHT could take it yet; retrying",
                                          attempts=item.attempts)
 
+    async def deliver_per_node(self, items: list[lobby_pb2.OutboxItem]) -> list[lobby_pb2.DeliveryOutcome]:
+        """Items of one kind and body (an invite, say) for many receivers: one call per lobby
+        hosting some of them, all at once; one outcome per item, in order."""
+        by_receiver = {item.receiver: item for item in items}
+        per_lobby = await asyncio.gather(*(
+            self.deliver_to_node([by_receiver[r] for r in receivers])
+            for receivers in await self._calls.by_lobby(list(by_receiver))))
+        outcomes = {o.receiver: o for group in per_lobby for o in group}
+        return [outcomes[item.receiver] for item in items]
+
     async def deliver_to_node(self, items: list[lobby_pb2.OutboxItem],
                               first: lobby_pb2.RemoteCall | None = None) -> list[lobby_pb2.DeliveryOutcome]:
-        """A message for several receivers one lobby hosts: one call carrying them all (`first`
+        """A message (or invite) for several receivers one lobby hosts: one call carrying them all (`first`
         its presigned first attempt), each receiver's outcome its own; the receivers it could
         not reach go on the path `deliver` takes without the call (the DHT, else the outbox)."""
         if len(items) == 1:
@@ -53,17 +67,18 @@ class Delivery:
         attempts = 0
         if not all(self.liveness.recently_failed(r) for r in receivers):
             try:
-                response, attempts = await self._calls.call_receive_group_messages(
-                    items[0].author, receivers, items[0].signed, self.retry_policy, first)
+                policy = self.retry_policy.for_batch(len(items), BATCH_SECONDS.get(items[0].kind, 0.01))
+                response, attempts = await self._calls.call_receive_items(items, policy, first)
             except KizunaError as exc:
                 attempts = getattr(exc, "attempts", 0)
                 if not is_transient(exc):
-                    log.info("a message to %d receivers at one lobby refused: %s %s", len(items), exc.code, exc.message)
+                    log.info("a %s to %d receivers at one lobby refused: %s %s", items[0].kind, len(items), exc.code,
+                             exc.message)
                     return [lobby_pb2.DeliveryOutcome(receiver=r, status=lobby_pb2.FAILED,
                                                       detail=f"{exc.code}: {exc.message}", attempts=attempts)
                             for r in receivers]
-                log.info("a message to %d receivers at one lobby: unreachable (%s); storing it in the DHT",
-                         len(items), exc.code)
+                log.info("a %s to %d receivers at one lobby: unreachable (%s); storing it in the DHT",
+                         items[0].kind, len(items), exc.code)
             else:
                 for result in response.results:
                     if result.agent not in receivers or result.agent in outcomes:

@@ -78,13 +78,23 @@ class Invites:
                 self._store.put_groups(batch, agent, groups)
 
             await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        outcomes = await asyncio.gather(*(
-            self._delivery.deliver(lobby_pb2.OutboxItem(
-                author=agent, receiver=invitee, kind="invite", signed=signed_invite,
-                group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH))
+        outcomes = await self._delivery.deliver_per_node([
+            lobby_pb2.OutboxItem(author=agent, receiver=invitee, kind="invite", signed=signed_invite,
+                                 group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH)
             for invitee in members[1:]
-        ))
-        return info, list(outcomes)
+        ])
+        return info, outcomes
+
+    async def receive_invites(self, to_agents, signed_invite, caller: bytes | None = None):
+        """receive_invite for several invitees this lobby hosts, at once, each with its own
+        outcome: (taken, error or None) in order."""
+        async def one(agent):
+            try:
+                return await self.receive_invite(agent, signed_invite, caller), None
+            except KizunaError as exc:
+                return False, exc
+
+        return list(await asyncio.gather(*(one(agent) for agent in to_agents)))
 
     async def receive_invite(self, to_agent: bytes, signed_invite, caller: bytes | None = None) -> bool:
         """Checks the invite against the group properties its DNA hash proves, clones the

@@ -10,7 +10,7 @@ from services.common.settings import FlagSettings
 @dataclasses.dataclass(frozen=True)
 class Limits(FlagSettings):
     max_payload_bytes: int = 16 * 1024
-    max_members: int = 100
+    max_members: int = 1000
     max_group_name: int = 50
     max_page_size: int = 500
     messages_per_second: float = 200.0

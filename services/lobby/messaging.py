@@ -109,11 +109,16 @@ class Messaging:
         rules and with its own outcome, (taken, error or None) in order; what they take is
         written in one batch."""
         outcomes: dict[bytes, tuple[bool, KizunaError | None]] = {}
+        try:
+            entry = self._verify_message(signed, caller)
+        except KizunaError as exc:  # the same for every receiver: checked once
+            return [(False, exc) for _ in to_agents]
+        addressed = set(entry.receiver)
         checked = []
         for agent in dict.fromkeys(to_agents):
             try:
                 await self._hosting.require_hosted(agent)
-                checked.append((agent, *await self._verify(agent, signed, caller)))
+                checked.append((agent, *await self._verify_for(agent, entry, addressed, caller)))
             except KizunaError as exc:
                 outcomes[agent] = (False, exc)
         message_hash = blake2b_256(signed.body)
@@ -155,9 +160,9 @@ class Messaging:
             record.warning = f"someone in this group is blocked by you: {names}"
         return record
 
-    async def _verify(self, to_agent: bytes, signed, caller: bytes | None):
-        """(entry, group) of a message signed by its author, who is a member of the group,
-        as is every receiver it names; refused otherwise."""
+    @staticmethod
+    def _verify_message(signed, caller: bytes | None) -> common_pb2.MessageEntry:
+        """The entry of a message signed by its author (who made the call, if one did)."""
         entry = parse(common_pb2.MessageEntry, verify_signed(signed, "message"), "message")
         if entry.author != signed.author:
             raise PermissionDenied("the message's author did not sign it")
@@ -165,7 +170,14 @@ class Messaging:
             raise PermissionDenied("the caller is not the message's author")
         if entry.HasField("time_received"):
             raise InvalidArgument("a sent message carries no time_received")
-        if to_agent not in entry.receiver:
+        return entry
+
+    async def _verify_for(self, to_agent: bytes, entry: common_pb2.MessageEntry, addressed: set,
+                          caller: bytes | None):
+        """(the receiver's own copy of the entry, group) when the message is addressed to
+        the agent, and its author and every receiver it names are members of the group as
+        the agent knows it; refused otherwise."""
+        if to_agent not in addressed:
             raise PermissionDenied("the message is not addressed to this agent")
         info = self._store.get_group_info(to_agent, entry.group_uuid)
         if info is None and caller is not None:
@@ -173,14 +185,17 @@ class Messaging:
             info = self._store.get_group_info(to_agent, entry.group_uuid)
         if info is None:
             raise FailedPrecondition(f"this agent has no invite to group {entry.group_uuid}")
-        named = [entry.author, *entry.receiver]
-        if any(a not in info.members for a in named) and await self._group_changes.refresh_group(to_agent,
-                                                                                                 entry.group_uuid):
+        members = set(info.members)
+        if (entry.author not in members or not addressed <= members) \
+                and await self._group_changes.refresh_group(to_agent, entry.group_uuid):
             info = self._store.get_group_info(to_agent, entry.group_uuid)
+            members = set(info.members)
         if info.departed:
             raise FailedPrecondition("this agent is no longer a member of the group")
-        if entry.author not in info.members:
+        if entry.author not in members:
             raise PermissionDenied("the author is not a member of the group")
-        if any(r not in info.members for r in entry.receiver):
+        if not addressed <= members:
             raise PermissionDenied("the message names receivers outside the group")
-        return entry, info
+        own = common_pb2.MessageEntry()
+        own.CopyFrom(entry)  # each receiver stamps its own time_received
+        return own, info

@@ -96,6 +96,19 @@ class OutgoingCalls:
         request = lobby_pb2.ReceiveGroupMessagesRequest(to_agents=to_agents, message=message)
         return await self.call_remote(author, to_agents[0], "ReceiveGroupMessages", request, policy, first)
 
+    async def call_receive_invites(self, author, to_agents, invite, policy, first=None):
+        """One call carrying an invite for several invitees hosted by one lobby."""
+        request = lobby_pb2.ReceiveInvitesRequest(to_agents=to_agents, invite=invite)
+        return await self.call_remote(author, to_agents[0], "ReceiveInvites", request, policy, first)
+
+    async def call_receive_items(self, items: list[lobby_pb2.OutboxItem], policy: RetryPolicy, first=None):
+        """The call for several receivers at one lobby that carries items of their kind
+        (a message or an invite, the same for all)."""
+        receivers = [item.receiver for item in items]
+        if items[0].kind == "invite":
+            return await self.call_receive_invites(items[0].author, receivers, items[0].signed, policy, first)
+        return await self.call_receive_group_messages(items[0].author, receivers, items[0].signed, policy, first)
+
     async def call_receive_receipts(self, caller, to_agent, receipts, policy):
         """One call carrying the receipts of several receivers (`caller` among them) for one author."""
         request = lobby_pb2.ReceiveReceiptsRequest(to_agent=to_agent, receipts=receipts)
@@ -160,10 +173,14 @@ class IncomingCalls:
             self._receive_rate.take(caller, "receiving from this sender")
             outcomes = await self._messaging.receive_group_messages(list(request.to_agents), request.message,
                                                                     caller=caller)
-        return lobby_pb2.ReceiveGroupMessagesResponse(results=[
-            lobby_pb2.ReceiverResult(agent=agent, code=error.code if error is not None else "",
-                                     message=error.message if error is not None else "")
-            for agent, (_, error) in zip(request.to_agents, outcomes)])
+        return lobby_pb2.ReceiveGroupMessagesResponse(results=results_of(request.to_agents, outcomes))
+
+    async def rpc_receive_invites(self, remote_call: lobby_pb2.RemoteCall) -> lobby_pb2.ReceiveInvitesResponse:
+        async with self._opened(remote_call, "ReceiveInvites", lobby_pb2.ReceiveInvitesRequest, "invite") as opened:
+            caller, request = opened
+            self._receive_rate.take(caller, "invites from this sender")
+            outcomes = await self._invites.receive_invites(list(request.to_agents), request.invite, caller=caller)
+        return lobby_pb2.ReceiveInvitesResponse(results=results_of(request.to_agents, outcomes))
 
     async def rpc_receive_receipts(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveReceipts", lobby_pb2.ReceiveReceiptsRequest, None) as opened:
@@ -219,3 +236,10 @@ class IncomingCalls:
         with self._envelopes.in_flight(envelope):
             yield caller, request
             self._envelopes.remember(envelope)
+
+
+def results_of(to_agents, outcomes) -> list[lobby_pb2.ReceiverResult]:
+    """Each receiver's (taken, error or None) as the ReceiverResult a call for several answers."""
+    return [lobby_pb2.ReceiverResult(agent=agent, code=error.code if error is not None else "",
+                                     message=error.message if error is not None else "")
+            for agent, (_, error) in zip(to_agents, outcomes)]

@@ -66,7 +66,7 @@ async def run(args) -> None:
         # on its first call.
         await _host_until_done(lobby)
         background.append(asyncio.create_task(lobby.delivery.run_outbox()))
-        background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval)))
+        background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval, args.sync_agents_per_round)))
         background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
 
     async def on_stop():
@@ -94,11 +94,14 @@ async def _host_until_done(lobby: Lobby) -> None:
         log.error("gave up hosting agents at start; each is hosted on its first call")
 
 
-async def _catch_up_every(lobby: Lobby, interval: float) -> None:
-    """Catch-up at start, then every `interval` seconds."""
+async def _catch_up_every(lobby: Lobby, interval: float, agents_per_round: int) -> None:
+    """Catch-up of every hosted agent at start, then every `interval` seconds of
+    `agents_per_round` of them in turn."""
+    at_most = None
     while True:
         try:
-            await lobby.catch_up.sync_all()
+            await lobby.catch_up.sync_all(at_most)
+            at_most = max(1, agents_per_round)
             lobby.envelopes.forget_expired()
         except Exception:  # noqa: BLE001 - one bad round must not end catch-up for good
             log.exception("catch-up round failed")
@@ -124,6 +127,8 @@ def main(argv=None) -> None:
     parser.add_argument("--liveness-window", type=float, default=5.0,
                         help="seconds a receiver that just failed goes straight to the DHT path")
     parser.add_argument("--sync-interval", type=float, default=5.0, help="seconds between inbox catch-ups")
+    parser.add_argument("--sync-agents-per-round", type=int, default=10,
+                        help="hosted agents caught up per periodic round at most, the next ones in turn (all at start)")
     parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
     parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
                         help="the longest wait before retrying a queued item")

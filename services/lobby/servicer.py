@@ -226,6 +226,10 @@ class LobbyPeerServicer(lobby_pb2_grpc.LobbyPeerServicer):
         return await self._lobby.peer.rpc_receive_group_messages(request)
 
     @rpc_method
+    async def ReceiveInvites(self, request, context):
+        return await self._lobby.peer.rpc_receive_invites(request)
+
+    @rpc_method
     async def ReceiveReceipts(self, request, context):
         await self._lobby.peer.rpc_receive_receipts(request)
         return lobby_pb2.ReceiveReceiptsResponse()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SMALLEST = ["--quick", "--echo-calls", "100", "--leveldb-puts", "100", "--sends", "10",
             "--throughput-per-sender", "5", "--fanout", "4", "--fanout-messages", "3",
-            "--offline-rounds", "1", "--offline-sends", "3", "--catchup", "20"]
+            "--offline-rounds", "1", "--offline-sends", "3", "--catchup", "20", "--no-scale"]
 
 
 def test_the_smallest_bench_run_measures_every_section_and_loses_nothing(tmp_path):

@@ -121,6 +121,7 @@ LOBBY_PEER_RPCS = {
     "ReceiveGroupUpdate": ALL,
     "ReceiveGroupMessages": ALL,
     "ReceiveReceipts": ALL,
+    "ReceiveInvites": ALL,
 }
 DHT_RPCS = {
     "ListSpaces": (),
@@ -410,6 +411,8 @@ class Node:
         self.remote_update = self.remote_inner("bobby", "ReceiveGroupUpdate", self.valid_inner["ReceiveGroupUpdate"][0])
         self.remote_messages = self.remote_call("bobby", "ReceiveGroupMessages", lobby_pb2.ReceiveGroupMessagesRequest(
             to_agents=[self.alice], message=self.receive_message_request.message))
+        self.remote_invites = self.remote_call("bobby", "ReceiveInvites", lobby_pb2.ReceiveInvitesRequest(
+            to_agents=[self.alice], invite=self.signed_invite))
         self.remote_receipts = self.remote_call("bobby", "ReceiveReceipts", lobby_pb2.ReceiveReceiptsRequest(
             to_agent=self.alice, receipts=[self.signed("bobby", self.valid_inner["ReceiveReceipt"][0].SerializeToString())]))
 
@@ -529,6 +532,7 @@ class Node:
             "ReceiveGroupUpdate": [self.remote_update],
             "ReceiveGroupMessages": [self.remote_messages],
             "ReceiveReceipts": [self.remote_receipts],
+            "ReceiveInvites": [self.remote_invites],
             "SyncSummary": [d.SyncSummaryRequest(space=self.group1.dna_hash, node_id=self.alice,
                                                  digests=bytes(8 * 16), counts=[0] * 16)],
             "FetchOps": [d.FetchOpsRequest(space=self.group1.dna_hash, op_hashes=[self.op_hash])],

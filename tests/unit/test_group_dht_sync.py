@@ -130,6 +130,35 @@ async def test_rounds_go_on_while_a_peer_stalls(make_node, network, agents, grou
         await nodes[2].stop()
 
 
+@async_test
+async def test_a_peer_whose_summary_differed_asks_back_at_once_not_at_its_next_paced_round(
+        make_node, network, agents, group):
+    nodes = [make_node(f"n{i}", sync_interval=3600) for i in range(3)]
+    await join_all(nodes, agents, group)
+    space = group[0]
+    behind = nodes[2]
+    await behind.start()
+    try:
+        async def rounds_done():  # the round at start and the first paced one, with both peers
+            return stats_of(await behind.list_spaces(), space).rounds >= 4
+
+        await asyncio.wait_for(_until(rounds_done), timeout=10)
+        ops = entries(agents[0], space, 10)
+        for signed in ops:
+            await nodes[0].publish(signed, local_only=True)
+        assert not await should_hold_all(behind, nodes, space, ops)
+
+        await nodes[0].sync_with_peers(space)  # n0 asks n2: n2's summary differs from n0's
+
+        await asyncio.wait_for(_until(lambda: should_hold_all(behind, nodes, space, ops)), timeout=10)
+    finally:
+        await behind.stop()
+
+
+def stats_of(listed, space):
+    return next(s.sync for s in listed.spaces if s.space == space)
+
+
 async def _until(condition):
     while not await condition():
         await asyncio.sleep(0.05)
@@ -154,3 +183,24 @@ async def test_a_summary_of_the_wrong_shape_is_invalid_argument(make_node, agent
     answer = node.sync_summary(group_dht_pb2.SyncSummaryRequest(
         space=group[0], node_id=b"x" * 32, digests=b"".join(empty.digests), counts=empty.counts))
     assert list(answer.differing) == [] and not answer.op_hashes
+
+
+@async_test
+async def test_a_kept_summary_brought_up_to_date_equals_one_built_afresh(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    space = group[0]
+    sync = nodes[0]._sync
+    other = nodes[1].node_id
+    for signed in entries(agents[0], space, 30, "first"):
+        await nodes[0].publish(signed)
+    before = sum(sync._summary(space, other).counts)  # kept from here on
+    for signed in entries(agents[0], space, 30, "then"):
+        await nodes[0].publish(signed)
+
+    kept = sync._summary(space, other)
+
+    all_nodes = frozenset(sync._ctx.nodes_in_space(space)) | {other, nodes[0].node_id}
+    fresh = sync._build_summary(space, other, all_nodes)
+    assert (kept.digests, kept.counts) == (fresh.digests, fresh.counts)
+    assert sum(kept.counts) > before > 0

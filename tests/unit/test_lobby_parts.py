@@ -1,10 +1,12 @@
 """The small pieces the lobby's workflows share: the page-token codec, the paces of work
-retried in the background, and start-up's keep-trying loop."""
+retried in the background, start-up's keep-trying loop, and periodic catch-up spread over
+a node's many agents."""
 
 import pytest
 
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.common.retry import RetryPolicy, keep_trying
+from services.lobby.catch_up import CatchUp
 from services.lobby.history import PageToken
 from tests.helpers import run
 
@@ -64,3 +66,27 @@ def test_keep_trying_does_not_retry_a_bug():
     with pytest.raises(ValueError):
         run(keep_trying(RetryPolicy(attempts=3, backoff_initial=0.001), "hosting", work))
     assert len(calls) == 1
+
+
+def test_periodic_catch_up_of_many_agents_takes_the_next_few_in_turn_and_every_one_at_start():
+    class Hosting:
+        def agents(self):
+            return [bytes([i]) * 32 for i in range(7)]
+
+    catch_up = CatchUp(None, Hosting(), None, None, None, None, None, None)
+    visited = []
+
+    async def sync_inbox(agent):
+        visited.append(agent[0])
+        return 0, 0
+
+    catch_up.sync_inbox = sync_inbox
+
+    async def rounds():
+        await catch_up.sync_all()
+        await catch_up.sync_all(3)
+        await catch_up.sync_all(3)
+        await catch_up.sync_all(3)
+
+    run(rounds())
+    assert visited == [0, 1, 2, 3, 4, 5, 6] + [0, 1, 2] + [3, 4, 5] + [6, 0, 1]

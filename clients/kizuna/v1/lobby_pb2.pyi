@@ -467,6 +467,20 @@ class ReceiveGroupMessagesResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[ReceiverResult]
     def __init__(self, results: _Optional[_Iterable[_Union[ReceiverResult, _Mapping]]] = ...) -> None: ...
 
+class ReceiveInvitesRequest(_message.Message):
+    __slots__ = ("to_agents", "invite")
+    TO_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    INVITE_FIELD_NUMBER: _ClassVar[int]
+    to_agents: _containers.RepeatedScalarFieldContainer[bytes]
+    invite: _common_pb2.Signed
+    def __init__(self, to_agents: _Optional[_Iterable[bytes]] = ..., invite: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
+
+class ReceiveInvitesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ReceiverResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ReceiverResult, _Mapping]]] = ...) -> None: ...
+
 class ReceiveGroupUpdateRequest(_message.Message):
     __slots__ = ("to_agent", "update")
     TO_AGENT_FIELD_NUMBER: _ClassVar[int]

@@ -1062,6 +1062,11 @@ class LobbyPeerStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.FromString,
                 _registered_method=True)
+        self.ReceiveInvites = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveInvites',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.FromString,
+                _registered_method=True)
 
 
 class LobbyPeerServicer:
@@ -1118,6 +1123,14 @@ class LobbyPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveInvites(self, request, context):
+        """An invite for several receivers the called lobby hosts (envelope body
+        ReceiveInvitesRequest, its target the first of `to_agents`), each one's outcome apart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LobbyPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1155,6 +1168,11 @@ def add_LobbyPeerServicer_to_server(servicer, server):
                     servicer.ReceiveReceipts,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.SerializeToString,
+            ),
+            'ReceiveInvites': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveInvites,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1348,6 +1366,33 @@ class LobbyPeer:
             '/kizuna.v1.LobbyPeer/ReceiveReceipts',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveReceiptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveInvites(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.LobbyPeer/ReceiveInvites',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.FromString,
             options,
             channel_credentials,
             insecure,
