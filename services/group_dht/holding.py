@@ -28,21 +28,24 @@ class Holding:
         self._store = store
         self._learn_address = learn_address
 
-    def store_validated(self, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> None:
-        """Stores a validated op. A group update is checked against the state once more here,
+    def store_validated(self, signed: common_pb2.Signed, op: group_dht_pb2.Op) -> bool:
+        """Stores a validated op; False if it was held already. A group update is checked against the state once more here,
         with no await between that and the write, so two updates validated at the same
         time cannot both be stored: the second is refused."""
         update = group_update_of(op)
         record = self._store.get_space(op.space) if update is not None else None
         if update is not None and record is not None and record.template == dna.GROUP_TEMPLATE:
             if self._store.entry_op(op.space, blake2b_256(op.entry)) is not None:
-                return  # held already
+                return False  # held already
             state, _ = group_state.apply_update(state_of(record), update)
             set_group_state(record, state)
             self._store.put_op(op_hash(signed), signed, op, space_record=record)
             log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
-            return
-        if self._store.put_op(op_hash(signed), signed, op) and op.entry_type == AGENT_INFO:
+            return True
+        if not self._store.put_op(op_hash(signed), signed, op):
+            return False
+        if op.entry_type == AGENT_INFO:
             info = group_dht_pb2.AgentInfo.FromString(op.entry)
             if info.dht_address:
                 self._learn_address(info.dht_address, info.tls_certificate)
+        return True

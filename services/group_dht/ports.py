@@ -67,9 +67,14 @@ class GrpcTransport(Transport):
     def __init__(self, pool: ChannelPool):
         self._pool = pool
         self._answered: set[str] = set()  # addresses that have answered an ExchangePeers
+        self._stubs: dict[grpc.aio.Channel, group_dht_pb2_grpc.GroupDhtStub] = {}  # one per pooled channel
 
     def _stub(self, peer: Endpoint) -> group_dht_pb2_grpc.GroupDhtStub:
-        return group_dht_pb2_grpc.GroupDhtStub(self._pool.pinned(peer.address, peer.certificate))
+        channel = self._pool.pinned(peer.address, peer.certificate)
+        stub = self._stubs.get(channel)
+        if stub is None:
+            stub = self._stubs[channel] = group_dht_pb2_grpc.GroupDhtStub(channel)
+        return stub
 
     async def certificate_at(self, address: str) -> bytes:
         """Waits for a bootstrap address to answer, as ExchangePeers waits for a channel."""

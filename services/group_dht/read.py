@@ -4,6 +4,7 @@ answer is believed."""
 
 import asyncio
 import logging
+import time
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import anchors
@@ -14,6 +15,9 @@ from services.group_dht.context import NodeContext
 from services.group_dht.validation import check_author_in_space, check_hash, check_op, op_hash
 
 log = logging.getLogger("kizuna.group_dht")
+
+SETTLE_SECONDS = 60.0  # how long after a space's nodes change reads look past its holders
+MAX_VIEWS = 4096  # spaces whose node sets are remembered for that
 
 
 def believe_entry(signed: common_pb2.Signed, space: bytes, address: bytes,
@@ -68,6 +72,21 @@ class Reader:
     def __init__(self, ctx: NodeContext):
         self._ctx = ctx
         self._store = ctx.store
+        self._views: dict[bytes, tuple[frozenset, float]] = {}  # space -> (its nodes, when they last changed)
+
+    def _unsettled(self, space: bytes) -> bool:
+        """Whether this node's view of the space changed in the last SETTLE_SECONDS (it has just
+        started, or a node joined, left or came back): a writer may then have known other
+        nodes than it does, and placed ops where these holders are not. Once the views have
+        settled, writes reach the holders, and the holders an op was handed to send it on."""
+        nodes = frozenset(self._ctx.nodes_in_space(space))
+        now = time.monotonic()
+        seen = self._views.get(space)
+        if seen is None or seen[0] != nodes:
+            if seen is None and len(self._views) >= MAX_VIEWS:
+                self._views.pop(next(iter(self._views)))
+            self._views[space] = seen = (nodes, now)
+        return now - seen[1] < SETTLE_SECONDS
 
     def _others_to_ask(self, space: bytes, address: bytes) -> list[group_dht_pb2.NodeInfo]:
         """Peers to read from: live holders, then the live rest of the space; the ones
@@ -157,9 +176,12 @@ class Reader:
         answers = await ask(live)
         if down and not any(isinstance(a, group_dht_pb2.GetLinksResponse) for a in answers):
             answers += await ask(down)
-        if not held_here and not any(isinstance(a, group_dht_pb2.GetLinksResponse) and a.links for a in answers):
-            # Nothing at the holders: links published while the writer saw fewer nodes of
-            # the space sit elsewhere, so ask the rest of the space's live nodes too.
+        if (not held_here and not any(isinstance(a, group_dht_pb2.GetLinksResponse) and a.links for a in answers)
+                and self._unsettled(space)):
+            # Nothing at the holders while the space's nodes were changing: links published
+            # while the writer saw other nodes of the space may sit elsewhere, so ask the rest
+            # of the space's live nodes too. (An empty inbox read every few seconds would
+            # otherwise ask every node of the Lobby space each time.)
             answers += await ask([p for p in self._others_to_ask(space, base)
                                   if p.node_id not in holder_ids and not peers_table.is_down(p.node_id)])
         return [a for a in answers if isinstance(a, group_dht_pb2.GetLinksResponse)]

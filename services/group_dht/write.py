@@ -27,6 +27,20 @@ class Writer:
         self._catch_up = catch_up
         self._holding = holding
 
+    def _hand_off(self, space: bytes, address: bytes, signed: common_pb2.Signed) -> None:
+        """An op a writer sent here that this node is not a holder of, as far as it knows the
+        space (the writer knew fewer of its nodes): sent on to the holders it does know of, in
+        the background, so that readers asking the holders find it. Anti-entropy compares only
+        what both sides should hold, so it would not move such an op."""
+        ctx = self._ctx
+        nodes = ctx.nodes_in_space(space)
+        holder_ids = placement.holders(address, nodes, ctx.replication)
+        if ctx.node_id in holder_ids:
+            return
+        for node_id in holder_ids:
+            peer = nodes[node_id]
+            ctx.background.spawn(ctx.calls.quietly("hand off", peer.address, lambda p=peer: ctx.calls.call_publish(p, signed)))
+
     async def publish(self, signed: common_pb2.Signed, local_only: bool = False) -> group_dht_pb2.PublishResponse:
         """Validates the op and writes it to the holders of its basis address in parallel;
         succeeds when a quorum stored it (what was stored stays stored either way).
@@ -38,7 +52,9 @@ class Writer:
         op = check_op(signed)
         address, hash_ = basis_address(op), op_hash(signed)
         if local_only:
-            self._holding.store_validated(signed, await self._catch_up.validate(signed, self._store.get_space(op.space)))
+            validated = await self._catch_up.validate(signed, self._store.get_space(op.space))
+            if self._holding.store_validated(signed, validated) and group_update_of(op) is None:
+                self._hand_off(op.space, address, signed)
             return group_dht_pb2.PublishResponse(address=address, op_hash=hash_, stored=1, holders=1)
         record = self._store.get_space(op.space)
         nodes = ctx.nodes_in_space(op.space)

@@ -1,11 +1,14 @@
 """The agents this lobby hosts: joining the Lobby space for each, publishing its agent
 info (addresses, encryption key, username), and finding other agents by key or username."""
 
+import asyncio
 import logging
 import re
 
 from kizuna.v1 import group_dht_pb2
 from services.common import dna
+from services.common.background import Background
+from services.common.retry import RetryPolicy, keep_trying
 from services.common.errors import AlreadyExists, InvalidArgument, KizunaError, NotFound
 from services.common.keys import check_agent_key
 from services.lobby.directory import Directory
@@ -15,6 +18,10 @@ from services.lobby.naming import parse_agent_ref, short
 log = logging.getLogger("kizuna.lobby")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+HOSTING_PARALLEL = 8  # agents joined and published at once when the lobby starts
+# An agent info whose first publish failed (too few holders reachable) is published again
+# in the background: backing off to a try every half minute, until it is stored.
+PUBLISH_RETRY = RetryPolicy(attempts=1_000_000, backoff_initial=1.0, backoff_max=30.0, budget=float("inf"))
 
 
 class Hosting:
@@ -23,7 +30,7 @@ class Hosting:
     node's TLS certificate, `tls_certificate` (DER), which the agent infos name too."""
 
     def __init__(self, store: LobbyStore, conductor, dht, directory: Directory, address: str, dht_address: str,
-                 tls_certificate: bytes = b""):
+                 tls_certificate: bytes = b"", background: Background | None = None):
         self._store = store
         self._conductor = conductor
         self._dht = dht
@@ -32,6 +39,8 @@ class Hosting:
         self.dht_address = dht_address
         self.tls_certificate = tls_certificate
         self._hosted: dict[bytes, object] = {}
+        self._background = background or Background()
+        self._unpublished: set[bytes] = set()  # hosted agents whose info is still being published
 
     def agents(self) -> list[bytes]:
         return list(self._hosted)
@@ -40,17 +49,41 @@ class Hosting:
         return agent in self._hosted
 
     async def host_agents(self) -> None:
-        """Joins the Lobby space and publishes agent infos for every agent of the conductor."""
-        for agent in await self._conductor.list_agents():
-            await self.host_agent(agent)
+        """Joins the Lobby space and publishes agent infos for every agent of the conductor,
+        a few at a time."""
+        limit = asyncio.Semaphore(HOSTING_PARALLEL)
+
+        async def one(agent):
+            async with limit:
+                await self.host_agent(agent)
+        await asyncio.gather(*(one(agent) for agent in await self._conductor.list_agents()))
 
     async def host_agent(self, agent) -> None:
+        """Hosts the agent: it joins the Lobby space and its info is published. An agent whose
+        info could not be stored (its holders are down) is hosted all the same, so its UI is
+        served, and its info is published in the background until it is stored."""
         if agent.agent in self._hosted:
             return
         await self._dht.join_space(dna.LOBBY_DNA_HASH, agent.agent, dna.LOBBY_TEMPLATE)
-        await self._publish(agent)
+        try:
+            await self._publish(agent)
+        except KizunaError as exc:
+            log.warning("agent %s's info not stored yet (%s %s): publishing it in the background", short(agent.agent),
+                        exc.code, exc.message)
+            self._unpublished.add(agent.agent)
+            self._background.spawn(self._publish_until_stored(agent))
         self._hosted[agent.agent] = agent
         log.info("hosting agent %s", short(agent.agent))
+
+    def is_published(self, agent: bytes) -> bool:
+        return agent in self._hosted and agent not in self._unpublished
+
+    async def _publish_until_stored(self, agent) -> None:
+        try:
+            await keep_trying(PUBLISH_RETRY, f"publishing agent {short(agent.agent)}'s info", lambda: self._publish(agent))
+            log.info("agent %s's info stored", short(agent.agent))
+        finally:
+            self._unpublished.discard(agent.agent)
 
     async def _publish(self, agent, username: str | None = None) -> group_dht_pb2.AgentInfo:
         if username is None:

@@ -48,7 +48,7 @@ class Lobby:
         chain = SourceChain(store, conductor.sign)
         directory = Directory(dht, conductor.sign)
         self.directory = directory
-        self.hosting = Hosting(store, conductor, dht, directory, address, dht_address, tls_certificate)
+        self.hosting = Hosting(store, conductor, dht, directory, address, dht_address, tls_certificate, self.background)
         self.groups = Groups(store, chain)
         self.liveness = PeerLiveness(liveness_window)
         calls = OutgoingCalls(directory, conductor, remote)

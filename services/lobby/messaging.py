@@ -53,15 +53,27 @@ class Messaging:
         signature, *envelope_signatures = await self._conductor.sign_batch(agent, [body, *envelopes], app_token)
         signed = signed_as(agent, body, signature)
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
-        with self._store.batch() as batch:
+        items = [[lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
+                                       group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
+                 for receivers in by_lobby]
+        outbox = self._delivery.outbox
+        with self._store.batch() as batch:  # the history and what is owed to each receiver, at once
             self._store.put_message(batch, agent, record)
-        per_lobby = await asyncio.gather(*(
-            self._delivery.deliver_to_node(
-                [lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
-                                      group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers],
-                lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature), item_signature=signature))
-            for receivers, envelope, envelope_signature in zip(by_lobby, envelopes, envelope_signatures)
-        ))
+            outbox.in_flight(batch, [item for node_items in items for item in node_items])
+        try:
+            per_lobby = await asyncio.gather(*(
+                self._delivery.deliver_to_node(
+                    node_items,
+                    lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature),
+                                         item_signature=signature))
+                for node_items, envelope, envelope_signature in zip(items, envelopes, envelope_signatures)
+            ))
+        except BaseException:  # cancelled, say: what is still owed is the outbox loop's now
+            outbox.release([item for node_items in items for item in node_items])
+            raise
+        for node_items, outcomes in zip(items, per_lobby):
+            for item, outcome in zip(node_items, outcomes):
+                outbox.settle(item, outcome)
         by_receiver = {o.receiver: o for outcomes in per_lobby for o in outcomes}
         lobby_calls = sum(max(o.attempts for o in outcomes) for outcomes in per_lobby)
         return record, [by_receiver[r] for r in entry.receiver], lobby_calls

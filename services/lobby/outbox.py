@@ -2,7 +2,10 @@
 yet, retried in the background with backoff until one of them does.
 
 An item is on disk (synced) before the sender is told QUEUED, so a lobby that dies
-right after still finishes the work when it starts again.
+right after still finishes the work when it starts again. A message is written here, as
+in flight, in the same synced batch as the sender's history, before it goes out at all:
+one that a lobby killed in the middle of sending shows as sent is retried when it starts
+again, not lost. Once each receiver's outcome is known the item goes (or stays, queued).
 """
 
 import asyncio
@@ -12,6 +15,7 @@ import logging
 from kizuna.v1 import lobby_pb2
 from services.common.hashing import now_micros
 from services.common.retry import RetryPolicy
+from services.lobby.store import outbox_key
 
 log = logging.getLogger("kizuna.lobby.outbox")
 
@@ -28,6 +32,33 @@ class Outbox:
         self.interval = interval
         self.retry = retry
         self._wake = asyncio.Event()
+        self._in_flight: set[bytes] = set()  # keys of items being sent now, not the loop's to try
+
+    def in_flight(self, batch, items: list[lobby_pb2.OutboxItem]) -> None:
+        """Writes the items in `batch` (the one that stores what they send) as being sent now:
+        after a crash they are due at once; until `settle`, the loop leaves them alone."""
+        queued_at = now_micros()
+        for item in items:
+            item.queued_at = item.queued_at or queued_at
+            item.next_attempt = item.next_attempt or item.queued_at
+            self._store.put_outbox_item(item, batch)
+            self._in_flight.add(outbox_key(item))
+
+    def settle(self, item: lobby_pb2.OutboxItem, outcome: lobby_pb2.DeliveryOutcome) -> None:
+        """The outcome of an item written by `in_flight`: it stays only if queued. Not synced:
+        after a crash, an item tried again that had arrived is a duplicate its receiver drops."""
+        self._in_flight.discard(outbox_key(item))
+        if outcome.status != lobby_pb2.QUEUED:
+            self._store.remove_outbox_item(item, sync=False)
+        else:
+            self._wake.set()
+
+    def release(self, items: list[lobby_pb2.OutboxItem]) -> None:
+        """Items written by `in_flight` whose sending stopped before their outcomes were
+        known: the loop tries them as it tries any queued item."""
+        for item in items:
+            self._in_flight.discard(outbox_key(item))
+        self._wake.set()
 
     def enqueue(self, item: lobby_pb2.OutboxItem) -> None:
         item.queued_at = item.queued_at or now_micros()
@@ -62,6 +93,8 @@ class Outbox:
         by_receiver: dict[bytes, list] = collections.defaultdict(list)
         waiting: set[bytes] = set()
         for item in self.pending():
+            if self._in_flight and outbox_key(item) in self._in_flight:
+                continue
             if item.receiver in waiting:
                 continue  # an older item for this receiver is backing off: keep the order
             if item.next_attempt > now:

@@ -21,7 +21,7 @@ def _group_key(group_uuid: str) -> bytes:
     return blake2b_256(group_uuid.encode())[:16]
 
 
-def _outbox_key(item: lobby_pb2.OutboxItem) -> bytes:
+def outbox_key(item: lobby_pb2.OutboxItem) -> bytes:
     return u64(item.queued_at) + item.receiver + blake2b_256(item.signed.body)[:16]
 
 
@@ -241,12 +241,16 @@ class LobbyStore:
 
     # the outbox
 
-    def put_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
-        """Queues an item, or writes back one already queued (a new attempt time); synced."""
-        self._outbox.put(_outbox_key(item), item.SerializeToString())
+    def put_outbox_item(self, item: lobby_pb2.OutboxItem, batch=None) -> None:
+        """Queues an item, or writes back one already queued (a new attempt time); synced,
+        or in `batch`."""
+        if batch is not None:
+            batch.put(self._outbox, outbox_key(item), item.SerializeToString())
+        else:
+            self._outbox.put(outbox_key(item), item.SerializeToString())
 
-    def remove_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
-        self._outbox.delete(_outbox_key(item))
+    def remove_outbox_item(self, item: lobby_pb2.OutboxItem, sync: bool = True) -> None:
+        self._outbox.delete(outbox_key(item), sync=sync)
 
     def outbox_items(self) -> list[lobby_pb2.OutboxItem]:
         """Every queued item, oldest first."""

@@ -440,3 +440,44 @@ async def test_restart_keeps_ops_spaces_peers_and_node_id(make_node, agents, gro
     assert after.spaces == before.spaces and after.spaces[0].ops == 1
     assert {p.node_id for p in after.peers} == {nodes[1].node_id, nodes[2].node_id}
     assert (await reopened.get(group[0], blake2b_256(b"hello"), local_only=True)).op == signed
+
+
+@async_test
+async def test_an_op_sent_to_a_node_that_is_not_its_holder_is_handed_on_to_the_holders(make_node, agents, group):
+    # What a writer that knew fewer of the space's nodes does: it sends the op to a node
+    # that, as the rest of the space knows it, holds nothing at that address.
+    nodes = [make_node(f"n{i}") for i in range(4)]
+    await join_all(nodes, agents, group)
+    space = group[0]
+    signed = entry_op(agents[0], space, b"placed by a partial view")
+    address = blake2b_256(b"placed by a partial view")
+    holders = set(nodes[0].holders(space, address))
+    elsewhere = next(n for n in nodes if n.node_id not in holders)
+
+    await elsewhere.publish(signed, local_only=True)
+
+    async def on_every_holder():
+        return {n.node_id for n in nodes if await holds_entry(n, space, address)} >= holders
+    await eventually(on_every_holder, "the op on every holder", timeout=5)
+
+
+@async_test
+async def test_an_empty_inbox_read_asks_only_its_holders_once_the_space_has_settled(make_node, network, agents, group,
+                                                                                   monkeypatch):
+    from services.group_dht import read
+    nodes = [make_node(f"n{i}") for i in range(4)] + [make_node(f"x{i}") for i in range(4)]
+    await join_all(nodes, agents * 2, group)
+    space, base = group[0], anchors.inbox_anchor(agents[2].public)
+    reader = next(n for n in nodes if n.node_id not in nodes[0].holders(space, base))
+
+    network.calls.clear()
+    assert not (await reader.get_links(space, base)).links
+    unsettled = sum(1 for method, _ in network.calls if method == "get_links")
+
+    monkeypatch.setattr(read, "SETTLE_SECONDS", 0.0)
+    network.calls.clear()
+    assert not (await reader.get_links(space, base)).links
+    settled = sum(1 for method, _ in network.calls if method == "get_links")
+
+    assert unsettled == len(nodes) - 1  # just after the join: every other node of the space
+    assert settled == 3  # afterwards: the holders alone
