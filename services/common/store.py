@@ -20,6 +20,11 @@ def from_u64(b: bytes) -> int:
     return struct.unpack(">Q", b)[0]
 
 
+def _reason(exc: BaseException) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
 class Table:
     """The records of one kind: keys under one prefix."""
 
@@ -63,12 +68,36 @@ class Batch:
         self._wb.delete(table.prefix + key)
 
 
-class Store:
-    """One service's LevelDB directory."""
+class StoreUnusable(SystemExit):
+    """The service's LevelDB cannot be used: damaged, held by another process, or not
+    writable. Raised at start, so the service refuses to serve (and exits with this
+    message, no traceback) instead of serving errors on every read."""
 
-    def __init__(self, path: str):
-        os.makedirs(path, exist_ok=True)
-        self._db = plyvel.DB(path, create_if_missing=True)
+
+class Store:
+    """One service's LevelDB directory, checked when it is opened: with LevelDB's paranoid
+    checks, and every block read once with its checksum verified."""
+
+    def __init__(self, path: str, check: bool = True):
+        try:
+            os.makedirs(path, exist_ok=True)
+            self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
+        except (plyvel.Error, OSError) as exc:
+            raise StoreUnusable(f"the store at {path} cannot be opened: {_reason(exc)}") from None
+        if check:
+            self._check(path)
+
+    def _check(self, path: str) -> None:
+        """Reads every record once with checksums verified, so damage is found now."""
+        try:
+            for _ in self._db.iterator(verify_checksums=True, fill_cache=False, include_value=False):
+                pass
+            self._db.put(b"\xffcheck", b"", sync=True)  # writable, too
+            self._db.delete(b"\xffcheck", sync=True)
+        except (plyvel.Error, OSError) as exc:
+            self._db.close()
+            raise StoreUnusable(f"the store at {path} is damaged or not writable: {_reason(exc)}; restore it from a "
+                                f"backup, or move it aside to start this service empty") from None
 
     def table(self, prefix: bytes) -> Table:
         return Table(self._db, prefix)

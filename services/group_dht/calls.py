@@ -31,7 +31,7 @@ class PeerCalls:
             log.debug("%s to %s failed: %s %s", what, endpoint.address, exc.code, exc.message)
             raise
         if node_id is not None:
-            self._peers.mark_up(node_id)
+            self._peers.reached(node_id)
         return result
 
     async def call_publish(self, peer: group_dht_pb2.NodeInfo, signed: common_pb2.Signed) -> group_dht_pb2.PublishResponse:

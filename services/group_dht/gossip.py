@@ -132,7 +132,11 @@ class Gossip:
                 log.debug("peer exchange with %s failed: %s %s", address, exc.code, exc.message)
                 return
             self._merge([answer.node, *answer.known])
-            self._ctx.peers.mark_up(answer.node.node_id)
+            # reached where its info says: a known peer at its address, or a bootstrap
+            # address that presented the certificate the answer's info names
+            if (answer.node.node_id == peer.node_id) if peer is not None else (
+                    answer.node.address == address or answer.node.tls_certificate == endpoint.certificate):
+                self._ctx.peers.reached(answer.node.node_id)
 
         await asyncio.gather(*(exchange(a, p) for a, p in by_address.items()))
 

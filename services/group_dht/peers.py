@@ -5,13 +5,14 @@ import time
 from kizuna.v1 import group_dht_pb2
 from services.common import tls
 from services.common.errors import InvalidArgument, PermissionDenied
-from services.common.hashing import HASH_LEN, blake2b_256
+from services.common.hashing import HASH_LEN, blake2b_256, now_micros
 from services.common.keys import is_valid_signature
 from services.group_dht.store import DhtStore
 
 DOWN_SECONDS = 5.0
 GONE_SECONDS = 30.0
 MAX_PEERS = 1000
+MAX_FUTURE_MICROS = 5 * 60 * 1_000_000  # a node info dated later than this from now is refused
 
 
 def signing_bytes(info: group_dht_pb2.NodeInfo) -> bytes:
@@ -29,6 +30,8 @@ def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
         raise InvalidArgument(f"{what} needs an address")
     if info.tls_certificate:
         tls.check_certificate(info.tls_certificate, f"{what}'s tls_certificate")
+    if info.timestamp > now_micros() + MAX_FUTURE_MICROS:
+        raise InvalidArgument(f"{what}: the node info is dated more than 5 minutes in the future")
     if blake2b_256(info.public_key) != info.node_id:
         raise PermissionDenied(f"{what}: node_id is not the hash of its public_key")
     if not is_valid_signature(info.public_key, signing_bytes(info), info.signature):
@@ -39,7 +42,12 @@ class PeerTable:
     """Peers are kept (they may come back) but one that failed a call counts as down for
     `down_seconds`, so reads ask live nodes first; one that has answered nothing for
     `gone_seconds` counts as gone: placement leaves it out, so the next nodes in line
-    hold its addresses. `on_return(node_id)` is told when a peer that was failing answers."""
+    hold its addresses. `on_return(node_id)` is told when a peer that was failing answers.
+
+    A peer learned from another node's word (an exchange, which anyone may make) counts
+    in placement only once this node has reached it itself, at the address its info names,
+    over a channel pinned to the certificate its info names (`reached`): a node info
+    naming an address nobody serves never makes its node a holder."""
 
     def __init__(self, store: DhtStore, self_id: bytes, down_seconds: float = DOWN_SECONDS, clock=time.monotonic,
                  gone_seconds: float = GONE_SECONDS, on_return=None):
@@ -53,6 +61,8 @@ class PeerTable:
         self.on_return = on_return
         # every known peer, read from the store once: peer exchange and placement ask often
         self._known: dict[bytes, group_dht_pb2.NodeInfo] = {p.node_id: p for p in store.list_peers()}
+        # peers reached: those of the store were, or failed long enough since to be gone
+        self._reached: set[bytes] = set(self._known)
 
     def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
         """Records what a node says about itself when it is newer than what is known; never self."""
@@ -79,7 +89,17 @@ class PeerTable:
         return list(self._known.values())
 
     def in_space(self, space: bytes) -> list[group_dht_pb2.NodeInfo]:
-        return [p for p in self.all() if space in p.spaces]
+        """The peers in the space that this node has reached."""
+        return [p for p in self.all() if space in p.spaces and p.node_id in self._reached]
+
+    def reached(self, node_id: bytes) -> None:
+        """A call this node made to the peer (at its info's address and certificate) was answered."""
+        if node_id in self._known:
+            self._reached.add(node_id)
+        self.mark_up(node_id)
+
+    def is_reached(self, node_id: bytes) -> bool:
+        return node_id in self._reached
 
     def addresses(self) -> set[str]:
         return {p.address for p in self.all()}

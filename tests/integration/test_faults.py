@@ -4,14 +4,23 @@ the code before its fix."""
 import asyncio
 import os
 import signal
+import time
+from pathlib import Path
 
+import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna import net
 from kizuna.client import ClientError
+from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
+from services.common.hashing import blake2b_256, now_micros
+from services.group_dht import peers
 from tests.helpers import eventually, run
-from tests.integration.network import (create_group, make_clients, make_network, messages, status_name, wait_dead,
-                                       wait_until)
+from tests.integration.test_refusals import Attacker, Outsider
+from tests.integration.network import (create_group, make_clients, make_network, messages, outcomes_by_name,
+                                       peer_channel, status_name, stop_node, wait_dead, wait_until)
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +114,123 @@ def test_a_send_cut_short_by_a_lobby_crash_reaches_every_receiver_after_restart(
                                      f"{name} gets the message the crash cut short", 60)
                 return {name: len(messages(client, group, "cut short")) for name, client in clients.items()}
         assert run(after()) == {"bobby": 1, "charlie": 1}
+
+
+def _damage_a_table(store_dir: Path) -> Path:
+    """Flips bytes in the middle of the store's largest table file."""
+    table = max(store_dir.glob("*.ldb"), key=lambda p: p.stat().st_size)
+    data = bytearray(table.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    table.write_bytes(bytes(data))
+    return table
+
+
+def test_a_node_whose_store_is_damaged_refuses_to_start_and_says_why(tmp_path):
+    with make_network(tmp_path) as network:
+        async def some_history():
+            async with make_clients(network, NAMES) as clients:
+                created = await create_group(clients, "Damaged", ["bobby", "charlie"])
+                for i in range(200):
+                    await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
+        run(some_history())
+        net.stop_node(tmp_path, "alice")
+        net.start_node(tmp_path, "alice")  # reopened once: its log is written into tables
+        net.stop_node(tmp_path, "alice")
+        store_dir = Path(network.node("alice")["data_dir"]) / "lobby"
+        _damage_a_table(store_dir)
+
+        with pytest.raises(net.NetError) as refused:
+            net.start_node(tmp_path, "alice")
+        said = str(refused.value)
+        assert "alice's lobby exited while starting" in said
+        assert f"the store at {store_dir} is damaged" in said
+        log = (tmp_path / "logs" / "alice-lobby.log").read_text()
+        assert "Traceback" not in log
+        assert net.status(tmp_path)["alice"]["lobby"]["running"] is False
+
+
+def test_a_flood_of_cheap_calls_from_one_sender_meets_the_receive_rate_limit(tmp_path):
+    # Each call carries a message an outsider signed, refused after the rate limit is
+    # taken: cheap enough that the flood outruns the limit, which real sends never did.
+    rate, burst, calls = 50, 100, 600
+    limits = {"lobby": ["--messages-per-second", str(rate), "--message-burst", str(burst)]}
+    with make_network(tmp_path, extra_args={"bobby": limits}) as network:
+        async def flood():
+            async with make_clients(network, NAMES) as clients:
+                created = await create_group(clients, "Flooded", ["bobby", "charlie"])
+                group = created.group.group_uuid
+                attacker, outsider = Attacker(network), Outsider()
+                try:
+                    message = await attacker.message(outsider, group, "flood")
+                    prepared = [await attacker.message_call(outsider, message) for _ in range(calls)]
+                    peer = attacker.peer_lobby("bobby")
+                    limit = asyncio.Semaphore(64)
+
+                    async def one(call):
+                        async with limit:
+                            try:
+                                await peer.ReceiveGroupMessage(call, timeout=30)
+                                return "OK", ""
+                            except grpc.aio.AioRpcError as exc:
+                                return exc.code().name, exc.details()
+                    started = time.monotonic()
+                    answers = await asyncio.gather(*(one(call) for call in prepared))
+                    elapsed = time.monotonic() - started
+                finally:
+                    await attacker.close()
+                sent = await clients["alice"].send(group, "still heard")
+                await wait_until(clients["bobby"], lambda: messages(clients["bobby"], group, "still heard"),
+                                 "alice's message reaches bobby after the flood")
+                history = [r.entry.payload for r in await clients["bobby"].all_history(group)]
+                return answers, elapsed, sent, history
+        answers, elapsed, sent, history = run(flood())
+        codes = [code for code, _ in answers]
+        exhausted = [details for code, details in answers if code == "RESOURCE_EXHAUSTED"]
+        let_through = len(codes) - len(exhausted)
+        assert exhausted and all(f"more than {rate} messages per second" in d for d in exhausted)
+        assert let_through <= burst + rate * elapsed + 1, (let_through, elapsed)
+        assert set(codes) == {"PERMISSION_DENIED", "RESOURCE_EXHAUSTED"}  # none of the flood was taken
+        assert {status_name(o.status) for o in sent.outcomes} == {"DELIVERED"}
+        assert history == ["still heard"]
+
+
+def _fake_node_info(space: bytes, address: str, timestamp: int):
+    """A node info as anyone can make one: its own key, any address, any spaces."""
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    info = group_dht_pb2.NodeInfo(node_id=blake2b_256(public), address=address, spaces=[space],
+                                  timestamp=timestamp, public_key=public)
+    info.signature = key.sign(peers.signing_bytes(info))
+    return info
+
+
+def test_fake_dht_peers_claiming_a_group_space_hold_nothing_and_far_future_ones_are_refused(tmp_path, free_port):
+    with make_network(tmp_path) as network:
+        async def scenario():
+            async with make_clients(network, NAMES) as clients:
+                created = await create_group(clients, "Targeted", ["bobby", "charlie"])
+                group, space = created.group.group_uuid, created.group.dna_hash
+                # twelve nodes that do not exist, at ports nobody serves, told to alice's DHT
+                fakes = [_fake_node_info(space, f"127.0.0.1:{free_port()}", now_micros()) for _ in range(12)]
+                async with peer_channel(network.node("alice"), "dht") as channel:
+                    dht = group_dht_pb2_grpc.GroupDhtStub(channel)
+                    request = group_dht_pb2.ExchangePeersRequest(known=fakes[1:])
+                    getattr(request, "from").CopyFrom(fakes[0])
+                    await dht.ExchangePeers(request, timeout=10)
+                    future = _fake_node_info(space, "127.0.0.1:1", now_micros() + 3600 * 1_000_000)
+                    request = group_dht_pb2.ExchangePeersRequest()
+                    getattr(request, "from").CopyFrom(future)
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await dht.ExchangePeers(request, timeout=10)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "in the future" in refused.value.details()
+
+                await stop_node(tmp_path, "charlie", kill=True)
+                answer = await clients["alice"].send(group, "for charlie, through the DHT")
+                return answer
+        answer = run(scenario())
+        outcomes = outcomes_by_name(network, answer.outcomes)
+        assert status_name(outcomes["bobby"].status) == "DELIVERED"
+        # the group space's real holders (alice's and bobby's nodes) took it: the fakes did not count
+        assert status_name(outcomes["charlie"].status) == "STORED_IN_DHT"
