@@ -49,3 +49,33 @@ def test_the_smallest_bench_run_measures_every_section_and_loses_nothing(tmp_pat
     status = net.status(network_dir)  # the bench took its network down
     assert len(status) == 3
     assert not any(service["running"] for node in status.values() for service in node.values())
+
+
+def test_the_quick_scale_section_measures_groups_catch_up_and_repair_and_loses_nothing(tmp_path):
+    out = tmp_path / "scale.json"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.scale", "--quick", "--out", str(out), "--dir", str(tmp_path / "networks")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "clients")])},
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    scale = json.loads(out.read_text())["scale"]
+    groups = scale["chat"]["groups"]
+    assert [g["members"] for g in groups] == [4, 12]
+    for g in groups:
+        assert g["lost"] == 0 and g["until_last_member_signal"]["n"] == g["messages"]
+        # one call per node the group reaches besides the sender's own: not one per member
+        assert 1 <= g["lobby_calls_per_message"]["max"] <= g["nodes"]
+    assert groups[1]["receivers_per_message"] > groups[1]["lobby_calls_per_message"]["max"]
+    catch_up = scale["chat"]["catch_up"]
+    assert catch_up["deliveries_received"] == catch_up["deliveries_expected"] > 0
+    dht = scale["dht"]
+    assert dht["holder_loss"]["ops_lost"] == 0 and dht["holder_loss"]["addresses_on_both_killed"] > 0
+    assert dht["rejoin"]["ops_it_should_hold"] > 0 and dht["rejoin"]["seconds_healthy_to_repaired"] >= 0
+    assert 0 < dht["clean_summary"]["bytes_per_round"] < 1000
+    assert "targets:" in finished.stdout
+    for directory in ("chat", "dht"):  # the bench took its networks down
+        path = tmp_path / "networks" / directory
+        if (path / "network.json").exists():
+            status = net.status(path)
+            assert not any(service["running"] for node in status.values() for service in node.values())
