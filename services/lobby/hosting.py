@@ -70,8 +70,9 @@ class Hosting:
         except KizunaError as exc:
             log.warning("agent %s's info not stored yet (%s %s): publishing it in the background", short(agent.agent),
                         exc.code, exc.message)
-            self._unpublished.add(agent.agent)
-            self._background.spawn(self._publish_until_stored(agent))
+            if agent.agent not in self._unpublished:
+                self._unpublished.add(agent.agent)
+                self._background.spawn(self._publish_until_stored(agent))
         self._hosted[agent.agent] = agent
         log.info("hosting agent %s", short(agent.agent))
 

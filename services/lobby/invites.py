@@ -69,20 +69,27 @@ class Invites:
         info = group_info_of(invite, lobby_pb2.ACCEPTED)
         invite_bytes = invite.SerializeToString()
         signed_invite = await sign_into(self._conductor.sign, agent, invite_bytes)
+        items = [lobby_pb2.OutboxItem(author=agent, receiver=invitee, kind="invite", signed=signed_invite,
+                                      group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH)
+                 for invitee in members[1:]]
+        outbox = self._delivery.outbox
         async with self._chain.lock(agent):
             groups = self._store.get_groups(agent)
             groups.group_uuids.append(properties.group_uuid)
 
-            def apply(batch):
+            def apply(batch):  # the group and the invites owed to its members, at once
                 self._store.put_group(batch, agent, invite, info)
                 self._store.put_groups(batch, agent, groups)
+                outbox.in_flight(batch, items)
 
             await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        outcomes = await self._delivery.deliver_per_node([
-            lobby_pb2.OutboxItem(author=agent, receiver=invitee, kind="invite", signed=signed_invite,
-                                 group_uuid=properties.group_uuid, space=dna.LOBBY_DNA_HASH)
-            for invitee in members[1:]
-        ])
+        try:
+            outcomes = await self._delivery.deliver_per_node(items)
+        except BaseException:  # cancelled, say: what is still owed is the outbox loop's now
+            outbox.release(items)
+            raise
+        for item, outcome in zip(items, outcomes):
+            outbox.settle(item, outcome)
         return info, outcomes
 
     async def receive_invites(self, to_agents, signed_invite, caller: bytes | None = None):

@@ -234,3 +234,41 @@ def test_fake_dht_peers_claiming_a_group_space_hold_nothing_and_far_future_ones_
         assert status_name(outcomes["bobby"].status) == "DELIVERED"
         # the group space's real holders (alice's and bobby's nodes) took it: the fakes did not count
         assert status_name(outcomes["charlie"].status) == "STORED_IN_DHT"
+
+
+def test_a_group_created_as_the_lobby_crashes_still_invites_every_member_after_restart(tmp_path):
+    slow = {"lobby": ["--retry-attempt-timeout", "20", "--retry-budget", "30"]}
+    with make_network(tmp_path, extra_args={"alice": slow}) as network:
+        bobby_lobby = net.load(tmp_path).node("bobby")["pids"]["lobby"]
+        alice_lobby = net.load(tmp_path).node("alice")["pids"]["lobby"]
+        os.kill(bobby_lobby, signal.SIGSTOP)
+        try:
+            async def crash_while_creating():
+                async with make_clients(network, ("alice",), signals=False) as clients:
+                    alice = clients["alice"]
+                    creating = asyncio.ensure_future(alice.create_group("Interrupted", ["bobby", "charlie"]))
+
+                    async def listed():
+                        return list((await alice.groups()).groups.group_uuids)
+                    await eventually(listed, "the group in alice's Groups while its invites go out", 20)
+                    assert not creating.done()
+                    os.kill(alice_lobby, signal.SIGKILL)
+                    with pytest.raises(ClientError):
+                        await creating
+            run(crash_while_creating())
+            wait_dead(alice_lobby)
+        finally:
+            os.kill(bobby_lobby, signal.SIGKILL)
+            os.kill(bobby_lobby, signal.SIGCONT)
+        wait_dead(bobby_lobby)
+        net.start_node(tmp_path, "bobby")
+        net.start_node(tmp_path, "alice")
+
+        async def after():
+            async with make_clients(network, ("bobby",)) as clients:
+                bobby = clients["bobby"]
+
+                async def invited():
+                    return [d for d in (await bobby.groups()).details if d.name == "Interrupted"]
+                await eventually(invited, "bobby is invited to the group the crash cut short", 60, interval=0.5)
+        run(after())
