@@ -5,6 +5,7 @@
                                   block|unblock|block-agent|unblock-agent|add|remove|rename|leave|
                                   read|watch
     kizuna [--dir DIR] tokens list [NODE] | issue AGENT | revoke TOKEN_ID [--node NODE]
+    kizuna [--dir DIR] admin outbox NODE | retry NODE [--item HASH] [--receiver AGENT] | signals NODE | spaces NODE
 
 Addresses and tokens come from DIR/network.json (DIR defaults to ./net); the token
 commands call a node's conductor with the node's secret from its data directory. Output is one
@@ -26,7 +27,8 @@ import grpc
 from kizuna import net
 from kizuna import node as node_config
 from kizuna.client import Client, ClientError, UiEvent
-from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2
+from kizuna.v1 import (admin_pb2, admin_pb2_grpc, conductor_pb2, conductor_pb2_grpc, group_dht_pb2,
+                       group_dht_pb2_grpc, lobby_pb2)
 
 DEFAULT_DIR = "net"
 
@@ -463,24 +465,28 @@ COMMANDS = {
 # ---------------------------------------------------------------- token commands
 
 
-def conductor_call(network: net.Network, node: str, method: str, request):
-    """One node-internal call to `node`'s conductor, with the node's secret."""
+def node_call(network: net.Network, node: str, service: str, stub_class, method: str, request):
+    """One node-internal call to `node`'s `service` ("conductor", "lobby" or "group_dht"),
+    with the node's secret."""
     record = network.node(node)
     try:
         metadata = net.conductor_metadata(record)
     except OSError as exc:
         raise CliError(f"cannot read node {node}'s secret at {net.secret_path(record)}: {exc.strerror}") from None
-    with grpc.insecure_channel(record["conductor"]) as channel:
-        stub = conductor_pb2_grpc.ConductorStub(channel)
+    with grpc.insecure_channel(record[service]) as channel:
         try:
-            return getattr(stub, method)(request, metadata=metadata, timeout=net.RPC_TIMEOUT)
+            return getattr(stub_class(channel), method)(request, metadata=metadata, timeout=net.RPC_TIMEOUT)
         except grpc.RpcError as exc:
             if exc.code() in net.TRANSIENT:
                 raise CliError(
-                    f"node {node}'s conductor at {record['conductor']} is not reachable"
+                    f"node {node}'s {service} at {record[service]} is not reachable"
                     f" (see `kizuna net status --dir {network.directory}`)"
                 ) from None
-            raise CliError(f"node {node}'s conductor: {exc.code().name}: {exc.details()}") from None
+            raise CliError(f"node {node}'s {service}: {exc.code().name}: {exc.details()}") from None
+
+
+def conductor_call(network: net.Network, node: str, method: str, request):
+    return node_call(network, node, "conductor", conductor_pb2_grpc.ConductorStub, method, request)
 
 
 def token_line(names: Names, node: str, token) -> str:
@@ -548,6 +554,71 @@ TOKEN_COMMANDS = {"list": cmd_tokens_list, "issue": cmd_tokens_issue, "revoke": 
 def run_tokens_command(args) -> int:
     network = net.load(args.dir)
     return TOKEN_COMMANDS[args.tokens_command](args, network, Names(network))
+
+
+# ---------------------------------------------------------------- admin commands
+
+
+def admin_call(network: net.Network, node: str, method: str, request):
+    """One LobbyAdmin call to `node`'s lobby, with the node's secret."""
+    return node_call(network, node, "lobby", admin_pb2_grpc.LobbyAdminStub, method, request)
+
+
+def cmd_admin_outbox(args, network: net.Network, names: Names) -> int:
+    listed = admin_call(network, args.node, "ListOutbox", admin_pb2.ListOutboxRequest(limit=args.limit))
+    for item in listed.items:
+        state = "sending now" if item.in_flight else f"next try {when(item.next_attempt)}"
+        print(f"{item.kind} {item.item_hash.hex()[:16]}  from {names.agent(item.author)} to {names.agent(item.receiver)}"
+              f"  group {item.group_uuid}  queued {when(item.queued_at)}  tries {item.attempts}  {state}")
+    print(f"{listed.total} items in node {args.node}'s outbox" + (f" ({len(listed.items)} shown)"
+                                                                   if len(listed.items) < listed.total else ""))
+    return 0
+
+
+def cmd_admin_retry(args, network: net.Network, names: Names) -> int:
+    try:
+        item_hash = bytes.fromhex(args.item) if args.item else b""
+    except ValueError:
+        raise CliError(f"{args.item!r} is not an item hash (hex, as `kizuna admin outbox` shows it)") from None
+    if item_hash and len(item_hash) != 32:
+        listed = admin_call(network, args.node, "ListOutbox", admin_pb2.ListOutboxRequest(limit=1000))
+        matches = [i.item_hash for i in listed.items if i.item_hash.startswith(item_hash)]
+        if len(set(matches)) != 1:
+            raise CliError(f"{args.item} names {len(set(matches))} outbox items; give more of its hash")
+        item_hash = matches[0]
+    receiver = base64.b64decode(network.agent(args.receiver)["agent"]) if args.receiver else b""
+    answer = admin_call(network, args.node, "RetryOutbox",
+                        admin_pb2.RetryOutboxRequest(item_hash=item_hash, receiver=receiver))
+    print(f"{answer.retried} items of node {args.node}'s outbox are being tried now")
+    return 0
+
+
+def cmd_admin_signals(args, network: net.Network, names: Names) -> int:
+    listed = admin_call(network, args.node, "ListQueuedSignals", admin_pb2.ListQueuedSignalsRequest())
+    for queued in listed.agents:
+        print(f"{names.agent(queued.agent)}  {queued.count} signals waiting for a UI stream")
+    if not listed.agents:
+        print(f"no signals wait on node {args.node}")
+    return 0
+
+
+def cmd_admin_spaces(args, network: net.Network, names: Names) -> int:
+    listed = node_call(network, args.node, "group_dht", group_dht_pb2_grpc.GroupDhtStub, "ListSpaces",
+                       group_dht_pb2.ListSpacesRequest())
+    for space in listed.spaces:
+        what = "the Lobby space" if space.template != "group" else f"group {space.name or space.properties.name}"
+        print(f"{space.space.hex()[:16]}  {what}  {space.ops} ops  {len(space.agents)} agents here"
+              f"  {len(space.members)} members  repair rounds {space.sync.rounds} (ops repaired {space.sync.ops_repaired})")
+    return 0
+
+
+ADMIN_COMMANDS = {"outbox": cmd_admin_outbox, "retry": cmd_admin_retry, "signals": cmd_admin_signals,
+                  "spaces": cmd_admin_spaces}
+
+
+def run_admin_command(args) -> int:
+    network = net.load(args.dir)
+    return ADMIN_COMMANDS[args.admin_command](args, network, Names(network))
 
 
 # ---------------------------------------------------------------- net commands
@@ -715,6 +786,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds")
 
+    admin_parser = sub.add_parser("admin", help="a node operator's view: outbox, queued signals, DHT spaces"
+                                                 " (node-internal)", parents=[common])
+    admin_sub = admin_parser.add_subparsers(dest="admin_command", metavar="outbox|retry|signals|spaces")
+    p = admin_sub.add_parser("outbox", help="what waits in a lobby's outbox, oldest first", parents=[common])
+    p.add_argument("node")
+    p.add_argument("--limit", type=int, default=100, help="items shown at most (default 100)")
+    p = admin_sub.add_parser("retry", help="try a lobby's queued items now (all, or those named)", parents=[common])
+    p.add_argument("node")
+    p.add_argument("--item", help="only the item with this hash (or a prefix of it, as `outbox` shows)")
+    p.add_argument("--receiver", help="only the items for this agent")
+    p = admin_sub.add_parser("signals", help="signals waiting for each agent's UI stream", parents=[common])
+    p.add_argument("node")
+    p = admin_sub.add_parser("spaces", help="the DHT spaces a node holds, with op counts", parents=[common])
+    p.add_argument("node")
     tokens_parser = sub.add_parser("tokens", help="app tokens: list, issue, revoke (node-internal)", parents=[common])
     node_parser = sub.add_parser("node", help="one node of your own: init, run, info")
     node_sub = node_parser.add_subparsers(dest="node_command", metavar="init|run|info")
@@ -760,6 +845,10 @@ def main(argv=None) -> int:
             code = run_node_command(args)
         elif args.command == "tokens":
             code = run_tokens_command(args)
+        elif args.command == "admin":
+            if not args.admin_command:
+                raise CliError("`kizuna admin` needs a command: outbox, retry, signals or spaces")
+            code = run_admin_command(args)
         else:
             if not args.as_agent:
                 raise CliError(f"`kizuna {args.command}` needs --as AGENT")

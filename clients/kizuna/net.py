@@ -182,7 +182,7 @@ def add_nodes(network: Network, names, placement=None) -> None:
     new = [n for n in names if n not in network.nodes]
     if not new:
         return
-    ports = iter(pick_free_ports(len(new) * 3))
+    ports = iter(pick_free_ports(len(new) * 6))
     for name in new:
         where = (placement or {}).get(name, {})
         directory = network.directory / name
@@ -199,6 +199,8 @@ def add_nodes(network: Network, names, placement=None) -> None:
         record["pids"] = {}
         record["extra_args"] = {}
         record["wrap"] = list(where.get("wrap", []))
+        # each service's Prometheus /metrics, on loopback
+        record["metrics"] = {service: f"{HOST}:{next(ports)}" for service in SERVICES}
         network.nodes[name] = record
 
 
@@ -226,6 +228,8 @@ def service_command(network: Network, name: str, service: str) -> list[str]:
         args = ["--peer-listen", node["lobby_peer"], "--advertise", node["lobby_advertise"],
                 "--tls-dir", node["tls_dir"], "--data-dir", str(data_dir / "lobby"), "--conductor", node["conductor"],
                 "--dht", node["group_dht"], "--dht-peer-address", node["dht_advertise"], *secret]
+    if service in node.get("metrics", {}):
+        args += ["--metrics-listen", node["metrics"][service]]
     extra = list(node.get("extra_args", {}).get(service, []))
     return list(node.get("wrap", [])) + base + args + extra
 

@@ -10,6 +10,7 @@ import time
 
 import tenacity
 
+from services.common import metrics
 from services.common.errors import TRANSIENT, KizunaError
 from services.common.settings import FlagSettings
 
@@ -35,6 +36,7 @@ class RetryPolicy(FlagSettings):
     def retrying(self, what: str, budget: float | None = None) -> tenacity.AsyncRetrying:
         """The tenacity loop of this policy; `budget`, when given, is what is left of it."""
         def give_up(state: tenacity.RetryCallState):
+            metrics.RETRY_GIVE_UPS.labels(what.split(" ", 1)[0]).inc()
             log.info("giving up on %s after %d attempts: %s", what, state.attempt_number, state.outcome.exception())
             raise state.outcome.exception()
 

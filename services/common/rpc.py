@@ -4,12 +4,15 @@ Every servicer method is wrapped with `rpc_method`, so no traceback ever reaches
 unexpected errors are logged here with their traceback, without request bodies.
 """
 
+import asyncio
 import functools
 import inspect
 import logging
+import time
 
 import grpc
 
+from services.common import logs, metrics
 from services.common.errors import KizunaError, error_for
 
 log = logging.getLogger("kizuna.rpc")
@@ -23,38 +26,72 @@ def _describe_unexpected(method_name: str, exc: BaseException) -> None:
     log.error("%s failed unexpectedly: %s", method_name, type(exc).__name__, exc_info=exc)
 
 
+def _observe(method: str, code: str, started: float) -> None:
+    """Counts the RPC, and logs it: one line a request, with its method and status (at
+    DEBUG when it succeeded, so a busy node's INFO log stays readable)."""
+    service = metrics.SERVICE["name"]
+    seconds = time.perf_counter() - started
+    metrics.RPCS.labels(service, method, code).inc()
+    metrics.RPC_SECONDS.labels(service, method).observe(seconds)
+    level = logging.DEBUG if code in ("OK", "CANCELLED") else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(level, "%s %s in %.1f ms", method, code, seconds * 1000,
+                extra={"method": method, "code": code, "ms": round(seconds * 1000, 2)})
+
+
 def rpc_method(fn):
-    """Wraps a unary or server-streaming grpc.aio servicer method with the error mapping."""
+    """Wraps a unary or server-streaming grpc.aio servicer method with the error mapping,
+    and counts it (method and status, latency) in the service's metrics."""
     name = fn.__qualname__
+    method = name.rsplit(".", 1)[-1]
 
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
         async def stream(self, request, context):
+            started, code = time.perf_counter(), "OK"
+            logs.current_method.set(method)
             try:
                 async for item in fn(self, request, context):
                     yield item
             except KizunaError as exc:
+                code = exc.code
                 await context.abort(status_code(exc.code), exc.message)
             except (grpc.aio.AbortError, GeneratorExit):
                 raise
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
             except Exception as exc:  # noqa: BLE001 - the last line of defence
+                code = "INTERNAL"
                 _describe_unexpected(name, exc)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                _observe(method, code, started)
 
         return stream
 
     @functools.wraps(fn)
     async def unary(self, request, context):
+        started, code = time.perf_counter(), "OK"
+        logs.current_method.set(method)
         try:
             return await fn(self, request, context)
         except KizunaError as exc:
+            code = exc.code
             await context.abort(status_code(exc.code), exc.message)
         except grpc.aio.AbortError:
+            code = "ABORTED_BY_HANDLER"
+            raise
+        except asyncio.CancelledError:
+            code = "CANCELLED"
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            code = "INTERNAL"
             _describe_unexpected(name, exc)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            _observe(method, code, started)
 
     return unary
 

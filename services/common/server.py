@@ -31,12 +31,32 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_UNIX_PATH = 107  # sun_path holds 108 bytes with its NUL
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every optional flag's help ends with its default (unless it is required, has none,
+    or its help already says it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default in (None, "", argparse.SUPPRESS) or "default" in text \
+                or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--listen", default="127.0.0.1:0",
                         help="node-local address to serve on: unix:PATH, or loopback host:port (port 0 picks a free one)")
     parser.add_argument("--data-dir", required=True, help="directory of this service's LevelDB store")
-    parser.add_argument("--log-level", default=os.environ.get("KIZUNA_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=os.environ.get("KIZUNA_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default: %(default)s, or KIZUNA_LOG_LEVEL)")
+    parser.add_argument("--log-format", choices=("auto", "json", "text"),
+                        default=os.environ.get("KIZUNA_LOG_FORMAT", "auto"),
+                        help="json: one object a line; text: for a terminal; auto: text on a terminal, else json "
+                             "(default: %(default)s, or KIZUNA_LOG_FORMAT)")
+    parser.add_argument("--metrics-listen", default="127.0.0.1:0",
+                        help="loopback host:port of the Prometheus /metrics endpoint (port 0 picks a free one and "
+                             "logs it; empty: no metrics) (default: %(default)s)")
     return parser
 
 
@@ -49,12 +69,19 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory of the node's TLS key and certificate (node.key, node.crt; made when missing)")
 
 
-def setup_logging(level: str, name: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        stream=sys.stderr,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
+def setup_logging(level: str, name: str, log_format: str = "auto") -> None:
+    """The service's logs on stderr: one JSON object a line (`json`; the default when stderr
+    is no terminal, as under `kizuna net`), or text lines (`text`; the default on a
+    terminal). A JSON line has `ts`, `level`, `service`, `logger` and `event`, and, when
+    logged while an RPC is handled, its `method` (see services.common.logs)."""
+    from services.common import logs  # structlog is needed only here
+    if log_format == "auto":
+        log_format = "text" if sys.stderr.isatty() else "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logs.formatter(name, log_format))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
 def server_options() -> list:

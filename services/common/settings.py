@@ -18,8 +18,9 @@ class FlagSettings:
     def add_arguments(cls, parser) -> None:
         for field in dataclasses.fields(cls):
             flag, dest = cls._flag(field.name)
+            what = field.metadata.get("help", field.name.replace("_", " "))
             parser.add_argument(flag, type=field.type if field.type in (int, float) else float,
-                                default=field.default, dest=dest, metavar="N")
+                                default=field.default, dest=dest, metavar="N", help=what)
 
     @classmethod
     def from_args(cls, args):

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common import dna, group_state
+from services.common import ids, dna, group_state
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
@@ -59,7 +59,7 @@ class Conductor:
             agent=agent.agent, dna_hash=dna.LOBBY_DNA_HASH, template=dna.LOBBY_TEMPLATE, created=agent.created
         )
         self._store.put_agent(agent, _raw(signing) + _raw(encryption), app_token, token, lobby_cell)
-        log.info("created agent %s", agent.agent.hex()[:16])
+        log.info("created agent %s", ids.agent(agent.agent))
         return agent, app_token, lobby_cell
 
     def list_agents(self) -> list[conductor_pb2.Agent]:
@@ -104,7 +104,7 @@ class Conductor:
             agent=agent, dna_hash=dna_hash, template=template, properties=properties, created=now_micros()
         )
         self._store.put_cell(cell)
-        log.info("cloned group DNA %s for agent %s", dna_hash.hex()[:16], agent.hex()[:16])
+        log.info("cloned group DNA %s for agent %s", dna_hash.hex()[:16], ids.agent(agent))
         return cell
 
     async def delete_clone_cell(self, agent: bytes, dna_hash: bytes) -> None:
@@ -119,7 +119,7 @@ class Conductor:
         if self._leave_space is not None:
             await self._leave_space(dna_hash, agent)
         self._store.delete_cell(agent, dna_hash)
-        log.info("deleted clone cell %s of agent %s", dna_hash.hex()[:16], agent.hex()[:16])
+        log.info("deleted clone cell %s of agent %s", dna_hash.hex()[:16], ids.agent(agent))
 
     def list_cells(self, agent: bytes) -> list[conductor_pb2.Cell]:
         self._require_agent(agent)
@@ -181,7 +181,7 @@ class Conductor:
         token = self._store.revoke_token(token_id_)
         if token is None:
             raise NotFound(f"no app token {token_id_}")
-        log.info("revoked app token %s of agent %s", token_id_, token.agent.hex()[:16])
+        log.info("revoked app token %s of agent %s", token_id_, ids.agent(token.agent))
         return token
 
     def decrypt_batch(self, agent: bytes, items) -> list[tuple[bytes, str]]:

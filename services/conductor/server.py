@@ -9,7 +9,7 @@ import os
 import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
-from services.common import node_secret
+from services.common import metrics, node_secret
 from services.common.server import Listener, base_parser, serve, setup_logging
 from services.conductor.conductor import Conductor
 from services.conductor.ports import DhtSpaces
@@ -18,6 +18,7 @@ from services.conductor.store import ConductorStore
 
 async def run(args) -> None:
     store = ConductorStore(args.data_dir)
+    metrics.serve_metrics("conductor", args.metrics_listen, args.data_dir)
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
     spaces = DhtSpaces(channel, secret)
@@ -40,7 +41,7 @@ def main(argv=None) -> None:
     parser.add_argument("--node-secret-file", default="",
                         help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
     args = parser.parse_args(argv)
-    setup_logging(args.log_level, "conductor")
+    setup_logging(args.log_level, "conductor", args.log_format)
     asyncio.run(run(args))
 
 

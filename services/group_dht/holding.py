@@ -4,7 +4,7 @@ group space's state, an agent info in the lobby teaches the agent's DHT address.
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import dna, group_state
+from services.common import dna, group_state, metrics
 from services.common.hashing import blake2b_256
 from services.group_dht.store import DhtStore
 from services.group_dht.validation import AGENT_INFO, group_update_of, op_hash, state_of
@@ -41,9 +41,11 @@ class Holding:
             set_group_state(record, state)
             self._store.put_op(op_hash(signed), signed, op, space_record=record)
             log.info("group space %s: update %d applied", op.space.hex()[:16], state.seq)
+            metrics.DHT_OPS_STORED.inc()
             return True
         if not self._store.put_op(op_hash(signed), signed, op):
             return False
+        metrics.DHT_OPS_STORED.inc()
         if op.entry_type == AGENT_INFO:
             info = group_dht_pb2.AgentInfo.FromString(op.entry)
             if info.dht_address:

@@ -3,7 +3,7 @@
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import dna, group_state
+from services.common import ids, dna, group_state
 from services.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from services.common.keys import check_agent_key
 from services.group_dht.context import NodeContext
@@ -57,7 +57,7 @@ class Membership:
         if agent not in record.agents:
             record.agents.append(agent)
         self._store.put_space(record)
-        log.info("agent %s joined space %s", agent.hex()[:16], space.hex()[:16])
+        log.info("agent %s joined space %s", ids.agent(agent), space.hex()[:16])
         if new_space:  # the node's word about itself changed: its peers hear of it at once
             self._announce()
 

@@ -10,7 +10,7 @@ import asyncio
 import os
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import node_secret, tls
+from services.common import metrics, node_secret, tls
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
@@ -33,6 +33,7 @@ def bootstrap_addresses(values) -> list[str]:
 
 async def run(args) -> None:
     store = DhtStore(args.data_dir)
+    metrics.serve_metrics("group_dht", args.metrics_listen, args.data_dir)
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     pool = ChannelPool()
     node_tls = tls.load_or_create(args.tls_dir)
@@ -89,7 +90,7 @@ def main(argv=None) -> None:
             tls.split_pin(address)
         except KizunaError as exc:
             parser.error(f"--bootstrap {address}: {exc.message}")
-    setup_logging(args.log_level, "group-dht")
+    setup_logging(args.log_level, "group_dht", args.log_format)
     asyncio.run(run(args))
 
 

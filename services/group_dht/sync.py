@@ -24,6 +24,7 @@ import logging
 import time
 
 from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import metrics
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError
 from services.common.hashing import HASH_LEN, now_micros
 from services.group_dht import placement
@@ -288,6 +289,8 @@ class AntiEntropy:
             request.start_after = answer.op_hashes[-1]
         stats.rounds += 1
         stats.last_round_micros = now_micros()
+        metrics.DHT_SYNC_ROUNDS.labels("clean" if clean else "differing").inc()
+        metrics.DHT_OPS_REPAIRED.inc(stored)
         if clean:
             stats.clean_rounds += 1
             stats.clean_round_bytes += request.ByteSize() + answer.ByteSize()

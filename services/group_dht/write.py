@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import metrics
 from services.common.errors import UNREACHABLE, FailedPrecondition, KizunaError, Unavailable
 from services.common.retry import RetryPolicy, call_with_policy
 from services.group_dht import placement
@@ -48,6 +49,14 @@ class Writer:
         A holder the peer table marks down is not waited on: it counts as not stored (but
         still among the holders the quorum is taken of) and is sent the op in the
         background, so that one that is back after all still gets it."""
+        try:
+            return await self._publish(signed, local_only)
+        except KizunaError as exc:
+            if not isinstance(exc, UNREACHABLE):  # refused: the op, not the holders
+                metrics.DHT_OPS_REFUSED.labels(exc.code).inc()
+            raise
+
+    async def _publish(self, signed: common_pb2.Signed, local_only: bool) -> group_dht_pb2.PublishResponse:
         ctx = self._ctx
         op = check_op(signed)
         address, hash_ = basis_address(op), op_hash(signed)
@@ -88,6 +97,7 @@ class Writer:
                 self._send_again(nodes[node_id], signed)
         needed = placement.quorum(len(holder_ids))
         if stored < needed:
+            metrics.DHT_QUORUM_FAILURES.inc()
             refusals = [r for r in results if isinstance(r, KizunaError) and not isinstance(r, UNREACHABLE)]
             if refusals and stored == 0:
                 raise refusals[0]

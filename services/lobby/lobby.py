@@ -2,6 +2,7 @@
 workflows (each a module named for what it does) and the ports handed in (conductor, DHT,
 other lobbies), so nothing here imports grpc. This module only builds and wires them."""
 
+from services.common import metrics
 from services.common.background import Background
 from services.common.retry import RetryPolicy
 from services.lobby.catch_up import CatchUp
@@ -44,6 +45,7 @@ class Lobby:
                  tls_certificate: bytes = b""):
         self.store = store
         self.signals = SignalHub()
+        metrics.SIGNALS_QUEUED.set_function(self.signals.queued)
         self.background = Background()
         chain = SourceChain(store, conductor.sign)
         directory = Directory(dht, conductor.sign)
@@ -53,7 +55,9 @@ class Lobby:
         self.liveness = PeerLiveness(liveness_window)
         calls = OutgoingCalls(directory, conductor, remote)
         inbox = Inbox(directory, dht, conductor, self.background)
-        self.delivery = Delivery(calls, inbox, outbox or Outbox(store), self.liveness, retry_policy, self.signals)
+        # not `outbox or ...`: an empty Outbox is falsy (it has a length)
+        self.delivery = Delivery(calls, inbox, outbox if outbox is not None else Outbox(store), self.liveness,
+                                 retry_policy, self.signals)
         self.invites = Invites(store, chain, conductor, self.hosting, self.delivery, inbox, self.signals,
                                self.background, limits)
         self.group_changes = GroupChanges(store, chain, conductor, dht, directory, self.hosting, self.groups,

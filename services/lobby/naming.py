@@ -4,6 +4,8 @@ shortened for logs."""
 import base64
 import binascii
 
+from services.common import ids
+
 
 def parse_agent_ref(ref: str) -> bytes | None:
     """A participant given as a base64 agent key, else None (then it is a username)."""
@@ -17,5 +19,4 @@ def parse_agent_ref(ref: str) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
-def short(agent: bytes) -> str:
-    return base64.b64encode(agent).decode()[:8]
+short = ids.agent  # an agent key as every service's logs spell it

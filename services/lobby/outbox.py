@@ -13,7 +13,8 @@ import collections
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.hashing import now_micros
+from services.common.hashing import blake2b_256, now_micros
+from services.common import metrics
 from services.common.retry import RetryPolicy
 from services.lobby.store import outbox_key
 
@@ -33,6 +34,12 @@ class Outbox:
         self.retry = retry
         self._wake = asyncio.Event()
         self._in_flight: set[bytes] = set()  # keys of items being sent now, not the loop's to try
+        metrics.OUTBOX_ITEMS.set_function(lambda: len(self))
+        metrics.OUTBOX_OLDEST.set_function(self.oldest_seconds)
+
+    def oldest_seconds(self) -> float:
+        oldest = self._store.oldest_outbox_item()
+        return max(0.0, (now_micros() - oldest.queued_at) / 1e6) if oldest is not None else 0.0
 
     def in_flight(self, batch, items: list[lobby_pb2.OutboxItem]) -> None:
         """Writes the items in `batch` (the one that stores what they send) as being sent now:
@@ -48,10 +55,28 @@ class Outbox:
         """The outcome of an item written by `in_flight`: it stays only if queued. Not synced:
         after a crash, an item tried again that had arrived is a duplicate its receiver drops."""
         self._in_flight.discard(outbox_key(item))
+        metrics.DELIVERIES.labels(item.kind, lobby_pb2.DeliveryStatus.Name(outcome.status)).inc()
         if outcome.status != lobby_pb2.QUEUED:
             self._store.remove_outbox_item(item, sync=False)
         else:
             self._wake.set()
+
+    def is_in_flight(self, item: lobby_pb2.OutboxItem) -> bool:
+        return outbox_key(item) in self._in_flight
+
+    def retry_now(self, item_hash: bytes = b"", receiver: bytes = b"") -> int:
+        """Makes the queued items with that hash and receiver (empty: any) due now and wakes
+        the loop; how many. Items in flight are left to the send carrying them."""
+        now, retried = now_micros(), 0
+        for item in self.pending():
+            if self.is_in_flight(item) or (item_hash and blake2b_256(item.signed.body) != item_hash) \
+                    or (receiver and item.receiver != receiver):
+                continue
+            item.next_attempt = now
+            self._store.put_outbox_item(item)
+            retried += 1
+        self._wake.set()
+        return retried
 
     def release(self, items: list[lobby_pb2.OutboxItem]) -> None:
         """Items written by `in_flight` whose sending stopped before their outcomes were
@@ -112,12 +137,14 @@ class Outbox:
             outcome = await deliver(item)
             if outcome is None:
                 # Still nobody took it: back off this one and keep the receiver's order.
+                metrics.OUTBOX_ATTEMPTS.inc()
                 item.attempts += 1
                 delay = self.retry.wait_before(item.attempts)
                 item.next_attempt = now_micros() + int(delay * 1_000_000)
                 self._store.put_outbox_item(item)
                 break
             self._store.remove_outbox_item(item)
+            metrics.OUTBOX_OUTCOMES.labels(item.kind, lobby_pb2.DeliveryStatus.Name(outcome.status)).inc()
             done += 1
             on_outcome(item, outcome)
         return done

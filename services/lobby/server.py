@@ -9,12 +9,13 @@ import asyncio
 import dataclasses
 import logging
 
-from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
-from services.common import node_secret, tls
+from kizuna.v1 import admin_pb2, admin_pb2_grpc, lobby_pb2, lobby_pb2_grpc
+from services.common import metrics, node_secret, tls
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy, keep_trying
 from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
+from services.lobby.admin import LobbyAdminServicer
 from services.lobby.limits import Limits
 from services.lobby.lobby import Lobby
 from services.lobby.outbox import OUTBOX_RETRY, Outbox
@@ -33,6 +34,7 @@ AGENT_INFO_REPUBLISH_SECONDS = 600.0
 
 async def run(args) -> None:
     store = LobbyStore(args.data_dir)
+    metrics.serve_metrics("lobby", args.metrics_listen, args.data_dir)
     pool = ChannelPool()
     secret = node_secret.load_or_create(args.node_secret_file)
     conductor = ConductorPort(pool.get(args.conductor), secret)
@@ -47,7 +49,8 @@ async def run(args) -> None:
         RetryPolicy.from_args(args),
         liveness_window=args.liveness_window,
         outbox=Outbox(store, interval=args.outbox_interval,
-                      retry=dataclasses.replace(OUTBOX_RETRY, backoff_max=args.outbox_backoff_max)),
+                      retry=dataclasses.replace(OUTBOX_RETRY, backoff_initial=args.outbox_backoff_initial,
+                                                backoff_max=args.outbox_backoff_max)),
         limits=Limits.from_args(args),
         receipt_batch_seconds=args.receipt_batch_seconds,
         tls_certificate=node_tls.certificate_der,
@@ -56,6 +59,7 @@ async def run(args) -> None:
 
     def register_ui(server):
         lobby_pb2_grpc.add_LobbyServicer_to_server(LobbyServicer(lobby, Authenticator(conductor, lobby.hosting)), server)
+        admin_pb2_grpc.add_LobbyAdminServicer_to_server(LobbyAdminServicer(lobby, secret), server)
 
     def register_peer(server):
         lobby_pb2_grpc.add_LobbyPeerServicer_to_server(LobbyPeerServicer(lobby), server)
@@ -82,7 +86,8 @@ async def run(args) -> None:
     if owed:
         log.info("%d receipts owed from before the restart are going out", owed)
     services = lobby_pb2.DESCRIPTOR.services_by_name
-    await serve([Listener(args.listen, [services["Lobby"].full_name], register_ui),
+    admin = admin_pb2.DESCRIPTOR.services_by_name["LobbyAdmin"].full_name
+    await serve([Listener(args.listen, [services["Lobby"].full_name, admin], register_ui),
                  Listener(args.peer_listen, [services["LobbyPeer"].full_name], register_peer, node_tls)],
                 on_start, on_stop)
 
@@ -130,6 +135,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sync-agents-per-round", type=int, default=10,
                         help="hosted agents caught up per periodic round at most, the next ones in turn (all at start)")
     parser.add_argument("--outbox-interval", type=float, default=0.25, help="seconds between outbox rounds")
+    parser.add_argument("--outbox-backoff-initial", type=float, default=OUTBOX_RETRY.backoff_initial,
+                        help="the wait before a queued item's second try, doubling after each try")
     parser.add_argument("--outbox-backoff-max", type=float, default=5.0,
                         help="the longest wait before retrying a queued item")
     parser.add_argument("--receipt-batch-seconds", type=float, default=RECEIPT_BATCH_SECONDS,
@@ -138,7 +145,7 @@ def main(argv=None) -> None:
     Limits.add_arguments(parser)
     RetryPolicy.add_arguments(parser)
     args = parser.parse_args(argv)
-    setup_logging(args.log_level, "lobby")
+    setup_logging(args.log_level, "lobby", args.log_format)
     asyncio.run(run(args))
 
 

@@ -46,6 +46,13 @@ class SignalHub:
         self._subscribers: dict[bytes, set[Subscription]] = collections.defaultdict(set)
         self._waiting: dict[bytes, collections.deque] = {}
 
+    def queued_by_agent(self) -> dict[bytes, int]:
+        return {agent: len(waiting) for agent, waiting in self._waiting.items() if waiting}
+
+    def queued(self) -> int:
+        """Signals waiting for a UI stream, all agents together."""
+        return sum(len(waiting) for waiting in self._waiting.values())
+
     def subscribe(self, agent: bytes) -> Subscription:
         subscription = Subscription()
         for signal in self._waiting.pop(agent, ()):

@@ -256,6 +256,11 @@ class LobbyStore:
         """Every queued item, oldest first."""
         return [lobby_pb2.OutboxItem.FromString(v) for _, v in self._outbox.items()]
 
+    def oldest_outbox_item(self) -> lobby_pb2.OutboxItem | None:
+        for _, value in self._outbox.items():
+            return lobby_pb2.OutboxItem.FromString(value)
+        return None
+
     def outbox_count(self) -> int:
         return self._outbox.count()
 

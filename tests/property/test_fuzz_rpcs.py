@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from kizuna import net as kizuna_net
 from kizuna.v1 import (
+    admin_pb2,
     common_pb2,
     conductor_pb2,
     conductor_pb2_grpc,
@@ -67,6 +68,7 @@ SERVICES = {
     "lobby_peer": lobby_pb2.DESCRIPTOR.services_by_name["LobbyPeer"],
     "lobby": lobby_pb2.DESCRIPTOR.services_by_name["Lobby"],
     "group_dht": group_dht_pb2.DESCRIPTOR.services_by_name["GroupDht"],
+    "lobby_admin": admin_pb2.DESCRIPTOR.services_by_name["LobbyAdmin"],
 }
 
 # Which parts of the stored state a call may change when it succeeds (empty: read only).
@@ -135,7 +137,13 @@ DHT_RPCS = {
     "SyncSummary": (),
     "FetchOps": (),
 }
-TABLES = {"conductor": CONDUCTOR_RPCS, "lobby_peer": LOBBY_PEER_RPCS, "lobby": LOBBY_RPCS, "group_dht": DHT_RPCS}
+ADMIN_RPCS = {
+    "ListOutbox": (),
+    "ListQueuedSignals": (),
+    "RetryOutbox": ("lobby",),
+}
+TABLES = {"conductor": CONDUCTOR_RPCS, "lobby_peer": LOBBY_PEER_RPCS, "lobby": LOBBY_RPCS, "group_dht": DHT_RPCS,
+          "lobby_admin": ADMIN_RPCS}
 # Every RPC of the descriptors is fuzzed: one this file does not know yet (see
 # test_every_rpc_has_its_own_entry) as if it could change everything, before the tail of
 # calls that take the baseline apart.
@@ -196,6 +204,7 @@ class Node:
         }
         self.channels = {s: grpc.insecure_channel(a) for s, a in self.addresses.items()}
         self.channels["lobby_peer"] = peer_channel(network.node("alice"), aio=False)
+        self.channels["lobby_admin"] = self.channels["lobby"]
         self.bobby_channel = grpc.insecure_channel(network.conductor_address("bobby"))
         self.conductor = conductor_pb2_grpc.ConductorStub(self.channels["conductor"])
         self.lobby = lobby_pb2_grpc.LobbyStub(self.channels["lobby"])
@@ -481,6 +490,9 @@ class Node:
         g1, g2 = self.group1.group_uuid, self.group2.group_uuid
         return {
             "CreateAgent": [c.CreateAgentRequest(name="fuzz-agent")],
+            "ListOutbox": [admin_pb2.ListOutboxRequest(), admin_pb2.ListOutboxRequest(limit=5)],
+            "ListQueuedSignals": [admin_pb2.ListQueuedSignalsRequest()],
+            "RetryOutbox": [admin_pb2.RetryOutboxRequest(), admin_pb2.RetryOutboxRequest(receiver=self.bobby)],
             "ListAgents": [c.ListAgentsRequest()],
             "CloneDna": [c.CloneDnaRequest(agent=self.alice, template="group", properties=self.props1)],
             "ListCells": [c.ListCellsRequest(agent=self.alice)],
@@ -751,7 +763,7 @@ def wire_mutation(draw, bases):
 
 def metadata_strategy(node, service):
     garbage = st.text(alphabet=[chr(c) for c in range(0x20, 0x7f)], max_size=40)
-    if service == "conductor":
+    if service in ("conductor", "lobby_admin"):
         secret = node.secret_md[0][1]
         return st.one_of(
             st.just(node.secret_md), st.just(node.secret_md), st.just(node.secret_md), st.just(()),
