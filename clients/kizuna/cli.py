@@ -607,8 +607,10 @@ def cmd_admin_spaces(args, network: net.Network, names: Names) -> int:
                        group_dht_pb2.ListSpacesRequest())
     for space in listed.spaces:
         what = "the Lobby space" if space.template != "group" else f"group {space.name or space.properties.name}"
+        nodes = ", ".join(n.hex()[:16] for n in space.nodes)
         print(f"{space.space.hex()[:16]}  {what}  {space.ops} ops  {len(space.agents)} agents here"
-              f"  {len(space.members)} members  repair rounds {space.sync.rounds} (ops repaired {space.sync.ops_repaired})")
+              f"  {len(space.members)} members  repair rounds {space.sync.rounds} (ops repaired {space.sync.ops_repaired})"
+              f"  held by {len(space.nodes)} nodes: {nodes}")
     return 0
 
 

@@ -129,6 +129,7 @@ class GroupDhtNode:
         listed = self._membership.list_spaces()
         for record in listed.spaces:
             record.sync.CopyFrom(self._sync.stats(record.space))
+            record.nodes.extend(sorted(self._ctx.nodes_in_space(record.space)))
         return listed
 
     # ops

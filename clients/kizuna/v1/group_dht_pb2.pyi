@@ -188,7 +188,7 @@ class ListSpacesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Space(_message.Message):
-    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name", "sync")
+    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name", "sync", "nodes")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +200,7 @@ class Space(_message.Message):
     UPDATE_HEAD_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SYNC_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     template: str
     properties: _common_pb2.GroupProperties
@@ -211,7 +212,8 @@ class Space(_message.Message):
     update_head: bytes
     name: str
     sync: SyncStats
-    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ...) -> None: ...
+    nodes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ..., nodes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SyncStats(_message.Message):
     __slots__ = ("rounds", "clean_rounds", "clean_round_bytes", "ops_repaired", "ops_refused", "last_round_micros", "last_repair_micros")
