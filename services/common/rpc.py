@@ -14,6 +14,7 @@ import grpc
 
 from services.common import logs, metrics
 from services.common.errors import KizunaError, error_for
+from services.common.store import is_damage
 
 log = logging.getLogger("kizuna.rpc")
 
@@ -24,6 +25,21 @@ def status_code(name: str) -> grpc.StatusCode:
 
 def _describe_unexpected(method_name: str, exc: BaseException) -> None:
     log.error("%s failed unexpectedly: %s", method_name, type(exc).__name__, exc_info=exc)
+
+
+# Told once when a call finds the service's store damaged: `serve` sets every health
+# status NOT_SERVING, so a supervisor or load balancer stops sending work here.
+store_damaged = {"callback": None, "seen": False}
+DAMAGE_MESSAGE = "this node's store is damaged; its operator must restore it (see the service's log)"
+
+
+async def _on_damage(method_name: str, exc: BaseException) -> None:
+    log.critical("%s: the store is damaged (%s): serving NOT_SERVING from now on", method_name, exc)
+    if not store_damaged["seen"]:
+        store_damaged["seen"] = True
+        callback = store_damaged["callback"]
+        if callback is not None:
+            await callback()
 
 
 def _observe(method: str, code: str, started: float) -> None:
@@ -63,6 +79,10 @@ def rpc_method(fn):
                 code = "CANCELLED"
                 raise
             except Exception as exc:  # noqa: BLE001 - the last line of defence
+                if is_damage(exc):
+                    code = "DATA_LOSS"
+                    await _on_damage(name, exc)
+                    await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
                 code = "INTERNAL"
                 _describe_unexpected(name, exc)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -87,6 +107,10 @@ def rpc_method(fn):
             code = "CANCELLED"
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if is_damage(exc):
+                code = "DATA_LOSS"
+                await _on_damage(name, exc)
+                await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
             code = "INTERNAL"
             _describe_unexpected(name, exc)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")

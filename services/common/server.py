@@ -251,6 +251,13 @@ async def serve(listeners: list[Listener], on_start=None, on_stop=None) -> None:
         for name in [*listener.services, ""]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
+    async def not_serving():
+        for listener, health_servicer in zip(listeners, healths):
+            for name in [*listener.services, ""]:
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    from services.common import rpc  # the RPC layer tells of a damaged store
+    rpc.store_damaged["callback"] = not_serving
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -68,6 +68,12 @@ class Batch:
         self._wb.delete(table.prefix + key)
 
 
+def is_damage(exc: BaseException) -> bool:
+    """Whether `exc` is LevelDB finding its files damaged (a checksum or a block that does
+    not read) while the service runs."""
+    return isinstance(exc, plyvel.CorruptionError)
+
+
 class StoreUnusable(SystemExit):
     """The service's LevelDB cannot be used: damaged, held by another process, or not
     writable. Raised at start, so the service refuses to serve (and exits with this

@@ -272,3 +272,4 @@ def test_a_group_created_as_the_lobby_crashes_still_invites_every_member_after_r
                     return [d for d in (await bobby.groups()).details if d.name == "Interrupted"]
                 await eventually(invited, "bobby is invited to the group the crash cut short", 60, interval=0.5)
         run(after())
+

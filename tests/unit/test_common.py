@@ -323,3 +323,46 @@ def test_the_parse_guard_wraps_each_known_method_once_and_remembers_no_unknown_n
         assert guard.service(_Details(f"/x.Y/M{i}")) is None
     # the known method was wrapped once and then remembered; no unknown name was remembered
     assert inner.asked == {"/t.Echo/Say": 1, **{f"/x.Y/M{i}": 2 for i in range(200)}}
+
+
+class _AbortingContext:
+    """What rpc_method needs of a grpc.aio context: abort raises as gRPC's does."""
+
+    def __init__(self):
+        self.aborted = None
+
+    async def abort(self, code, details):
+        self.aborted = (code, details)
+        raise grpc.aio.AbortError()
+
+
+def test_a_damaged_store_found_by_a_call_is_data_loss_and_tells_the_server_once(monkeypatch):
+    import asyncio
+
+    import plyvel
+
+    from services.common import rpc
+
+    told = []
+
+    async def not_serving():
+        told.append(True)
+    monkeypatch.setattr(rpc, "store_damaged", {"callback": not_serving, "seen": False})
+
+    class Servicer:
+        @rpc.rpc_method
+        async def Read(self, request, context):
+            raise plyvel.CorruptionError(b"Corruption: block checksum mismatch")
+
+    async def call_twice():
+        answers = []
+        for _ in range(2):
+            context = _AbortingContext()
+            with pytest.raises(grpc.aio.AbortError):
+                await Servicer().Read(None, context)
+            answers.append(context.aborted)
+        return answers
+    answers = asyncio.run(call_twice())
+    assert [code for code, _ in answers] == [grpc.StatusCode.DATA_LOSS] * 2
+    assert all("store is damaged" in details for _, details in answers)
+    assert told == [True]  # health turned NOT_SERVING once
