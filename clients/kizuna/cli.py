@@ -19,6 +19,8 @@ import asyncio
 import base64
 import binascii
 import datetime
+import importlib.metadata
+import os
 import sys
 from pathlib import Path
 
@@ -708,6 +710,13 @@ def run_node_command(args) -> int:
 # ---------------------------------------------------------------- parsing
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kizuna")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --dir and --as may come before or after the command; SUPPRESS keeps a subcommand
     # from overwriting what was given before it.
@@ -717,8 +726,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent_common.add_argument("--as", dest="as_agent", default=argparse.SUPPRESS, metavar="AGENT", help="act as this agent")
 
     parser = argparse.ArgumentParser(prog="kizuna", description="Kizuna group messaging on a local network")
-    parser.add_argument("--dir", default=DEFAULT_DIR, help=f"network directory (default ./{DEFAULT_DIR})")
-    parser.add_argument("--as", dest="as_agent", metavar="AGENT", help="act as this agent")
+    parser.add_argument("--version", action="version", version=f"kizuna {_version()}")
+    parser.add_argument("--dir", default=os.environ.get("KIZUNA_DIR", DEFAULT_DIR),
+                        help=f"network directory (default: $KIZUNA_DIR, else ./{DEFAULT_DIR})")
+    parser.add_argument("--as", dest="as_agent", metavar="AGENT", default=os.environ.get("KIZUNA_AS"),
+                        help="act as this agent (default: $KIZUNA_AS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

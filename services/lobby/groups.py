@@ -110,7 +110,7 @@ class Groups:
     async def set_agent_blocked(self, agent: bytes, other: bytes, blocked: bool) -> common_pb2.BlockedAgents:
         check_agent_key(other)
         if other == agent:
-            raise InvalidArgument("an agent cannot block itself")
+            raise InvalidArgument(f"an agent cannot {'block' if blocked else 'unblock'} itself")
         async with self._chain.lock(agent):
             current = self._store.get_blocked_agents(agent)
             agents = [a for a in current.agents if a != other] + ([other] if blocked else [])

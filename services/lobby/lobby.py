@@ -2,7 +2,6 @@
 workflows (each a module named for what it does) and the ports handed in (conductor, DHT,
 other lobbies), so nothing here imports grpc. This module only builds and wires them."""
 
-from services.common import metrics
 from services.common.background import Background
 from services.common.retry import RetryPolicy
 from services.lobby.catch_up import CatchUp
@@ -45,7 +44,6 @@ class Lobby:
                  tls_certificate: bytes = b""):
         self.store = store
         self.signals = SignalHub()
-        metrics.SIGNALS_QUEUED.set_function(self.signals.queued)
         self.background = Background()
         chain = SourceChain(store, conductor.sign)
         directory = Directory(dht, conductor.sign)

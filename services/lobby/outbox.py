@@ -34,8 +34,6 @@ class Outbox:
         self.retry = retry
         self._wake = asyncio.Event()
         self._in_flight: set[bytes] = set()  # keys of items being sent now, not the loop's to try
-        metrics.OUTBOX_ITEMS.set_function(lambda: len(self))
-        metrics.OUTBOX_OLDEST.set_function(self.oldest_seconds)
 
     def oldest_seconds(self) -> float:
         oldest = self._store.oldest_outbox_item()

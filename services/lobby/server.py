@@ -55,6 +55,9 @@ async def run(args) -> None:
         receipt_batch_seconds=args.receipt_batch_seconds,
         tls_certificate=node_tls.certificate_der,
     )
+    metrics.OUTBOX_ITEMS.set_function(lambda: len(lobby.delivery.outbox))
+    metrics.OUTBOX_OLDEST.set_function(lobby.delivery.outbox.oldest_seconds)
+    metrics.SIGNALS_QUEUED.set_function(lobby.signals.queued)
     background: list[asyncio.Task] = []
 
     def register_ui(server):

@@ -80,3 +80,29 @@ def test_unknown_names_and_a_missing_node_secret_are_one_line_errors(tmp_path, c
     code, out, err = run_main(capsys, "--dir", str(tmp_path), *argv)
     assert code == 1 and out == ""
     assert err.startswith("kizuna: ") and words in err and len(err.splitlines()) == 1
+
+
+def test_kizuna_dir_and_kizuna_as_are_the_defaults_and_flags_win(monkeypatch):
+    monkeypatch.setenv("KIZUNA_DIR", "/srv/chat")
+    monkeypatch.setenv("KIZUNA_AS", "bobby")
+    args = parse("groups")
+    assert (args.dir, args.as_agent) == ("/srv/chat", "bobby")
+    args = parse("--dir", "here", "groups", "--as", "charlie")
+    assert (args.dir, args.as_agent) == ("here", "charlie")
+    monkeypatch.delenv("KIZUNA_DIR")
+    monkeypatch.delenv("KIZUNA_AS")
+    assert (parse("groups").dir, parse("groups").as_agent) == (cli.DEFAULT_DIR, None)
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        parse("--version")
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kizuna {cli._version()}" != "kizuna unknown (not installed)"
+
+
+def test_admin_commands_take_a_node_and_their_options():
+    args = parse("admin", "retry", "alice", "--item", "ab12", "--receiver", "bobby")
+    assert (args.command, args.admin_command, args.node, args.item, args.receiver) == ("admin", "retry", "alice",
+                                                                                       "ab12", "bobby")
+    assert parse("admin", "outbox", "bobby", "--limit", "5").limit == 5

@@ -122,6 +122,17 @@ def test_blocked_member_gives_warning_naming_them(tmp_path):
     run(scenario())
 
 
+def test_blocking_or_unblocking_oneself_is_refused_naming_what_was_asked(tmp_path):
+    async def scenario():
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice"])
+        for blocked, verb in ((True, "block"), (False, "unblock")):
+            with pytest.raises(InvalidArgument) as refused:
+                await lobbies["alice"].groups.set_agent_blocked(agents["alice"], agents["alice"], blocked)
+            assert refused.value.message == f"an agent cannot {verb} itself"
+
+    run(scenario())
+
+
 def test_forged_message_is_refused_and_not_stored(tmp_path):
     async def scenario():
         lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
