@@ -3,7 +3,7 @@
     kizuna net up|down|status|stop NODE [--kill]|start NODE [--dir DIR]
     kizuna [--dir DIR] --as AGENT groups|create-group|send|reply|history|conversations|accept|delete|
                                   block|unblock|block-agent|unblock-agent|add|remove|rename|leave|
-                                  read|watch
+                                  read|watch|blocked-agents
     kizuna [--dir DIR] tokens list [NODE] | issue AGENT | revoke TOKEN_ID [--node NODE]
     kizuna [--dir DIR] admin outbox NODE | retry NODE [--item HASH] [--receiver AGENT] | signals NODE | spaces NODE
 
@@ -420,6 +420,15 @@ def _agent_block_command(method: str, verb: str):
     return command
 
 
+async def cmd_blocked_agents(args, network, client, names) -> int:
+    blocked = await client.blocked_agents()
+    for key in blocked.agents:
+        print(names.agent(key))
+    if not blocked.agents:
+        print("no blocked agents")
+    return 0
+
+
 async def cmd_watch(args, network, client, names) -> int:
     await client.start_signals()
     print(f"watching as {args.as_agent} (Ctrl-C to stop)", file=sys.stderr, flush=True)
@@ -461,6 +470,7 @@ COMMANDS = {
     "block-agent": _agent_block_command("block_agent", "blocked"),
     "unblock-agent": _agent_block_command("unblock_agent", "unblocked"),
     "watch": cmd_watch,
+    "blocked-agents": cmd_blocked_agents,
 }
 
 
@@ -796,6 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("block-agent", "unblock-agent"):
         p = sub.add_parser(name, help=f"{name.split('-')[0]} an agent", parents=[agent_common])
         p.add_argument("agent", metavar="USERNAME_OR_KEY")
+    sub.add_parser("blocked-agents", help="the agents this agent blocked", parents=[agent_common])
     p = sub.add_parser("watch", help="print signals as they arrive", parents=[agent_common])
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds")

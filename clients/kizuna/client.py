@@ -248,6 +248,10 @@ class Client:
     async def unblock_agent(self, agent: bytes) -> common_pb2.BlockedAgents:
         return (await self._call("UnblockAgent", lobby_pb2.AgentRequest(agent=agent))).blocked_agents
 
+    async def blocked_agents(self) -> common_pb2.BlockedAgents:
+        """The agents this agent blocked."""
+        return (await self._call("GetBlockedAgents", lobby_pb2.GetBlockedAgentsRequest())).blocked_agents
+
     # -------------------------------------------------------------- messages
 
     async def send(self, group_uuid: str, payload: str, reply_to: bytes = b"") -> lobby_pb2.SendGroupMessageResponse:

@@ -121,6 +121,11 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
         return lobby_pb2.AgentResponse(blocked_agents=blocked)
 
     @rpc_method
+    async def GetBlockedAgents(self, request, context):
+        agent = await self._agent(context)
+        return lobby_pb2.AgentResponse(blocked_agents=self._lobby.store.get_blocked_agents(agent))
+
+    @rpc_method
     async def UnblockAgent(self, request, context):
         blocked = await self._lobby.groups.set_agent_blocked(await self._agent(context), request.agent, False)
         return lobby_pb2.AgentResponse(blocked_agents=blocked)

@@ -82,3 +82,17 @@ def test_the_outbox_of_a_lobby_whose_receivers_are_all_down_is_shown_and_retried
 
 if not GRPCURL.exists():
     pytest.skip(f"{GRPCURL} is missing: install the test extras (make install)", allow_module_level=True)
+
+
+def test_blocked_agents_lists_what_block_agent_and_unblock_agent_left(tmp_path):
+    with make_network(tmp_path):
+        as_charlie = ("--as", "charlie")
+        assert kizuna(tmp_path, *as_charlie, "blocked-agents").stdout.strip() == "no blocked agents"
+        blocked = kizuna(tmp_path, *as_charlie, "block-agent", "bobby")
+        assert blocked.returncode == 0, blocked.stderr
+        listed = kizuna(tmp_path, *as_charlie, "blocked-agents")
+        assert listed.returncode == 0 and listed.stdout.split() == ["bobby"]
+        assert kizuna(tmp_path, *as_charlie, "unblock-agent", "bobby").returncode == 0
+        assert kizuna(tmp_path, *as_charlie, "blocked-agents").stdout.strip() == "no blocked agents"
+        itself = kizuna(tmp_path, *as_charlie, "unblock-agent", "charlie")
+        assert itself.returncode == 1 and "cannot unblock itself" in itself.stderr

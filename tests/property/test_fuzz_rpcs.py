@@ -96,6 +96,7 @@ LOBBY_RPCS = {
     "GetAgentByUsername": (),
     "GetMessages": (),
     "GetSourceChain": (),
+    "GetBlockedAgents": (),
     "Signals": (),
     # "Never stored": typing is checked like a read.
     "SetTyping": (),
@@ -508,6 +509,7 @@ class Node:
             "SetUsername": [l.SetUsernameRequest(username="alice")],
             "GetAgentByUsername": [l.GetAgentByUsernameRequest(username="bobby")],
             "GetGroups": [l.GetGroupsRequest()],
+            "GetBlockedAgents": [l.GetBlockedAgentsRequest()],
             "CreateGroup": [l.CreateGroupRequest(name="fuzz made", participants=["bobby"])],
             "AcceptGroup": [l.GroupRequest(group_uuid=g1)],
             "DeleteGroup": [l.GroupRequest(group_uuid=g2)],

@@ -157,6 +157,10 @@ class AgentRequest(_message.Message):
     agent: bytes
     def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
 
+class GetBlockedAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class AgentResponse(_message.Message):
     __slots__ = ("blocked_agents",)
     BLOCKED_AGENTS_FIELD_NUMBER: _ClassVar[int]

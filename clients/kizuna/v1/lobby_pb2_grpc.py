@@ -85,6 +85,11 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.AgentRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.AgentResponse.FromString,
                 _registered_method=True)
+        self.GetBlockedAgents = channel.unary_unary(
+                '/kizuna.v1.Lobby/GetBlockedAgents',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.GetBlockedAgentsRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.AgentResponse.FromString,
+                _registered_method=True)
         self.SendGroupMessage = channel.unary_unary(
                 '/kizuna.v1.Lobby/SendGroupMessage',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.SendGroupMessageRequest.SerializeToString,
@@ -209,6 +214,13 @@ class LobbyServicer:
 
     def UnblockAgent(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBlockedAgents(self, request, context):
+        """The agents this agent blocked, read only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -347,6 +359,11 @@ def add_LobbyServicer_to_server(servicer, server):
             'UnblockAgent': grpc.unary_unary_rpc_method_handler(
                     servicer.UnblockAgent,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.AgentRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.AgentResponse.SerializeToString,
+            ),
+            'GetBlockedAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBlockedAgents,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetBlockedAgentsRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.AgentResponse.SerializeToString,
             ),
             'SendGroupMessage': grpc.unary_unary_rpc_method_handler(
@@ -680,6 +697,33 @@ class Lobby:
             target,
             '/kizuna.v1.Lobby/UnblockAgent',
             kizuna_dot_v1_dot_lobby__pb2.AgentRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.AgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBlockedAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/GetBlockedAgents',
+            kizuna_dot_v1_dot_lobby__pb2.GetBlockedAgentsRequest.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.AgentResponse.FromString,
             options,
             channel_credentials,
