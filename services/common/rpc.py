@@ -33,13 +33,18 @@ store_damaged = {"callback": None, "seen": False}
 DAMAGE_MESSAGE = "this node's store is damaged; its operator must restore it (see the service's log)"
 
 
-async def _on_damage(method_name: str, exc: BaseException) -> None:
-    log.critical("%s: the store is damaged (%s): serving NOT_SERVING from now on", method_name, exc)
-    if not store_damaged["seen"]:
-        store_damaged["seen"] = True
-        callback = store_damaged["callback"]
-        if callback is not None:
-            await callback()
+async def _abort_unexpected(method_name: str, exc: BaseException, context) -> None:
+    """Ends a call that failed with no domain error: DATA_LOSS when the store is damaged
+    (and, the first time, health turns NOT_SERVING), else INTERNAL, logged with its traceback."""
+    if is_damage(exc):
+        log.critical("%s: the store is damaged (%s): serving NOT_SERVING from now on", method_name, exc)
+        if not store_damaged["seen"]:
+            store_damaged["seen"] = True
+            if store_damaged["callback"] is not None:
+                await store_damaged["callback"]()
+        await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
+    _describe_unexpected(method_name, exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 def _observe(method: str, code: str, started: float) -> None:
@@ -79,13 +84,8 @@ def rpc_method(fn):
                 code = "CANCELLED"
                 raise
             except Exception as exc:  # noqa: BLE001 - the last line of defence
-                if is_damage(exc):
-                    code = "DATA_LOSS"
-                    await _on_damage(name, exc)
-                    await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
-                code = "INTERNAL"
-                _describe_unexpected(name, exc)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                code = "DATA_LOSS" if is_damage(exc) else "INTERNAL"
+                await _abort_unexpected(name, exc, context)
             finally:
                 _observe(method, code, started)
 
@@ -107,13 +107,8 @@ def rpc_method(fn):
             code = "CANCELLED"
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if is_damage(exc):
-                code = "DATA_LOSS"
-                await _on_damage(name, exc)
-                await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
-            code = "INTERNAL"
-            _describe_unexpected(name, exc)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            code = "DATA_LOSS" if is_damage(exc) else "INTERNAL"
+            await _abort_unexpected(name, exc, context)
         finally:
             _observe(method, code, started)
 

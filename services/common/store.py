@@ -84,14 +84,13 @@ class Store:
     """One service's LevelDB directory, checked when it is opened: with LevelDB's paranoid
     checks, and every block read once with its checksum verified."""
 
-    def __init__(self, path: str, check: bool = True):
+    def __init__(self, path: str):
         try:
             os.makedirs(path, exist_ok=True)
             self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
         except (plyvel.Error, OSError) as exc:
             raise StoreUnusable(f"the store at {path} cannot be opened: {_reason(exc)}") from None
-        if check:
-            self._check(path)
+        self._check(path)
 
     def _check(self, path: str) -> None:
         """Reads every record once with checksums verified, so damage is found now."""

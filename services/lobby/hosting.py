@@ -76,9 +76,6 @@ class Hosting:
         self._hosted[agent.agent] = agent
         log.info("hosting agent %s", short(agent.agent))
 
-    def is_published(self, agent: bytes) -> bool:
-        return agent in self._hosted and agent not in self._unpublished
-
     async def _publish_until_stored(self, agent) -> None:
         try:
             await keep_trying(PUBLISH_RETRY, f"publishing agent {short(agent.agent)}'s info", lambda: self._publish(agent))

@@ -83,14 +83,7 @@ class Invites:
                 outbox.in_flight(batch, items)
 
             await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        try:
-            outcomes = await self._delivery.deliver_per_node(items)
-        except BaseException:  # cancelled, say: what is still owed is the outbox loop's now
-            outbox.release(items)
-            raise
-        for item, outcome in zip(items, outcomes):
-            outbox.settle(item, outcome)
-        return info, outcomes
+        return info, await outbox.track(items, self._delivery.deliver_per_node(items))
 
     async def receive_invites(self, to_agents, signed_invite, caller: bytes | None = None):
         """receive_invite for several invitees this lobby hosts, at once, each with its own

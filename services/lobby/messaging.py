@@ -57,23 +57,22 @@ class Messaging:
                                        group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
                  for receivers in by_lobby]
         outbox = self._delivery.outbox
+        every_item = [item for node_items in items for item in node_items]
         with self._store.batch() as batch:  # the history and what is owed to each receiver, at once
             self._store.put_message(batch, agent, record)
-            outbox.in_flight(batch, [item for node_items in items for item in node_items])
-        try:
-            per_lobby = await asyncio.gather(*(
+            outbox.in_flight(batch, every_item)
+        per_lobby = []
+
+        async def delivering():
+            per_lobby[:] = await asyncio.gather(*(
                 self._delivery.deliver_to_node(
                     node_items,
                     lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature),
                                          item_signature=signature))
                 for node_items, envelope, envelope_signature in zip(items, envelopes, envelope_signatures)
             ))
-        except BaseException:  # cancelled, say: what is still owed is the outbox loop's now
-            outbox.release([item for node_items in items for item in node_items])
-            raise
-        for node_items, outcomes in zip(items, per_lobby):
-            for item, outcome in zip(node_items, outcomes):
-                outbox.settle(item, outcome)
+            return [outcome for outcomes in per_lobby for outcome in outcomes]
+        await outbox.track(every_item, delivering())
         by_receiver = {o.receiver: o for outcomes in per_lobby for o in outcomes}
         lobby_calls = sum(max(o.attempts for o in outcomes) for outcomes in per_lobby)
         return record, [by_receiver[r] for r in entry.receiver], lobby_calls

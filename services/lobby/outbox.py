@@ -41,7 +41,7 @@ class Outbox:
 
     def in_flight(self, batch, items: list[lobby_pb2.OutboxItem]) -> None:
         """Writes the items in `batch` (the one that stores what they send) as being sent now:
-        after a crash they are due at once; until `settle`, the loop leaves them alone."""
+        after a crash they are due at once; until `track` settles them, the loop leaves them alone."""
         queued_at = now_micros()
         for item in items:
             item.queued_at = item.queued_at or queued_at
@@ -49,15 +49,27 @@ class Outbox:
             self._store.put_outbox_item(item, batch)
             self._in_flight.add(outbox_key(item))
 
-    def settle(self, item: lobby_pb2.OutboxItem, outcome: lobby_pb2.DeliveryOutcome) -> None:
-        """The outcome of an item written by `in_flight`: it stays only if queued. Not synced:
-        after a crash, an item tried again that had arrived is a duplicate its receiver drops."""
-        self._in_flight.discard(outbox_key(item))
-        metrics.DELIVERIES.labels(item.kind, lobby_pb2.DeliveryStatus.Name(outcome.status)).inc()
-        if outcome.status != lobby_pb2.QUEUED:
-            self._store.remove_outbox_item(item, sync=False)
-        else:
+    async def track(self, items: list[lobby_pb2.OutboxItem], delivering) -> list[lobby_pb2.DeliveryOutcome]:
+        """Awaits `delivering` (the outcome of each item written by `in_flight`, in order) and
+        settles them: an item stays only if queued, and the others go in one write, not
+        synced (after a crash, an item tried again that had arrived is a duplicate its
+        receiver drops). When the sending stops first (cancelled, say), what is still owed
+        is the loop's to try."""
+        try:
+            outcomes = await delivering
+        except BaseException:
+            self.release(items)
+            raise
+        done = []
+        for item, outcome in zip(items, outcomes):
+            self._in_flight.discard(outbox_key(item))
+            metrics.DELIVERIES.labels(item.kind, lobby_pb2.DeliveryStatus.Name(outcome.status)).inc()
+            if outcome.status != lobby_pb2.QUEUED:
+                done.append(item)
+        self._store.remove_outbox_items(done, sync=False)
+        if len(done) < len(items):
             self._wake.set()
+        return outcomes
 
     def is_in_flight(self, item: lobby_pb2.OutboxItem) -> bool:
         return outbox_key(item) in self._in_flight

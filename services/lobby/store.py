@@ -249,8 +249,13 @@ class LobbyStore:
         else:
             self._outbox.put(outbox_key(item), item.SerializeToString())
 
-    def remove_outbox_item(self, item: lobby_pb2.OutboxItem, sync: bool = True) -> None:
-        self._outbox.delete(outbox_key(item), sync=sync)
+    def remove_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
+        self._outbox.delete(outbox_key(item))
+
+    def remove_outbox_items(self, items: list[lobby_pb2.OutboxItem], sync: bool = True) -> None:
+        with self.batch(sync=sync) as batch:
+            for item in items:
+                batch.delete(self._outbox, outbox_key(item))
 
     def outbox_items(self) -> list[lobby_pb2.OutboxItem]:
         """Every queued item, oldest first."""

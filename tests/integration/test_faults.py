@@ -69,43 +69,53 @@ def test_a_lobby_restarted_while_every_peer_is_down_serves_its_ui(tmp_path):
         run(back())
 
 
+SLOW_TRIES = {"lobby": ["--retry-attempt-timeout", "20", "--retry-budget", "30"]}
+
+
+def _crash_alice_mid_call(tmp_path, network, start_call, started, what: str) -> None:
+    """bobby's lobby frozen (SIGSTOP), so alice's lobby (started with SLOW_TRIES) is still
+    trying him: `start_call(alice)` is begun, and once `started(alice)` holds, alice's lobby
+    is SIGKILLed (the call fails at her UI). Then bobby's lobby is killed too, with the
+    request still unread in its socket, so only alice's lobby, once back, can still bring
+    it to him; both are started again."""
+    bobby_lobby = net.load(tmp_path).node("bobby")["pids"]["lobby"]
+    alice_lobby = net.load(tmp_path).node("alice")["pids"]["lobby"]
+    os.kill(bobby_lobby, signal.SIGSTOP)
+    try:
+        async def crash():
+            async with make_clients(network, ("alice",), signals=False) as clients:
+                alice = clients["alice"]
+                calling = asyncio.ensure_future(start_call(alice))
+                await eventually(lambda: started(alice), what, 20)
+                assert not calling.done()
+                os.kill(alice_lobby, signal.SIGKILL)
+                with pytest.raises(ClientError):
+                    await calling
+        run(crash())
+        wait_dead(alice_lobby)
+    finally:
+        os.kill(bobby_lobby, signal.SIGKILL)
+        os.kill(bobby_lobby, signal.SIGCONT)
+    wait_dead(bobby_lobby)
+    net.start_node(tmp_path, "bobby")
+    net.start_node(tmp_path, "alice")
+
+
 def test_a_send_cut_short_by_a_lobby_crash_reaches_every_receiver_after_restart(tmp_path):
     # bobby's lobby is frozen, so alice's lobby is still trying him (long tries, by its
     # flags) when it is SIGKILLed: the message is in her history already. It used to be
     # shown as sent and never reach him: nothing of it was in her outbox.
-    slow = {"lobby": ["--retry-attempt-timeout", "20", "--retry-budget", "30"]}
-    with make_network(tmp_path, extra_args={"alice": slow}) as network:
+    with make_network(tmp_path, extra_args={"alice": SLOW_TRIES}) as network:
         async def before():
             async with make_clients(network, NAMES) as clients:
                 created = await create_group(clients, "Crash", ["bobby", "charlie"])
                 return created.group.group_uuid
         group = run(before())
-        bobby_lobby = net.load(tmp_path).node("bobby")["pids"]["lobby"]
-        alice_lobby = net.load(tmp_path).node("alice")["pids"]["lobby"]
-        os.kill(bobby_lobby, signal.SIGSTOP)
-        try:
-            async def crash_while_sending():
-                async with make_clients(network, ("alice",), signals=False) as clients:
-                    alice = clients["alice"]
-                    sending = asyncio.ensure_future(alice.send(group, "cut short"))
 
-                    async def in_history():
-                        return [r for r in await alice.all_history(group) if r.entry.payload == "cut short"]
-                    await eventually(in_history, "the message in alice's history while it is being sent", 20)
-                    assert not sending.done()
-                    os.kill(alice_lobby, signal.SIGKILL)
-                    with pytest.raises(ClientError):
-                        await sending
-            run(crash_while_sending())
-            wait_dead(alice_lobby)
-        finally:
-            # bobby's lobby goes too, with the request still unread in its socket: only
-            # alice's lobby, once it is back, can still bring him the message.
-            os.kill(bobby_lobby, signal.SIGKILL)
-            os.kill(bobby_lobby, signal.SIGCONT)
-        wait_dead(bobby_lobby)
-        net.start_node(tmp_path, "bobby")
-        net.start_node(tmp_path, "alice")
+        async def in_history(alice):
+            return [r for r in await alice.all_history(group) if r.entry.payload == "cut short"]
+        _crash_alice_mid_call(tmp_path, network, lambda alice: alice.send(group, "cut short"), in_history,
+                              "the message in alice's history while it is being sent")
 
         async def after():
             async with make_clients(network, ("bobby", "charlie")) as clients:
@@ -237,32 +247,11 @@ def test_fake_dht_peers_claiming_a_group_space_hold_nothing_and_far_future_ones_
 
 
 def test_a_group_created_as_the_lobby_crashes_still_invites_every_member_after_restart(tmp_path):
-    slow = {"lobby": ["--retry-attempt-timeout", "20", "--retry-budget", "30"]}
-    with make_network(tmp_path, extra_args={"alice": slow}) as network:
-        bobby_lobby = net.load(tmp_path).node("bobby")["pids"]["lobby"]
-        alice_lobby = net.load(tmp_path).node("alice")["pids"]["lobby"]
-        os.kill(bobby_lobby, signal.SIGSTOP)
-        try:
-            async def crash_while_creating():
-                async with make_clients(network, ("alice",), signals=False) as clients:
-                    alice = clients["alice"]
-                    creating = asyncio.ensure_future(alice.create_group("Interrupted", ["bobby", "charlie"]))
-
-                    async def listed():
-                        return list((await alice.groups()).groups.group_uuids)
-                    await eventually(listed, "the group in alice's Groups while its invites go out", 20)
-                    assert not creating.done()
-                    os.kill(alice_lobby, signal.SIGKILL)
-                    with pytest.raises(ClientError):
-                        await creating
-            run(crash_while_creating())
-            wait_dead(alice_lobby)
-        finally:
-            os.kill(bobby_lobby, signal.SIGKILL)
-            os.kill(bobby_lobby, signal.SIGCONT)
-        wait_dead(bobby_lobby)
-        net.start_node(tmp_path, "bobby")
-        net.start_node(tmp_path, "alice")
+    with make_network(tmp_path, extra_args={"alice": SLOW_TRIES}) as network:
+        async def listed(alice):
+            return list((await alice.groups()).groups.group_uuids)
+        _crash_alice_mid_call(tmp_path, network, lambda alice: alice.create_group("Interrupted", ["bobby", "charlie"]),
+                              listed, "the group in alice's Groups while its invites go out")
 
         async def after():
             async with make_clients(network, ("bobby",)) as clients:
