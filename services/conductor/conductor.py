@@ -1,6 +1,7 @@
 """The conductor's domain: the keystore (the only holder of private keys), agents' cells,
 app tokens, and cloning the `group` template into a DNA of its own for each group."""
 
+import hashlib
 import logging
 import secrets
 
@@ -14,6 +15,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, KizunaEr
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
 from services.common.sealing import open_sealed
+from services.conductor.e2e import GroupCrypto
 from services.conductor.store import ConductorStore
 
 log = logging.getLogger("kizuna.conductor")
@@ -37,11 +39,26 @@ class Conductor:
     agent)` are the node's DHT joining and leaving a space; they raise KizunaError when the
     DHT refuses or cannot be reached."""
 
-    def __init__(self, store: ConductorStore, join_space, leave_space=None):
+    def __init__(self, store: ConductorStore, join_space, leave_space=None, **rotation):
         self._store = store
         self._join_space = join_space
         self._leave_space = leave_space
         self._key_cache: dict[bytes, tuple] = {}
+        self._olm_keys: dict[bytes, tuple[bytes, bytes]] = {}
+        self.crypto = GroupCrypto(store, self._pickle_key, lambda agent, data: self._keys(agent)[0].sign(data),
+                                  **rotation)
+
+    def _pickle_key(self, agent: bytes) -> bytes:
+        """What the agent's vodozemac pickles are encrypted with: derived from its secret."""
+        return hashlib.blake2b(self._store.get_secret(agent), digest_size=32, person=b"kizuna pickles").digest()
+
+    def _with_olm_keys(self, agent: conductor_pb2.Agent) -> conductor_pb2.Agent:
+        """The agent with its Olm identity and fallback keys (its account made on first use)."""
+        keys = self._olm_keys.get(agent.agent)
+        if keys is None:
+            keys = self._olm_keys[agent.agent] = self.crypto.olm_keys(agent.agent)
+        agent.olm_identity_key, agent.olm_fallback_key = keys
+        return agent
 
     def create_agent(self, name: str) -> tuple[conductor_pb2.Agent, str, conductor_pb2.Cell]:
         if len(name) > MAX_NAME_LEN:
@@ -60,10 +77,10 @@ class Conductor:
         )
         self._store.put_agent(agent, _raw(signing) + _raw(encryption), app_token, token, lobby_cell)
         log.info("created agent %s", ids.agent(agent.agent))
-        return agent, app_token, lobby_cell
+        return self._with_olm_keys(agent), app_token, lobby_cell
 
     def list_agents(self) -> list[conductor_pb2.Agent]:
-        return self._store.list_agents()
+        return [self._with_olm_keys(agent) for agent in self._store.list_agents()]
 
     def _keys(self, agent: bytes) -> tuple[Ed25519PrivateKey, X25519PrivateKey]:
         """The agent's key objects, loaded from the store once."""
@@ -197,6 +214,31 @@ class Conductor:
                 results.append((b"", exc.message))
         return results
 
+    def encrypt_group_message(self, agent: bytes, group_uuid: str, plaintext: bytes, receivers,
+                              app_token: str = ""):
+        """(EncryptedPayload, key shares, rotated): see GroupCrypto.encrypt."""
+        self._require_agent(agent)
+        self._check_token(agent, app_token)
+        return self.crypto.encrypt(agent, group_uuid, plaintext, receivers)
+
+    def decrypt_group_messages(self, items) -> list[tuple[bytes, str, bool]]:
+        for agent in {item.agent for item in items}:
+            self._require_agent(agent)
+        return self.crypto.decrypt(items)
+
+    def import_group_keys(self, agent: bytes, shares) -> list[conductor_pb2.ImportedKey]:
+        self._require_agent(agent)
+        return self.crypto.import_keys(agent, shares)
+
+    def share_group_key(self, agent: bytes, group_uuid: str, session_id: str,
+                        receiver: conductor_pb2.KeyHolder) -> common_pb2.Signed:
+        self._require_agent(agent)
+        return self.crypto.share(agent, group_uuid, session_id, receiver)
+
+    def list_group_sessions(self, agent: bytes) -> list[conductor_pb2.GroupSessionInfo]:
+        self._require_agent(agent)
+        return self.crypto.list_sessions(agent)
+
     def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         if not app_token:
             raise Unauthenticated("missing app token")
@@ -205,4 +247,4 @@ class Conductor:
             raise Unauthenticated("unknown app token")
         if token.revoked:
             raise Unauthenticated("the app token was revoked")
-        return self._store.get_agent(token.agent)
+        return self._with_olm_keys(self._store.get_agent(token.agent))

@@ -13,6 +13,7 @@ from services.common import metrics, node_secret
 from services.common.server import Listener, base_parser, serve, setup_logging
 from services.conductor.conductor import Conductor
 from services.conductor.ports import DhtSpaces
+from services.conductor.e2e import ROTATION_MESSAGES, ROTATION_SECONDS
 from services.conductor.servicer import ConductorServicer
 from services.conductor.store import ConductorStore
 
@@ -22,7 +23,8 @@ async def run(args) -> None:
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
     spaces = DhtSpaces(channel, secret)
-    conductor = Conductor(store, spaces.join_space, spaces.leave_space)
+    conductor = Conductor(store, spaces.join_space, spaces.leave_space,
+                          rotation_messages=args.rotation_messages, rotation_seconds=args.rotation_seconds)
 
     def register(server):
         conductor_pb2_grpc.add_ConductorServicer_to_server(ConductorServicer(conductor, secret), server)
@@ -40,7 +42,13 @@ def main(argv=None) -> None:
     parser.add_argument("--dht", required=True, help="node-local address of this node's GroupDht")
     parser.add_argument("--node-secret-file", default="",
                         help="the node's secret, made when missing (default: DATA_DIR/node.secret)")
+    parser.add_argument("--rotation-messages", type=int, default=ROTATION_MESSAGES,
+                        help="messages an agent's group session encrypts before a new one replaces it")
+    parser.add_argument("--rotation-seconds", type=float, default=ROTATION_SECONDS,
+                        help="age at which an agent's group session is replaced")
     args = parser.parse_args(argv)
+    if args.rotation_messages < 1 or args.rotation_seconds <= 0:
+        parser.error("--rotation-messages and --rotation-seconds must be positive")
     setup_logging(args.log_level, "conductor", args.log_format)
     asyncio.run(run(args))
 

@@ -90,3 +90,35 @@ class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
         results = self._conductor.decrypt_batch(request.agent, list(request.items))
         return conductor_pb2.DecryptBatchResponse(
             results=[conductor_pb2.DecryptResult(plaintext=p, error=e) for p, e in results])
+
+    @rpc_method
+    async def EncryptGroupMessage(self, request, context):
+        self._internal(context)
+        encrypted, shares, rotated = self._conductor.encrypt_group_message(
+            request.agent, request.group_uuid, request.plaintext, list(request.receivers), request.app_token)
+        return conductor_pb2.EncryptGroupMessageResponse(encrypted=encrypted, key_shares=shares, rotated=rotated)
+
+    @rpc_method
+    async def DecryptGroupMessages(self, request, context):
+        self._internal(context)
+        results = self._conductor.decrypt_group_messages(list(request.items))
+        return conductor_pb2.DecryptGroupMessagesResponse(results=[
+            conductor_pb2.GroupPlaintext(plaintext=p, error=e, missing_key=m) for p, e, m in results])
+
+    @rpc_method
+    async def ImportGroupKeys(self, request, context):
+        self._internal(context)
+        return conductor_pb2.ImportGroupKeysResponse(
+            results=self._conductor.import_group_keys(request.agent, list(request.key_shares)))
+
+    @rpc_method
+    async def ShareGroupKey(self, request, context):
+        self._internal(context)
+        share = self._conductor.share_group_key(request.agent, request.group_uuid, request.session_id,
+                                                request.receiver)
+        return conductor_pb2.ShareGroupKeyResponse(key_share=share)
+
+    @rpc_method
+    async def ListGroupSessions(self, request, context):
+        self._internal(context)
+        return conductor_pb2.ListGroupSessionsResponse(sessions=self._conductor.list_group_sessions(request.agent))

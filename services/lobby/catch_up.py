@@ -1,5 +1,5 @@
-"""Catch-up: what waits in an agent's inboxes (invites, then group updates, receipts and
-messages in order) fetched and applied by the same workflows as a call_remote; each link
+"""Catch-up: what waits in an agent's inboxes (invites, then group updates, group keys,
+receipts and messages in order) fetched and applied by the same workflows as a call_remote; each link
 retired once its item was applied, so each item reaches the UI once."""
 
 import asyncio
@@ -8,6 +8,7 @@ import logging
 from services.common.errors import KizunaError
 from services.common.background import Background
 from services.lobby.group_changes import GroupChanges
+from services.lobby.group_keys import GroupKeys
 from services.lobby.hosting import Hosting
 from services.lobby.inbox import SORT_KEYS, Inbox, apply_from_inbox
 from services.lobby.invites import Invites
@@ -21,7 +22,8 @@ log = logging.getLogger("kizuna.lobby")
 
 class CatchUp:
     def __init__(self, store: LobbyStore, hosting: Hosting, inbox: Inbox, invites: Invites,
-                 group_changes: GroupChanges, receipts: Receipts, messaging: Messaging, background: Background):
+                 group_changes: GroupChanges, receipts: Receipts, messaging: Messaging, background: Background,
+                 group_keys: GroupKeys):
         self._store = store
         self._hosting = hosting
         self._inbox = inbox
@@ -30,6 +32,7 @@ class CatchUp:
         self._receipts = receipts
         self._messaging = messaging
         self._background = background
+        self._group_keys = group_keys
         self._locks: dict[bytes, asyncio.Lock] = {}
         self._cursor = 0  # where the next partial round of sync_all starts
 
@@ -49,6 +52,10 @@ class CatchUp:
                 applying = self._group_changes.receive_group_update(agent, signed)
                 if await apply_from_inbox("group update", applying) is not None:
                     retired.append(retire)
+            for space in spaces:  # keys before the messages they open
+                for signed, retire in await self._inbox.fetch_inbox(agent, "group_key", space):
+                    if await apply_from_inbox("group key", self._group_keys.import_keys(agent, [signed])) is not None:
+                        retired.append(retire)
             fetched, receipts = [], []
             for space in spaces:
                 fetched += await self._inbox.fetch_inbox(agent, "message", space)

@@ -151,7 +151,10 @@ class Delivery:
                                          attempts=attempts)
 
     def on_outbox_outcome(self, item: lobby_pb2.OutboxItem, outcome: lobby_pb2.DeliveryOutcome) -> None:
-        """A queued item's outcome changed: the sender's UI hears of it."""
+        """A queued item's outcome changed: the sender's UI hears of it (not of a key share,
+        which it never saw)."""
+        if item.kind == "group_key":
+            return
         self._signals.emit_signal(item.author, lobby_pb2.Signal(delivery=lobby_pb2.DeliverySignal(
             message_hash=blake2b_256(item.signed.body), group_uuid=item.group_uuid, outcome=outcome)))
 

@@ -43,12 +43,15 @@ class Directory:
             space=space, kind=group_dht_pb2.CREATE_LINK, author=agent, timestamp=now_micros(),
             base=base, target=target, tag=tag))
 
-    async def publish_agent_info(self, agent: bytes, encryption_key: bytes, username: str, lobby_address: str,
-                                 dht_address: str, tls_certificate: bytes = b"") -> group_dht_pb2.AgentInfo:
+    async def publish_agent_info(self, agent, username: str, lobby_address: str, dht_address: str,
+                                 tls_certificate: bytes = b"") -> group_dht_pb2.AgentInfo:
+        """`agent`: the conductor's Agent, whose public keys the info names."""
         now = now_micros()
         info = group_dht_pb2.AgentInfo(
-            agent=agent,
-            encryption_key=encryption_key,
+            agent=agent.agent,
+            encryption_key=agent.encryption_key,
+            olm_identity_key=agent.olm_identity_key,
+            olm_fallback_key=agent.olm_fallback_key,
             username=username,
             lobby_address=lobby_address,
             dht_address=dht_address,
@@ -56,12 +59,13 @@ class Directory:
             timestamp=now,
             expires_at=now + AGENT_INFO_TTL_MICROS,
         )
-        address = await self.publish_entry(agent, LOBBY_DNA_HASH, "agent_info", info.SerializeToString())
-        await self.publish_link(agent, LOBBY_DNA_HASH, anchors.agent_anchor(agent), address, AGENT_INFO_TAG)
+        key = agent.agent
+        address = await self.publish_entry(key, LOBBY_DNA_HASH, "agent_info", info.SerializeToString())
+        await self.publish_link(key, LOBBY_DNA_HASH, anchors.agent_anchor(key), address, AGENT_INFO_TAG)
         if username:
-            await self.publish_link(agent, LOBBY_DNA_HASH, anchors.username_anchor(username), address,
+            await self.publish_link(key, LOBBY_DNA_HASH, anchors.username_anchor(username), address,
                                     anchors.USERNAME_TAG + username.encode())
-        self._cache[agent] = (time.monotonic(), info)
+        self._cache[key] = (time.monotonic(), info)
         return info
 
     async def username_owner(self, username: str) -> bytes | None:

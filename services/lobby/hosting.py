@@ -86,8 +86,8 @@ class Hosting:
     async def _publish(self, agent, username: str | None = None) -> group_dht_pb2.AgentInfo:
         if username is None:
             username = self._store.get_username(agent.agent)
-        return await self._directory.publish_agent_info(agent.agent, agent.encryption_key, username, self.address,
-                                                        self.dht_address, self.tls_certificate)
+        return await self._directory.publish_agent_info(agent, username, self.address, self.dht_address,
+                                                        self.tls_certificate)
 
     async def republish_agent_infos(self) -> None:
         """Publishes every hosted agent's info again: well before the last one expires, and

@@ -1,6 +1,8 @@
-"""An agent's inboxes in the DHT: an item for an unreachable receiver, sealed to it, stored
-in its space and linked from the receiver's anchor there; read back, opened in the
-conductor and put in order; and its link retired once the item was applied."""
+"""An agent's inboxes in the DHT: an item for an unreachable receiver stored in its space
+and linked from the receiver's anchor there (sealed to the receiver, except a message,
+whose text is Megolm ciphertext already and whose one copy serves every receiver); read
+back, opened in the conductor and put in order; and its link retired once the item was
+applied."""
 
 import asyncio
 import logging
@@ -15,6 +17,9 @@ from services.lobby.directory import Directory, op_of
 
 log = logging.getLogger("kizuna.lobby")
 
+# Kinds stored as they are, not sealed: a message's entry is encrypted for its group, and
+# is the same for every receiver (one DHT entry, a link per receiver).
+UNSEALED = {"message"}
 FETCH_CONCURRENCY = 32
 DECRYPT_BATCH = 100  # sealed items per conductor call (each at most a payload's size)
 # How items fetched from an inbox are put in order before they are applied.
@@ -51,13 +56,18 @@ class Inbox:
         self._retire_gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
     async def store_in_inbox(self, item: lobby_pb2.OutboxItem) -> bytes:
-        """Commits the item, sealed to its receiver, to its space (the group's for a message,
-        the Lobby's for an invite) and links it from the receiver's inbox anchor there."""
-        info = await self._directory.agent_info(item.receiver)
-        sealed = seal(item.receiver, info.encryption_key, item.signed.SerializeToString(),
-                      sealed_aad(item.kind, item.space, item.receiver))
-        address = await self._directory.publish_entry(item.author, item.space, f"sealed_{item.kind}",
-                                                      sealed.SerializeToString())
+        """Commits the item (sealed to its receiver, but for a message) to its space (the
+        group's for a message, the Lobby's for an invite) and links it from the receiver's
+        inbox anchor there."""
+        if item.kind in UNSEALED:
+            address = await self._directory.publish_entry(item.author, item.space, item.kind,
+                                                          item.signed.SerializeToString())
+        else:
+            info = await self._directory.agent_info(item.receiver)
+            sealed = seal(item.receiver, info.encryption_key, item.signed.SerializeToString(),
+                          sealed_aad(item.kind, item.space, item.receiver))
+            address = await self._directory.publish_entry(item.author, item.space, f"sealed_{item.kind}",
+                                                          sealed.SerializeToString())
         await self._directory.publish_link(item.author, item.space, inbox_anchor(item.kind, item.receiver), address,
                                            item.kind.encode())
         return address
@@ -80,33 +90,40 @@ class Inbox:
 
         stored = await asyncio.gather(*(stored_entry(link) for link in links))
         sealed_items = []  # (link, stored op, sealed box)
+        plain_items = []  # (link, stored op, its entry's bytes)
         for link, entry in zip(links, stored):
             if entry is None:
                 continue  # not reachable now; the next catch-up tries again
+            if kind in UNSEALED:
+                plain_items.append((link, entry, op_of(entry).entry))
+                continue
             try:
                 sealed_items.append((link, entry, parse(common_pb2.SealedBox, op_of(entry).entry, "sealed box")))
             except KizunaError as exc:
                 log.warning("dropping an unreadable %s from the inbox: %s", kind, exc.message)
                 self._background.spawn(self._retirer(agent, space, base, link.address)())
         aad = sealed_aad(kind, space, agent)
-        fetched = []
+        opened_items = [(link, entry, item, "") for link, entry, item in plain_items]
         for start in range(0, len(sealed_items), DECRYPT_BATCH):
             chunk = sealed_items[start:start + DECRYPT_BATCH]
             opened = await self._conductor.decrypt_batch(agent, [(sealed, aad) for _, _, sealed in chunk])
-            for (link, entry, _), (plaintext, error) in zip(chunk, opened):
-                retire = self._retirer(agent, space, base, link.address)
-                try:
-                    if error:
-                        raise PermissionDenied(error)
-                    signed = parse(common_pb2.Signed, plaintext, "sealed item")
-                    if signed.author != entry.author:
-                        raise PermissionDenied("the sealed item was stored by someone other than its author")
-                    order = SORT_KEYS[kind](signed.body) if kind in SORT_KEYS else 0
-                except KizunaError as exc:
-                    log.warning("dropping an unreadable %s from the inbox: %s", kind, exc.message)
-                    self._background.spawn(retire())
-                    continue
-                fetched.append((order, signed, retire))
+            opened_items += [(link, entry, plaintext, error)
+                             for (link, entry, _), (plaintext, error) in zip(chunk, opened)]
+        fetched = []
+        for link, entry, plaintext, error in opened_items:
+            retire = self._retirer(agent, space, base, link.address)
+            try:
+                if error:
+                    raise PermissionDenied(error)
+                signed = parse(common_pb2.Signed, plaintext, "inbox item")
+                if signed.author != entry.author:
+                    raise PermissionDenied("the item was stored by someone other than its author")
+                order = SORT_KEYS[kind](signed.body) if kind in SORT_KEYS else 0
+            except KizunaError as exc:
+                log.warning("dropping an unreadable %s from the inbox: %s", kind, exc.message)
+                self._background.spawn(retire())
+                continue
+            fetched.append((order, signed, retire))
         return [(signed, retire) for _, signed, retire in sorted(fetched, key=lambda item: item[0])]
 
     def _retirer(self, agent: bytes, space: bytes, base: bytes, link_address: bytes):

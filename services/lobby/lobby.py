@@ -9,6 +9,7 @@ from services.lobby.delivery import Delivery
 from services.lobby.directory import Directory
 from services.lobby.envelopes import EnvelopeChecker
 from services.lobby.group_changes import GroupChanges
+from services.lobby.group_keys import GroupKeys
 from services.lobby.groups import Groups
 from services.lobby.history import History
 from services.lobby.hosting import Hosting
@@ -34,7 +35,7 @@ class Lobby:
     The workflows, by the behaviour they hold: `hosting` (hosted agents, usernames),
     `groups` (the Groups entry, blocking), `invites` (creating a group, receiving an
     invite), `group_changes`, `messaging` (send, and the seed's receive rules),
-    `receipts`, `presence` (typing), `delivery` (call_remote, then the group's DHT, then
+    `receipts`, `presence` (typing), `group_keys` (the Megolm session keys), `delivery` (call_remote, then the group's DHT, then
     the outbox), `catch_up` (the inboxes), `history`, and `peer` (the incoming
     `rpc_receive_*` calls)."""
 
@@ -64,15 +65,17 @@ class Lobby:
                                  self.background, receipt_batch_seconds)
         self.presence = Presence(store, conductor, self.hosting, self.groups, calls, self.liveness, retry_policy,
                                  self.signals)
+        self.group_keys = GroupKeys(store, conductor, self.hosting, directory, calls, self.background, retry_policy)
         self.messaging = Messaging(store, conductor, self.hosting, self.groups, self.invites, self.group_changes,
-                                   self.receipts, calls, self.delivery, self.signals, limits)
+                                   self.receipts, calls, self.delivery, self.signals, limits, self.group_keys)
         self.catch_up = CatchUp(store, self.hosting, inbox, self.invites, self.group_changes, self.receipts,
-                                self.messaging, self.background)
+                                self.messaging, self.background, self.group_keys)
         self.history = History(store, self.groups, limits)
         self.envelopes = EnvelopeChecker(store, limits.envelope_window_seconds)
         self.peer = IncomingCalls(self.envelopes, self.hosting,
                                   RateLimiter(limits.messages_per_second, limits.message_burst),
-                                  self.invites, self.messaging, self.group_changes, self.receipts, self.presence)
+                                  self.invites, self.messaging, self.group_changes, self.receipts, self.presence,
+                                  self.group_keys)
 
     @property
     def outbox(self) -> Outbox:

@@ -4,12 +4,13 @@ it to every receiver at once) and receiving, by the seed's rules in the seed's o
 import asyncio
 import contextlib
 
-from kizuna.v1 import common_pb2, lobby_pb2
+from kizuna.v1 import common_pb2, conductor_pb2, lobby_pb2
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import signed_as, verify_signed
 from services.lobby.delivery import Delivery
 from services.lobby.group_changes import GroupChanges
+from services.lobby.group_keys import GroupKeys
 from services.lobby.groups import Groups
 from services.lobby.hosting import Hosting
 from services.lobby.invites import Invites
@@ -20,10 +21,14 @@ from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
 
 
+class KeyMissing(FailedPrecondition):
+    """A message whose session key the receiver does not hold (yet)."""
+
+
 class Messaging:
     def __init__(self, store: LobbyStore, conductor, hosting: Hosting, groups: Groups, invites: Invites,
                  group_changes: GroupChanges, receipts: Receipts, calls: OutgoingCalls, delivery: Delivery,
-                 signals: SignalHub, limits: Limits):
+                 signals: SignalHub, limits: Limits, group_keys: GroupKeys):
         self._store = store
         self._conductor = conductor
         self._hosting = hosting
@@ -37,16 +42,26 @@ class Messaging:
         self._limits = limits
         self._send_rate = RateLimiter(limits.messages_per_second, limits.message_burst)
         self._receive_locks: dict[bytes, asyncio.Lock] = {}
+        self._group_keys = group_keys
+        group_keys.apply_held = self.receive_held
 
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
                                  app_token: str = ""):
-        """Signs the MessageEntry, stores it in the sender's history, and delivers it to
-        every receiver (the group's members now) at once, one call per lobby that hosts
-        some of them; one outcome per receiver. The entry and each lobby's first envelope
-        are signed in one conductor call, which also checks `app_token` when given.
-        Returns (record, outcomes, the call_remote attempts made)."""
+        """Encrypts the text once for the group (the author's Megolm session), signs the
+        MessageEntry, stores it in the sender's history, and delivers it to every receiver
+        (the group's members now) at once, one call per lobby that hosts some of them; one
+        outcome per receiver. Receivers that do not hold the session yet get its key first.
+        The entry and each lobby's first envelope are signed in one conductor call, which
+        also checks `app_token` when given. Returns (record, outcomes, the call_remote
+        attempts made)."""
         info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
-        body = entry.SerializeToString()
+        encrypted, shares = await self._conductor.encrypt_group_message(
+            agent, group_uuid, payload.encode(), await self._group_keys.holders(entry.receiver), app_token)
+        sent = common_pb2.MessageEntry()
+        sent.CopyFrom(entry)
+        sent.payload = ""
+        sent.encrypted.CopyFrom(encrypted)
+        body = sent.SerializeToString()
         unsigned = common_pb2.Signed(body=body, author=agent)
         by_lobby = await self._calls.by_lobby(list(entry.receiver))
         envelopes = [self._calls.group_message_envelope(receivers, unsigned) for receivers in by_lobby]
@@ -56,11 +71,16 @@ class Messaging:
         items = [[lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
                                        group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
                  for receivers in by_lobby]
+        key_items = self._group_keys.key_items(agent, group_uuid, info.dna_hash, shares)
+        for item in key_items:  # queued just before the message: should both wait, the key goes first
+            item.queued_at = now_micros() - 1
         outbox = self._delivery.outbox
         every_item = [item for node_items in items for item in node_items]
         with self._store.batch() as batch:  # the history and what is owed to each receiver, at once
             self._store.put_message(batch, agent, record)
-            outbox.in_flight(batch, every_item)
+            outbox.in_flight(batch, key_items + every_item)
+        if key_items:  # before the message, so that it decrypts on arrival
+            await outbox.track(key_items, self._delivery.deliver_per_node(key_items))
         per_lobby = []
 
         async def delivering():
@@ -115,10 +135,19 @@ class Messaging:
             raise error
         return taken
 
-    async def receive_group_messages(self, to_agents, signed, caller: bytes | None = None):
+    async def receive_held(self, agent: bytes, signed) -> bool:
+        """A message held for its key, received again now that the key came; False when it
+        still does not decrypt (it stays held)."""
+        _, error = (await self.receive_group_messages([agent], signed, hold=False))[0]
+        if error is not None and not isinstance(error, KeyMissing):
+            raise error
+        return error is None
+
+    async def receive_group_messages(self, to_agents, signed, caller: bytes | None = None, hold: bool = True):
         """receive_group_message for several receivers this lobby hosts, each by its own
         rules and with its own outcome, (taken, error or None) in order; what they take is
-        written in one batch."""
+        written in one batch. A receiver without the key of the message's session holds it
+        until the key comes (`hold`), and it counts as taken."""
         outcomes: dict[bytes, tuple[bool, KizunaError | None]] = {}
         try:
             entry = self._verify_message(signed, caller)
@@ -133,6 +162,7 @@ class Messaging:
             except KizunaError as exc:
                 outcomes[agent] = (False, exc)
         message_hash = blake2b_256(signed.body)
+        checked = await self._decrypt(checked, entry, signed, message_hash, outcomes, hold)
         async with contextlib.AsyncExitStack() as locks:
             for agent, _, _ in sorted(checked, key=lambda c: c[0]):
                 await locks.enter_async_context(self._receive_locks.setdefault(agent, asyncio.Lock()))
@@ -153,6 +183,42 @@ class Messaging:
                 self._signals.emit_signal(agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
                 self._receipts.queue_receipt(*receipt)
         return [outcomes[agent] for agent in to_agents]
+
+    async def _decrypt(self, checked, entry, signed, message_hash: bytes, outcomes: dict, hold: bool) -> list:
+        """The checked receivers whose copy of the entry now holds the text, decrypted by the
+        conductor with the session the author shared with each; the others get their outcome
+        in `outcomes`: held for the key (or KeyMissing without `hold`), or refused."""
+        wanted = [(agent, own, info) for agent, own, info in checked
+                  if not self._store.has_seen(agent, message_hash)
+                  and entry.group_uuid not in self._store.get_groups(agent).blocked]
+        for agent, _, _ in checked:
+            outcomes.setdefault(agent, (False, None))  # a duplicate, or a blocked group: nothing to decrypt
+        if not wanted:
+            return []
+        results = await self._conductor.decrypt_group_messages([
+            conductor_pb2.GroupCiphertext(agent=agent, group_uuid=entry.group_uuid, sender=entry.author,
+                                          encrypted=entry.encrypted) for agent, _, _ in wanted])
+        decrypted = []
+        for (agent, own, info), (plaintext, error, missing_key) in zip(wanted, results):
+            if missing_key:
+                if hold:
+                    self._group_keys.hold(agent, entry, signed)
+                    outcomes[agent] = (True, None)
+                else:
+                    outcomes[agent] = (False, KeyMissing(error))
+                continue
+            if error:
+                outcomes[agent] = (False, PermissionDenied(error))
+                continue
+            try:
+                own.payload = plaintext.decode()
+            except UnicodeDecodeError:
+                outcomes[agent] = (False, InvalidArgument("the message's text is not UTF-8"))
+                continue
+            own.ClearField("encrypted")
+            decrypted.append((agent, own, info))
+            del outcomes[agent]
+        return decrypted
 
     async def _take(self, to_agent: bytes, entry, message_hash: bytes) -> lobby_pb2.MessageRecord | None:
         """The record the agent keeps of a verified message, or None when it takes nothing
@@ -181,6 +247,8 @@ class Messaging:
             raise PermissionDenied("the caller is not the message's author")
         if entry.HasField("time_received"):
             raise InvalidArgument("a sent message carries no time_received")
+        if entry.payload or not entry.encrypted.ciphertext or not entry.encrypted.session_id:
+            raise InvalidArgument("a message travels encrypted: `encrypted` set, `payload` empty")
         return entry
 
     async def _verify_for(self, to_agent: bytes, entry: common_pb2.MessageEntry, addressed: set,

@@ -101,10 +101,18 @@ class OutgoingCalls:
         request = lobby_pb2.ReceiveInvitesRequest(to_agents=to_agents, invite=invite)
         return await self.call_remote(author, to_agents[0], "ReceiveInvites", request, policy, first)
 
+    async def call_receive_group_keys(self, author, to_agents, shares, policy):
+        """One call carrying key shares for several receivers hosted by one lobby, one each."""
+        request = lobby_pb2.ReceiveGroupKeysRequest(to_agents=to_agents, key_shares=shares)
+        return await self.call_remote(author, to_agents[0], "ReceiveGroupKeys", request, policy)
+
     async def call_receive_items(self, items: list[lobby_pb2.OutboxItem], policy: RetryPolicy, first=None):
         """The call for several receivers at one lobby that carries items of their kind
-        (a message or an invite, the same for all)."""
+        (a message or an invite, the same for all; or each its own key share)."""
         receivers = [item.receiver for item in items]
+        if items[0].kind == "group_key":
+            return await self.call_receive_group_keys(items[0].author, receivers, [item.signed for item in items],
+                                                      policy)
         if items[0].kind == "invite":
             return await self.call_receive_invites(items[0].author, receivers, items[0].signed, policy, first)
         return await self.call_receive_group_messages(items[0].author, receivers, items[0].signed, policy, first)
@@ -117,6 +125,8 @@ class OutgoingCalls:
     async def call_receive_item(self, item: lobby_pb2.OutboxItem, policy: RetryPolicy, first=None):
         """The call_receive_* that carries an outbox item of its kind."""
         args = (item.author, item.receiver, item.signed, policy, first)
+        if item.kind == "group_key":
+            return await self.call_receive_items([item], policy)
         if item.kind == "invite":
             return await self.call_receive_invite(*args)
         if item.kind == "group_update":
@@ -143,7 +153,7 @@ class IncomingCalls:
     the workflow takes the request it carries, with the caller for its own checks."""
 
     def __init__(self, envelopes: EnvelopeChecker, hosting, receive_rate: RateLimiter, invites, messaging,
-                 group_changes, receipts, presence):
+                 group_changes, receipts, presence, group_keys):
         self._envelopes = envelopes
         self._hosting = hosting
         self._receive_rate = receive_rate
@@ -152,6 +162,7 @@ class IncomingCalls:
         self._group_changes = group_changes
         self._receipts = receipts
         self._presence = presence
+        self._group_keys = group_keys
 
     async def rpc_receive_invite(self, remote_call: lobby_pb2.RemoteCall) -> None:
         async with self._opened(remote_call, "ReceiveInvite", lobby_pb2.ReceiveInviteRequest, "invite") as opened:
@@ -205,6 +216,21 @@ class IncomingCalls:
         async with self._opened(remote_call, "ReceiveTyping", lobby_pb2.ReceiveTypingRequest, "typing") as opened:
             caller, request = opened
             await self._presence.receive_typing(request.to_agent, request.typing, caller=caller)
+
+    async def rpc_receive_group_keys(self, remote_call: lobby_pb2.RemoteCall) -> lobby_pb2.ReceiveGroupKeysResponse:
+        async with self._opened(remote_call, "ReceiveGroupKeys", lobby_pb2.ReceiveGroupKeysRequest, None) as opened:
+            caller, request = opened
+            self._receive_rate.take(caller, "receiving from this sender")
+            outcomes = await self._group_keys.receive_group_keys(list(request.to_agents), list(request.key_shares),
+                                                                 caller=caller)
+        return lobby_pb2.ReceiveGroupKeysResponse(results=results_of(request.to_agents, outcomes))
+
+    async def rpc_request_group_key(self, remote_call: lobby_pb2.RemoteCall) -> lobby_pb2.RequestGroupKeyResponse:
+        async with self._opened(remote_call, "RequestGroupKey", lobby_pb2.RequestGroupKeyRequest, None) as opened:
+            caller, request = opened
+            self._receive_rate.take(caller, "key requests from this agent")
+            share = await self._group_keys.share_on_request(request.to_agent, caller, request)
+        return lobby_pb2.RequestGroupKeyResponse(key_share=share)
 
     @contextlib.asynccontextmanager
     async def _opened(self, remote_call: lobby_pb2.RemoteCall, method: str, request_type, item: str):

@@ -58,6 +58,15 @@ class Conductor(Protocol):
 
     async def resolve_token(self, app_token: str) -> conductor_pb2.Agent: ...
 
+    async def encrypt_group_message(self, agent: bytes, group_uuid: str, plaintext: bytes, receivers,
+                                    app_token: str = "") -> tuple: ...
+
+    async def decrypt_group_messages(self, items) -> list[tuple[bytes, str, bool]]: ...
+
+    async def import_group_keys(self, agent: bytes, shares) -> list[conductor_pb2.ImportedKey]: ...
+
+    async def share_group_key(self, agent: bytes, group_uuid: str, session_id: str, receiver): ...
+
 
 class Dht(Protocol):
     """The node's DHT: publishing signed ops, validated reads, joining a space."""
@@ -122,6 +131,32 @@ class ConductorPort(Conductor):
     async def resolve_token(self, app_token: str) -> conductor_pb2.Agent:
         request = conductor_pb2.ResolveTokenRequest(app_token=app_token)
         return (await _call(self._stub.ResolveToken, request, LOCAL_TIMEOUT, self._metadata)).agent
+
+    async def encrypt_group_message(self, agent: bytes, group_uuid: str, plaintext: bytes, receivers,
+                                    app_token: str = "") -> tuple:
+        """(EncryptedPayload, key shares for the receivers that lack the session)."""
+        request = conductor_pb2.EncryptGroupMessageRequest(agent=agent, group_uuid=group_uuid, plaintext=plaintext,
+                                                           receivers=receivers, app_token=app_token)
+        response = await _call(self._stub.EncryptGroupMessage, request, LOCAL_TIMEOUT, self._metadata)
+        return response.encrypted, list(response.key_shares)
+
+    async def decrypt_group_messages(self, items) -> list[tuple[bytes, str, bool]]:
+        """(plaintext, error, missing_key) for each GroupCiphertext, in order."""
+        results = []
+        for start in range(0, len(items), MAX_BATCH):
+            request = conductor_pb2.DecryptGroupMessagesRequest(items=items[start:start + MAX_BATCH])
+            response = await _call(self._stub.DecryptGroupMessages, request, LOCAL_TIMEOUT, self._metadata)
+            results += [(r.plaintext, r.error, r.missing_key) for r in response.results]
+        return results
+
+    async def import_group_keys(self, agent: bytes, shares) -> list[conductor_pb2.ImportedKey]:
+        request = conductor_pb2.ImportGroupKeysRequest(agent=agent, key_shares=shares)
+        return list((await _call(self._stub.ImportGroupKeys, request, LOCAL_TIMEOUT, self._metadata)).results)
+
+    async def share_group_key(self, agent: bytes, group_uuid: str, session_id: str, receiver):
+        request = conductor_pb2.ShareGroupKeyRequest(agent=agent, group_uuid=group_uuid, session_id=session_id,
+                                                     receiver=receiver)
+        return (await _call(self._stub.ShareGroupKey, request, LOCAL_TIMEOUT, self._metadata)).key_share
 
 
 class DhtPort(Dht):

@@ -73,6 +73,9 @@ async def run(args) -> None:
         # on its first call.
         await _host_until_done(lobby)
         background.append(asyncio.create_task(lobby.delivery.run_outbox()))
+        held = lobby.group_keys.resume()
+        if held:
+            log.info("%d messages wait for their group key: asking their authors", held)
         background.append(asyncio.create_task(_catch_up_every(lobby, args.sync_interval, args.sync_agents_per_round)))
         background.append(asyncio.create_task(_republish_every(lobby, AGENT_INFO_REPUBLISH_SECONDS)))
 

@@ -235,6 +235,14 @@ class LobbyPeerServicer(lobby_pb2_grpc.LobbyPeerServicer):
         return await self._lobby.peer.rpc_receive_invites(request)
 
     @rpc_method
+    async def ReceiveGroupKeys(self, request, context):
+        return await self._lobby.peer.rpc_receive_group_keys(request)
+
+    @rpc_method
+    async def RequestGroupKey(self, request, context):
+        return await self._lobby.peer.rpc_request_group_key(request)
+
+    @rpc_method
     async def ReceiveReceipts(self, request, context):
         await self._lobby.peer.rpc_receive_receipts(request)
         return lobby_pb2.ReceiveReceiptsResponse()

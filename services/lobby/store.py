@@ -53,6 +53,9 @@ class LobbyStore:
         self._nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
         self._outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
         self._due_receipts = self._store.table(b"rcptdue:")  # agent + message hash + kind -> DueReceipt
+        # agent + session key + message hash -> Signed{MessageEntry}: a message received
+        # before the key of its Megolm session, held (encrypted) until the key comes
+        self._held = self._store.table(b"held:")
 
     def batch(self, sync: bool = True):
         return self._store.batch(sync)
@@ -270,6 +273,26 @@ class LobbyStore:
         return self._outbox.count()
 
     # envelope nonces, remembered for as long as their envelopes are fresh
+
+    @staticmethod
+    def _session_key(session_id: str) -> bytes:
+        return blake2b_256(session_id.encode())[:16]
+
+    def hold_message(self, agent: bytes, session_id: str, message_hash: bytes, signed: common_pb2.Signed) -> None:
+        self._held.put(agent + self._session_key(session_id) + message_hash, signed.SerializeToString())
+
+    def held_messages(self, agent: bytes, session_id: str) -> list[tuple[bytes, common_pb2.Signed]]:
+        """(message hash, Signed message) of what the agent holds for the session's key."""
+        prefix = agent + self._session_key(session_id)
+        return [(key[len(prefix):], common_pb2.Signed.FromString(value))
+                for key, value in self._held.items(prefix=prefix)]
+
+    def all_held(self) -> list[tuple[bytes, common_pb2.Signed]]:
+        """(agent, Signed message) of every message held for its key, on any agent."""
+        return [(key[:32], common_pb2.Signed.FromString(value)) for key, value in self._held.items()]
+
+    def release_held(self, agent: bytes, session_id: str, message_hash: bytes) -> None:
+        self._held.delete(agent + self._session_key(session_id) + message_hash)
 
     def has_nonce(self, nonce: bytes) -> bool:
         return self._nonces.get(nonce) is not None

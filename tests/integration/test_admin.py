@@ -30,6 +30,7 @@ def test_the_outbox_of_a_lobby_whose_receivers_are_all_down_is_shown_and_retried
         async def queue_two():
             async with make_clients(network, NAMES) as clients:
                 created = await create_group(clients, "Waiting", ["bobby", "charlie"])
+                await clients["alice"].send(created.group.group_uuid, "hello")  # its group key goes with this one
                 for name in ("bobby", "charlie"):
                     net.stop_node(tmp_path, name, kill=True)
                 return created.group.group_uuid, await clients["alice"].send(created.group.group_uuid, "for later")

@@ -224,7 +224,7 @@ def test_a_payload_stored_in_the_dht_is_not_readable_without_the_receivers_key(t
         for key, value in records:
             for needle in needles:
                 assert needle not in key and needle not in value, f"{needle!r} in the DHT under {key[:40]!r}"
-        assert any(b"sealed_message" in value for _, value in records), "no sealed_message op in alice's DHT"
+        assert any(b"sealed_group_key" in value for _, value in records), "no group key for charlie in alice's DHT"
         # Nor in the files themselves (log, tables, anything left behind).
         for path in dht_dir.iterdir():
             if path.is_file():

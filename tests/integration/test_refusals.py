@@ -111,14 +111,41 @@ class Attacker:
 
     async def message(self, signer, group_uuid: str, payload: str, receivers=("bobby", "charlie"),
                       author: bytes | None = None) -> common_pb2.Signed:
-        """A MessageEntry signed like a lobby signs one (without time_received)."""
+        """A MessageEntry signed like a lobby signs one (without time_received): its text
+        encrypted by the signer's (compromised) conductor, the group key handed straight
+        to each receiver's conductor; an outsider, who has no conductor, sends bytes."""
         key = signer.public if isinstance(signer, Outsider) else self.network.agent_key(signer)
         entry = common_pb2.MessageEntry(
             author=author if author is not None else key,
             receiver=[self.network.agent_key(r) for r in receivers],
-            group_uuid=group_uuid, payload=payload, time_sent=now_micros(),
+            group_uuid=group_uuid, time_sent=now_micros(),
         )
+        if isinstance(signer, Outsider):
+            entry.encrypted.session_id, entry.encrypted.ciphertext = "outsider", os.urandom(64)
+        else:
+            entry.encrypted.CopyFrom(await self._encrypt(signer, group_uuid, payload, receivers))
         return await self.signed(signer, entry.SerializeToString(), author=author)
+
+    async def _encrypt(self, signer: str, group_uuid: str, payload: str, receivers) -> common_pb2.EncryptedPayload:
+        holders = []
+        for name in receivers:
+            agents = await self.conductor(name).ListAgents(conductor_pb2.ListAgentsRequest(),
+                                                           metadata=self.network.conductor_metadata(name),
+                                                           timeout=RPC_TIMEOUT)
+            agent = next(a for a in agents.agents if a.agent == self.network.agent_key(name))
+            holders.append(conductor_pb2.KeyHolder(agent=agent.agent, olm_identity_key=agent.olm_identity_key,
+                                                   olm_fallback_key=agent.olm_fallback_key))
+        answer = await self.conductor(signer).EncryptGroupMessage(
+            conductor_pb2.EncryptGroupMessageRequest(agent=self.network.agent_key(signer), group_uuid=group_uuid,
+                                                     plaintext=payload.encode(), receivers=holders),
+            metadata=self.network.conductor_metadata(signer), timeout=RPC_TIMEOUT)
+        for share in answer.key_shares:
+            receiver = common_pb2.KeyShare.FromString(share.body).receiver
+            name = next(n for n in receivers if self.network.agent_key(n) == receiver)
+            await self.conductor(name).ImportGroupKeys(
+                conductor_pb2.ImportGroupKeysRequest(agent=receiver, key_shares=[share]),
+                metadata=self.network.conductor_metadata(name), timeout=RPC_TIMEOUT)
+        return answer.encrypted
 
     async def envelope(self, signer, method: str, request, target: bytes, *, timestamp: int | None = None,
                        nonce: bytes | None = None, author: bytes | None = None) -> lobby_pb2.RemoteCall:

@@ -84,6 +84,12 @@ CONDUCTOR_RPCS = {
     "Decrypt": (),
     "DecryptBatch": (),
     "ListAppTokens": (),
+    "DecryptGroupMessages": (),
+    "ListGroupSessions": (),
+    # Ratchets the session on, or shares it anew: the keystore's state, nothing the others see.
+    "EncryptGroupMessage": ("conductor",),
+    "ShareGroupKey": ("conductor",),
+    "ImportGroupKeys": ("conductor",),
     "CreateAgent": ("conductor",),
     "IssueAppToken": ("conductor",),
     "RevokeAppToken": ("conductor",),
@@ -125,6 +131,8 @@ LOBBY_PEER_RPCS = {
     "ReceiveGroupMessages": ALL,
     "ReceiveReceipts": ALL,
     "ReceiveInvites": ALL,
+    "ReceiveGroupKeys": ALL,
+    "RequestGroupKey": ("conductor",),
 }
 DHT_RPCS = {
     "ListSpaces": (),
@@ -382,8 +390,32 @@ class Node:
         self.node_id = spaces.node_id
         self.peer_infos = list(spaces.peers)
         # Valid call_remote requests from bobby to alice (each usable once: its nonce is then spent).
+        # bobby's Megolm session for group one, its key shared with alice (the share kept for
+        # ImportGroupKeys and ReceiveGroupKeys, where alice already holding it changes nothing)
+        agents = self.conductor.ListAgents(conductor_pb2.ListAgentsRequest(), metadata=self.secret_md,
+                                           timeout=RPC_TIMEOUT).agents
+        alice_agent = next(a for a in agents if a.agent == self.alice)
+        self.alice_holder = conductor_pb2.KeyHolder(agent=self.alice, olm_identity_key=alice_agent.olm_identity_key,
+                                                    olm_fallback_key=alice_agent.olm_fallback_key)
+        bobby_agent = next(a for a in self.bobby_conductor.ListAgents(
+            conductor_pb2.ListAgentsRequest(), metadata=self.bobby_secret_md, timeout=RPC_TIMEOUT).agents
+            if a.agent == self.bobby)
+        self.bobby_holder = conductor_pb2.KeyHolder(agent=self.bobby, olm_identity_key=bobby_agent.olm_identity_key,
+                                                    olm_fallback_key=bobby_agent.olm_fallback_key)
+        encrypted = self.bobby_conductor.EncryptGroupMessage(conductor_pb2.EncryptGroupMessageRequest(
+            agent=self.bobby, group_uuid=self.group1.group_uuid, plaintext=b"remote fuzz", receivers=[self.alice_holder]),
+            metadata=self.bobby_secret_md, timeout=RPC_TIMEOUT)
+        self.encrypted = encrypted.encrypted
+        self.key_share = self.bobby_conductor.ShareGroupKey(conductor_pb2.ShareGroupKeyRequest(
+            agent=self.bobby, group_uuid=self.group1.group_uuid, session_id=self.encrypted.session_id,
+            receiver=self.alice_holder), metadata=self.bobby_secret_md, timeout=RPC_TIMEOUT).key_share
+        self.conductor.ImportGroupKeys(conductor_pb2.ImportGroupKeysRequest(agent=self.alice, key_shares=[
+            self.key_share]), metadata=self.secret_md, timeout=RPC_TIMEOUT)
+        sessions = self.conductor.ListGroupSessions(conductor_pb2.ListGroupSessionsRequest(agent=self.alice),
+                                                    metadata=self.secret_md, timeout=RPC_TIMEOUT).sessions
+        self.alice_session = next(s.session_id for s in sessions if s.outbound)
         message = common_pb2.MessageEntry(author=self.bobby, receiver=[self.alice], group_uuid=self.group1.group_uuid,
-                                          payload="remote fuzz", time_sent=now_micros())
+                                          encrypted=self.encrypted, time_sent=now_micros())
         self.signed_message = self.signed("bobby", message.SerializeToString())
         self.receive_message_request = lobby_pb2.ReceiveGroupMessageRequest(to_agent=self.alice,
                                                                           message=self.signed_message)
@@ -423,6 +455,10 @@ class Node:
             to_agents=[self.alice], message=self.receive_message_request.message))
         self.remote_invites = self.remote_call("bobby", "ReceiveInvites", lobby_pb2.ReceiveInvitesRequest(
             to_agents=[self.alice], invite=self.signed_invite))
+        self.remote_keys = self.remote_call("bobby", "ReceiveGroupKeys", lobby_pb2.ReceiveGroupKeysRequest(
+            to_agents=[self.alice], key_shares=[self.key_share]))
+        self.remote_key_request = self.remote_call("bobby", "RequestGroupKey", lobby_pb2.RequestGroupKeyRequest(
+            to_agent=self.alice, group_uuid=self.group1.group_uuid, session_id=self.alice_session))
         self.remote_receipts = self.remote_call("bobby", "ReceiveReceipts", lobby_pb2.ReceiveReceiptsRequest(
             to_agent=self.alice, receipts=[self.signed("bobby", self.valid_inner["ReceiveReceipt"][0].SerializeToString())]))
 
@@ -480,6 +516,8 @@ class Node:
             "kizuna.v1.Signed": [self.signed_op, self.signed_link, self.signed_message, self.signed_invite,
                                  self.remote_message.envelope, self.remote_invite.envelope],
             "kizuna.v1.SealedBox": [self.sealed],
+            "kizuna.v1.EncryptedPayload": [self.encrypted],
+            "kizuna.v1.KeyHolder": [self.alice_holder, self.bobby_holder],
             "kizuna.v1.NodeInfo": self.peer_infos,
         }
         int_pool = [now_micros(), now_micros() - 10 ** 9, now_micros() + 10 ** 12, 2, 50, 500, 501, 1000, 1001]
@@ -547,6 +585,16 @@ class Node:
             "ReceiveGroupMessages": [self.remote_messages],
             "ReceiveReceipts": [self.remote_receipts],
             "ReceiveInvites": [self.remote_invites],
+            "ReceiveGroupKeys": [self.remote_keys],
+            "RequestGroupKey": [self.remote_key_request],
+            "EncryptGroupMessage": [c.EncryptGroupMessageRequest(agent=self.alice, group_uuid=g1, plaintext=b"fuzz",
+                                                                 receivers=[self.bobby_holder])],
+            "DecryptGroupMessages": [c.DecryptGroupMessagesRequest(items=[c.GroupCiphertext(
+                agent=self.alice, group_uuid=g1, sender=self.bobby, encrypted=self.encrypted)])],
+            "ImportGroupKeys": [c.ImportGroupKeysRequest(agent=self.alice, key_shares=[self.key_share])],
+            "ShareGroupKey": [c.ShareGroupKeyRequest(agent=self.alice, group_uuid=g1, session_id=self.alice_session,
+                                                     receiver=self.bobby_holder)],
+            "ListGroupSessions": [c.ListGroupSessionsRequest(agent=self.alice)],
             "SyncSummary": [d.SyncSummaryRequest(space=self.group1.dna_hash, node_id=self.alice,
                                                  digests=bytes(8 * 16), counts=[0] * 16)],
             "FetchOps": [d.FetchOpsRequest(space=self.group1.dna_hash, op_hashes=[self.op_hash])],
@@ -831,7 +879,9 @@ def signed_random(draw, node, method, pools):
     elif method == "ReceiveGroupMessage":
         entry = common_pb2.MessageEntry(
             author=draw(st.just(key) | agents), receiver=draw(st.lists(agents, max_size=3)), group_uuid=group,
-            payload=draw(string_strategy(string_pool)), time_sent=draw(st.integers(-(2 ** 63), 2 ** 63 - 1)))
+            payload=draw(st.just("") | string_strategy(string_pool)), time_sent=draw(st.integers(-(2 ** 63), 2 ** 63 - 1)),
+            encrypted=draw(st.sampled_from([node.encrypted, common_pb2.EncryptedPayload()]) |
+                           message_strategy(common_pb2.EncryptedPayload.DESCRIPTOR, pools, depth=1)))
         if draw(st.booleans()):
             entry.time_received = draw(st.integers(0, 2 ** 63 - 1))
         body = entry.SerializeToString()

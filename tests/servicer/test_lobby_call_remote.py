@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kizuna.v1 import group_dht_pb2, lobby_pb2, lobby_pb2_grpc
+from kizuna.v1 import common_pb2, conductor_pb2, group_dht_pb2, lobby_pb2, lobby_pb2_grpc
 from services.common import anchors, tls
 from services.common.channels import ChannelPool
 from services.common.retry import RetryPolicy
@@ -26,7 +26,8 @@ POLICY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.02, attempt
 
 
 class RefusingLobby(lobby_pb2_grpc.LobbyPeerServicer):
-    """A receiver's lobby that takes invites and answers every ReceiveGroupMessage with `code`."""
+    """A receiver's lobby that takes invites and group keys, and answers every
+    ReceiveGroupMessage with `code`."""
 
     def __init__(self, code: grpc.StatusCode):
         self.code = code
@@ -36,6 +37,10 @@ class RefusingLobby(lobby_pb2_grpc.LobbyPeerServicer):
     async def ReceiveInvite(self, request, context):
         self.invite_calls += 1
         return lobby_pb2.ReceiveInviteResponse()
+
+    async def ReceiveGroupKeys(self, request, context):
+        body = lobby_pb2.ReceiveGroupKeysRequest.FromString(common_pb2.Envelope.FromString(request.envelope.body).body)
+        return lobby_pb2.ReceiveGroupKeysResponse(results=[lobby_pb2.ReceiverResult(agent=a) for a in body.to_agents])
 
     async def ReceiveGroupMessage(self, request, context):
         self.message_calls += 1
@@ -63,9 +68,11 @@ class Setup:
                            "127.0.0.1:1", "dht", POLICY)
         await self.lobby.hosting.host_agents()
         # bobby's agent info in the (fake) Lobby space names the refusing server as his lobby.
-        encryption_key = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        bobby = conductor_pb2.Agent()
+        bobby.CopyFrom(self.conductor.agents[self.bobby])
+        bobby.encryption_key = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         await Directory(self.dht, self.conductor.sign).publish_agent_info(
-            self.bobby, encryption_key, "bobby", self.receiver_address, "dht", receiver_tls.certificate_der)
+            bobby, "bobby", self.receiver_address, "dht", receiver_tls.certificate_der)
         group, invites = await self.lobby.invites.create_group(
             self.alice, "Refused", [base64.b64encode(self.bobby).decode()])
         assert [lobby_pb2.DeliveryStatus.Name(o.status) for o in invites] == ["DELIVERED"]
@@ -119,7 +126,7 @@ async def test_a_transient_refusal_is_retried_then_stored_in_the_receivers_dht_i
         new = [s.dht.entries[a] for a in s.dht.entries if a not in before_entries]
         assert len(new) == 1 and outcome.address in s.dht.entries
         op = group_dht_pb2.Op.FromString(s.dht.entries[outcome.address].body)
-        assert op.entry_type == "sealed_message"
+        assert op.entry_type == "message"  # not sealed: its text is the group's ciphertext already
         assert b"are you there?" not in op.entry
         links = s.dht.links[anchors.inbox_anchor(s.bobby)]
         assert [group_dht_pb2.Op.FromString(l.create.body).target for l in links] == [outcome.address]

@@ -2,17 +2,21 @@
 tests of the lobby's domain code only."""
 
 import collections
+import os
+import tempfile
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kizuna.v1 import conductor_pb2, group_dht_pb2, lobby_pb2
+from kizuna.v1 import common_pb2, conductor_pb2, group_dht_pb2, lobby_pb2
 from services.common import dna
 from services.common.errors import FailedPrecondition, Unauthenticated, Unavailable, error_for
 from services.common.hashing import blake2b_256
 from services.common.retry import RetryPolicy
 from services.common.sealing import open_sealed
+from services.conductor.e2e import GroupCrypto
+from services.conductor.store import ConductorStore
 from services.lobby import ports
 from services.lobby.lobby import Lobby
 from services.lobby.store import LobbyStore
@@ -30,6 +34,11 @@ class FakeConductor(ports.Conductor):
         self.deleted = []
         self.refuse_clone = None
         self.nodes = {}
+        self._crypto_dir = tempfile.TemporaryDirectory()
+        self._pickle_keys = {}
+        # the real keystore's group crypto, on a LevelDB of its own
+        self.crypto = GroupCrypto(ConductorStore(self._crypto_dir.name), self._pickle_keys.__getitem__,
+                                  lambda agent, data: self.keys[agent].sign(data))
 
     def make_agent(self, name):
         key = Ed25519PrivateKey.generate()
@@ -37,7 +46,10 @@ class FakeConductor(ports.Conductor):
         self.keys[pub] = key
         self.encryption_keys[pub] = X25519PrivateKey.generate()
         encryption_key = self.encryption_keys[pub].public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.agents[pub] = conductor_pb2.Agent(agent=pub, encryption_key=encryption_key, name=name)
+        self._pickle_keys[pub] = os.urandom(32)
+        identity, fallback = self.crypto.olm_keys(pub)
+        self.agents[pub] = conductor_pb2.Agent(agent=pub, encryption_key=encryption_key, name=name,
+                                               olm_identity_key=identity, olm_fallback_key=fallback)
         self.tokens[f"token-{name}"] = pub
         return pub
 
@@ -75,6 +87,21 @@ class FakeConductor(ports.Conductor):
         if token not in self.tokens:
             raise Unauthenticated("unknown app token")
         return self.agents[self.tokens[token]]
+
+    async def encrypt_group_message(self, agent, group_uuid, plaintext, receivers, app_token=""):
+        if app_token and self.tokens.get(app_token) != agent:
+            raise Unauthenticated("the app token names another agent")
+        encrypted, shares, _ = self.crypto.encrypt(agent, group_uuid, plaintext, receivers)
+        return encrypted, shares
+
+    async def decrypt_group_messages(self, items):
+        return self.crypto.decrypt(items)
+
+    async def import_group_keys(self, agent, shares):
+        return self.crypto.import_keys(agent, shares)
+
+    async def share_group_key(self, agent, group_uuid, session_id, receiver):
+        return self.crypto.share(agent, group_uuid, session_id, receiver)
 
 
 class FakeDht(ports.Dht):
@@ -143,8 +170,25 @@ class FakeRemote(ports.Remote):
             "ReceiveTyping": peer.rpc_receive_typing,
             "ReceiveGroupMessages": peer.rpc_receive_group_messages,
             "ReceiveReceipts": peer.rpc_receive_receipts,
+            "ReceiveGroupKeys": peer.rpc_receive_group_keys,
+            "RequestGroupKey": peer.rpc_request_group_key,
         }[method]
         return await receive(request)
+
+
+async def encrypted_message(conductor, author: bytes, receivers, group_uuid: str, text: str, time_sent: int = 1,
+                            sign_as: bytes | None = None):
+    """A MessageEntry as a lobby sends one: the text encrypted under the author's group
+    session (whose key each receiver is given here), signed by `sign_as` (the author)."""
+    holders = [conductor_pb2.KeyHolder(agent=r, olm_identity_key=conductor.agents[r].olm_identity_key,
+                                       olm_fallback_key=conductor.agents[r].olm_fallback_key) for r in receivers]
+    encrypted, shares = await conductor.encrypt_group_message(author, group_uuid, text.encode(), holders)
+    for share in shares:
+        conductor.crypto.import_keys(common_pb2.KeyShare.FromString(share.body).receiver, [share])
+    entry = common_pb2.MessageEntry(author=author, receiver=list(receivers), group_uuid=group_uuid,
+                                    time_sent=time_sent, encrypted=encrypted)
+    body = entry.SerializeToString()
+    return common_pb2.Signed(body=body, signature=await conductor.sign(sign_as or author, body), author=author)
 
 
 FAST_POLICY = RetryPolicy(attempts=2, backoff_initial=0.001, backoff_max=0.002, attempt_timeout=0.1, budget=0.5)
@@ -198,6 +242,18 @@ class NodeConductor(ports.Conductor):
 
     async def resolve_token(self, app_token):
         return await self._conductor.resolve_token(app_token)
+
+    async def encrypt_group_message(self, agent, group_uuid, plaintext, receivers, app_token=""):
+        return await self._conductor.encrypt_group_message(agent, group_uuid, plaintext, receivers, app_token)
+
+    async def decrypt_group_messages(self, items):
+        return await self._conductor.decrypt_group_messages(items)
+
+    async def import_group_keys(self, agent, shares):
+        return await self._conductor.import_group_keys(agent, shares)
+
+    async def share_group_key(self, agent, group_uuid, session_id, receiver):
+        return await self._conductor.share_group_key(agent, group_uuid, session_id, receiver)
 
     async def list_agents(self):
         return [self._conductor.agents[self._agent]]

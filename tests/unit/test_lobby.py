@@ -11,7 +11,7 @@ from services.lobby.lobby import Lobby
 from services.lobby.servicer import Authenticator
 from services.lobby.store import LobbyStore
 from tests.helpers import eventually, run
-from tests.unit.lobby_fakes import FAST_POLICY, drain, make_lobbies
+from tests.unit.lobby_fakes import FAST_POLICY, drain, encrypted_message, make_lobbies
 
 
 def message_signals(signals):
@@ -80,10 +80,7 @@ def test_duplicate_delivery_is_ignored(tmp_path):
     async def scenario():
         lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
-        entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
-                                        group_uuid=info.group_uuid, payload="once", time_sent=1)
-        body = entry.SerializeToString()
-        signed = common_pb2.Signed(body=body, signature=await conductor.sign(agents["alice"], body), author=agents["alice"])
+        signed = await encrypted_message(conductor, agents["alice"], [agents["bobby"]], info.group_uuid, "once")
         sub = lobbies["bobby"].signals.subscribe(agents["bobby"])
         await lobbies["bobby"].messaging.receive_group_message(agents["bobby"], signed)
         await lobbies["bobby"].messaging.receive_group_message(agents["bobby"], signed)
@@ -137,10 +134,8 @@ def test_forged_message_is_refused_and_not_stored(tmp_path):
     async def scenario():
         lobbies, agents, conductor, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
         info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
-        entry = common_pb2.MessageEntry(author=agents["alice"], receiver=[agents["bobby"]],
-                                        group_uuid=info.group_uuid, payload="x", time_sent=1)
-        body = entry.SerializeToString()
-        forged = common_pb2.Signed(body=body, signature=await conductor.sign(agents["bobby"], body), author=agents["alice"])
+        forged = await encrypted_message(conductor, agents["alice"], [agents["bobby"]], info.group_uuid, "x",
+                                         sign_as=agents["bobby"])
         with pytest.raises(PermissionDenied):
             await lobbies["bobby"].messaging.receive_group_message(agents["bobby"], forged)
         assert lobbies["bobby"].history.get_messages(agents["bobby"], info.group_uuid, 10, "")[0] == []
@@ -158,7 +153,8 @@ def test_unreachable_receiver_gets_it_through_the_group_dht_sealed_and_catches_u
         assert by_receiver[agents["bobby"]].status == lobby_pb2.DELIVERED
         stored = by_receiver[agents["charlie"]]
         assert stored.status == lobby_pb2.STORED_IN_DHT
-        assert stored.attempts == 2 and stored.address in dht.entries
+        # the group key, sent first, found charlie down: the message went straight to the DHT
+        assert stored.attempts == 0 and stored.address in dht.entries
         assert b"while you were out" not in dht.entries[stored.address].SerializeToString()
 
         remote.down.clear()
@@ -198,9 +194,9 @@ def test_when_the_dht_cannot_take_it_either_it_is_queued_and_the_outbox_delivers
         _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "queued")
         assert outcomes[0].status == lobby_pb2.QUEUED
         outbox = lobbies["alice"].outbox
-        assert len(outbox) == 1
+        assert [item.kind for item in outbox.pending()] == ["group_key", "message"]  # the key goes first
         assert await outbox.work_once(lobbies["alice"].delivery.deliver_now, lobbies["alice"].delivery.on_outbox_outcome) == 0
-        assert len(outbox) == 1
+        assert len(outbox) == 2
 
         remote.down.clear()
         dht.down = False
@@ -209,7 +205,7 @@ def test_when_the_dht_cannot_take_it_either_it_is_queued_and_the_outbox_delivers
             item.next_attempt = 0
             outbox.enqueue(item)
         alice_sub = lobbies["alice"].signals.subscribe(agents["alice"])
-        assert await outbox.work_once(lobbies["alice"].delivery.deliver_now, lobbies["alice"].delivery.on_outbox_outcome) == 1
+        assert await outbox.work_once(lobbies["alice"].delivery.deliver_now, lobbies["alice"].delivery.on_outbox_outcome) == 2
         assert len(outbox) == 0
         deliveries = [s.delivery for s in drain(alice_sub) if s.WhichOneof("signal") == "delivery"]
         assert [d.outcome.status for d in deliveries] == [lobby_pb2.DELIVERED]
@@ -227,7 +223,7 @@ def test_a_refusal_is_not_retried_and_does_not_fall_back(tmp_path):
         _, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid, "no")
         assert outcomes[0].status == lobby_pb2.FAILED
         assert "PERMISSION_DENIED" in outcomes[0].detail and "not a member" in outcomes[0].detail
-        assert remote.calls["lobby-bobby"] == calls + 1
+        assert remote.calls["lobby-bobby"] == calls + 2  # the group key, then the message: each refused once
         assert len(dht.published) == published and len(lobbies["alice"].outbox) == 0
 
     run(scenario())

@@ -73,7 +73,7 @@ def test_periodic_catch_up_of_many_agents_takes_the_next_few_in_turn_and_every_o
         def agents(self):
             return [bytes([i]) * 32 for i in range(7)]
 
-    catch_up = CatchUp(None, Hosting(), None, None, None, None, None, None)
+    catch_up = CatchUp(None, Hosting(), None, None, None, None, None, None, None)
     visited = []
 
     async def sync_inbox(agent):

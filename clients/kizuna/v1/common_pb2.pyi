@@ -55,7 +55,7 @@ class Groups(_message.Message):
     def __init__(self, group_uuids: _Optional[_Iterable[str]] = ..., blocked: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MessageEntry(_message.Message):
-    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received", "reply_to")
+    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received", "reply_to", "encrypted")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class MessageEntry(_message.Message):
     TIME_SENT_FIELD_NUMBER: _ClassVar[int]
     TIME_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_FIELD_NUMBER: _ClassVar[int]
     author: bytes
     receiver: _containers.RepeatedScalarFieldContainer[bytes]
     group_uuid: str
@@ -70,7 +71,50 @@ class MessageEntry(_message.Message):
     time_sent: int
     time_received: int
     reply_to: bytes
-    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ..., reply_to: _Optional[bytes] = ...) -> None: ...
+    encrypted: EncryptedPayload
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ..., reply_to: _Optional[bytes] = ..., encrypted: _Optional[_Union[EncryptedPayload, _Mapping]] = ...) -> None: ...
+
+class EncryptedPayload(_message.Message):
+    __slots__ = ("session_id", "ciphertext")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    ciphertext: bytes
+    def __init__(self, session_id: _Optional[str] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class GroupKey(_message.Message):
+    __slots__ = ("group_uuid", "sender", "session_id", "session_key", "first_index")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_KEY_FIELD_NUMBER: _ClassVar[int]
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    sender: bytes
+    session_id: str
+    session_key: str
+    first_index: int
+    def __init__(self, group_uuid: _Optional[str] = ..., sender: _Optional[bytes] = ..., session_id: _Optional[str] = ..., session_key: _Optional[str] = ..., first_index: _Optional[int] = ...) -> None: ...
+
+class KeyShare(_message.Message):
+    __slots__ = ("sender", "receiver", "group_uuid", "session_id", "sender_identity_key", "olm_type", "olm_ciphertext", "timestamp")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_IDENTITY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OLM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OLM_CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    sender: bytes
+    receiver: bytes
+    group_uuid: str
+    session_id: str
+    sender_identity_key: bytes
+    olm_type: int
+    olm_ciphertext: bytes
+    timestamp: int
+    def __init__(self, sender: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., group_uuid: _Optional[str] = ..., session_id: _Optional[str] = ..., sender_identity_key: _Optional[bytes] = ..., olm_type: _Optional[int] = ..., olm_ciphertext: _Optional[bytes] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class BlockedAgents(_message.Message):
     __slots__ = ("agents",)

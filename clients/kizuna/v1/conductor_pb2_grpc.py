@@ -101,6 +101,31 @@ class ConductorStub:
                 request_serializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.FromString,
                 _registered_method=True)
+        self.EncryptGroupMessage = channel.unary_unary(
+                '/kizuna.v1.Conductor/EncryptGroupMessage',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageResponse.FromString,
+                _registered_method=True)
+        self.DecryptGroupMessages = channel.unary_unary(
+                '/kizuna.v1.Conductor/DecryptGroupMessages',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesResponse.FromString,
+                _registered_method=True)
+        self.ImportGroupKeys = channel.unary_unary(
+                '/kizuna.v1.Conductor/ImportGroupKeys',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysResponse.FromString,
+                _registered_method=True)
+        self.ShareGroupKey = channel.unary_unary(
+                '/kizuna.v1.Conductor/ShareGroupKey',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyResponse.FromString,
+                _registered_method=True)
+        self.ListGroupSessions = channel.unary_unary(
+                '/kizuna.v1.Conductor/ListGroupSessions',
+                request_serializer=kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class ConductorServicer:
@@ -199,6 +224,50 @@ class ConductorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EncryptGroupMessage(self, request, context):
+        """End-to-end encryption: Megolm group sessions and Olm sessions between two agents
+        (vodozemac), created, held and stored (pickled, encrypted) only here.
+
+        Encrypts a message's text under the agent's outbound session for the group, a new
+        one when the current one is due to rotate (a member it was shared with is no longer
+        a receiver; too many messages; too old). Returns the ciphertext and, for each
+        receiver that was not given that session yet, a KeyShare for it, signed by the agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecryptGroupMessages(self, request, context):
+        """Decrypts messages received by this node's agents, each with the session its author
+        shared with that agent; one result per item, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportGroupKeys(self, request, context):
+        """Opens key shares sent to the agent (Olm) and keeps the group sessions they carry;
+        one result per share, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareGroupKey(self, request, context):
+        """A new KeyShare of one of the agent's own outbound sessions, for a receiver that asks
+        for it; only for a receiver the session was shared with (PERMISSION_DENIED otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroupSessions(self, request, context):
+        """The group sessions held for an agent: ids and counters, never keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConductorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +335,31 @@ def add_ConductorServicer_to_server(servicer, server):
                     servicer.RevokeAppToken,
                     request_deserializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.SerializeToString,
+            ),
+            'EncryptGroupMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EncryptGroupMessage,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageResponse.SerializeToString,
+            ),
+            'DecryptGroupMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecryptGroupMessages,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesResponse.SerializeToString,
+            ),
+            'ImportGroupKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportGroupKeys,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysResponse.SerializeToString,
+            ),
+            'ShareGroupKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareGroupKey,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyResponse.SerializeToString,
+            ),
+            'ListGroupSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroupSessions,
+                    request_deserializer=kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -621,6 +715,141 @@ class Conductor:
             '/kizuna.v1.Conductor/RevokeAppToken',
             kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenRequest.SerializeToString,
             kizuna_dot_v1_dot_conductor__pb2.RevokeAppTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EncryptGroupMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/EncryptGroupMessage',
+            kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.EncryptGroupMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecryptGroupMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/DecryptGroupMessages',
+            kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.DecryptGroupMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportGroupKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/ImportGroupKeys',
+            kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.ImportGroupKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareGroupKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/ShareGroupKey',
+            kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.ShareGroupKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroupSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Conductor/ListGroupSessions',
+            kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsRequest.SerializeToString,
+            kizuna_dot_v1_dot_conductor__pb2.ListGroupSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

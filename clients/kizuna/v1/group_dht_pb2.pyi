@@ -44,7 +44,7 @@ class Op(_message.Message):
     def __init__(self, space: _Optional[bytes] = ..., kind: _Optional[_Union[OpKind, str]] = ..., author: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., entry_type: _Optional[str] = ..., entry: _Optional[bytes] = ..., base: _Optional[bytes] = ..., target: _Optional[bytes] = ..., tag: _Optional[bytes] = ..., link_address: _Optional[bytes] = ...) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("agent", "encryption_key", "username", "lobby_address", "dht_address", "timestamp", "expires_at", "tls_certificate")
+    __slots__ = ("agent", "encryption_key", "username", "lobby_address", "dht_address", "timestamp", "expires_at", "tls_certificate", "olm_identity_key", "olm_fallback_key")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,8 @@ class AgentInfo(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    OLM_IDENTITY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OLM_FALLBACK_KEY_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
     encryption_key: bytes
     username: str
@@ -61,7 +63,9 @@ class AgentInfo(_message.Message):
     timestamp: int
     expires_at: int
     tls_certificate: bytes
-    def __init__(self, agent: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., username: _Optional[str] = ..., lobby_address: _Optional[str] = ..., dht_address: _Optional[str] = ..., timestamp: _Optional[int] = ..., expires_at: _Optional[int] = ..., tls_certificate: _Optional[bytes] = ...) -> None: ...
+    olm_identity_key: bytes
+    olm_fallback_key: bytes
+    def __init__(self, agent: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., username: _Optional[str] = ..., lobby_address: _Optional[str] = ..., dht_address: _Optional[str] = ..., timestamp: _Optional[int] = ..., expires_at: _Optional[int] = ..., tls_certificate: _Optional[bytes] = ..., olm_identity_key: _Optional[bytes] = ..., olm_fallback_key: _Optional[bytes] = ...) -> None: ...
 
 class Link(_message.Message):
     __slots__ = ("address", "create")

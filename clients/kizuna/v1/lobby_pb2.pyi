@@ -532,3 +532,33 @@ class ReceiveTypingRequest(_message.Message):
 class ReceiveTypingResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ReceiveGroupKeysRequest(_message.Message):
+    __slots__ = ("to_agents", "key_shares")
+    TO_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    KEY_SHARES_FIELD_NUMBER: _ClassVar[int]
+    to_agents: _containers.RepeatedScalarFieldContainer[bytes]
+    key_shares: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
+    def __init__(self, to_agents: _Optional[_Iterable[bytes]] = ..., key_shares: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
+
+class ReceiveGroupKeysResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ReceiverResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ReceiverResult, _Mapping]]] = ...) -> None: ...
+
+class RequestGroupKeyRequest(_message.Message):
+    __slots__ = ("to_agent", "group_uuid", "session_id")
+    TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    to_agent: bytes
+    group_uuid: str
+    session_id: str
+    def __init__(self, to_agent: _Optional[bytes] = ..., group_uuid: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class RequestGroupKeyResponse(_message.Message):
+    __slots__ = ("key_share",)
+    KEY_SHARE_FIELD_NUMBER: _ClassVar[int]
+    key_share: _common_pb2.Signed
+    def __init__(self, key_share: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...

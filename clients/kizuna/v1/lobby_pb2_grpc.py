@@ -1111,6 +1111,16 @@ class LobbyPeerStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.FromString,
                 _registered_method=True)
+        self.ReceiveGroupKeys = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/ReceiveGroupKeys',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupKeysResponse.FromString,
+                _registered_method=True)
+        self.RequestGroupKey = channel.unary_unary(
+                '/kizuna.v1.LobbyPeer/RequestGroupKey',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.RequestGroupKeyResponse.FromString,
+                _registered_method=True)
 
 
 class LobbyPeerServicer:
@@ -1175,6 +1185,23 @@ class LobbyPeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveGroupKeys(self, request, context):
+        """Group session keys for receivers the called lobby hosts, each a KeyShare Olm-encrypted
+        to its receiver (envelope body ReceiveGroupKeysRequest, its target the first of
+        `to_agents`), each one's outcome apart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestGroupKey(self, request, context):
+        """A receiver holding a message whose session key it lacks asks the message's author
+        for it (envelope body RequestGroupKeyRequest, its target the author).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LobbyPeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1217,6 +1244,16 @@ def add_LobbyPeerServicer_to_server(servicer, server):
                     servicer.ReceiveInvites,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.SerializeToString,
+            ),
+            'ReceiveGroupKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveGroupKeys,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupKeysResponse.SerializeToString,
+            ),
+            'RequestGroupKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestGroupKey,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.RemoteCall.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.RequestGroupKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1437,6 +1474,60 @@ class LobbyPeer:
             '/kizuna.v1.LobbyPeer/ReceiveInvites',
             kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.ReceiveInvitesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveGroupKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.LobbyPeer/ReceiveGroupKeys',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.ReceiveGroupKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestGroupKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.LobbyPeer/RequestGroupKey',
+            kizuna_dot_v1_dot_lobby__pb2.RemoteCall.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.RequestGroupKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
