@@ -274,6 +274,46 @@ def floor_leveldb(puts: int, seconds: float) -> dict:
     return {"synced_puts_per_s": synced, "synced_puts": done, "unsynced_puts_per_s": unsynced, "value_bytes": PAYLOAD_BYTES}
 
 
+def floor_encryption(messages: int) -> dict:
+    """What end-to-end encryption costs in the keystore alone: a Megolm encrypt (with its
+    session's state written to LevelDB) and a decrypt, as the conductor does them for
+    every message; the figures the send->signal path carries on top of the floors."""
+    from kizuna.v1 import conductor_pb2
+    from services.conductor.conductor import Conductor
+    from services.conductor.store import ConductorStore
+
+    async def no_join(*_):
+        return None
+
+    directory = tempfile.mkdtemp(prefix="kizuna-bench-e2e-")
+    stores = [ConductorStore(os.path.join(directory, name)) for name in ("a", "b")]
+    try:
+        (alice_c, bobby_c) = [Conductor(store, no_join) for store in stores]
+        alice, bobby = alice_c.create_agent("alice")[0], bobby_c.create_agent("bobby")[0]
+        holder = conductor_pb2.KeyHolder(agent=bobby.agent, olm_identity_key=bobby.olm_identity_key,
+                                         olm_fallback_key=bobby.olm_fallback_key)
+        text = os.urandom(PAYLOAD_BYTES // 2).hex().encode()
+        encrypt_s, decrypt_s = [], []
+        for i in range(messages):
+            started = time.perf_counter()
+            encrypted, shares, _ = alice_c.encrypt_group_message(alice.agent, "bench", text, [holder])
+            encrypt_s.append(time.perf_counter() - started)
+            if shares:
+                bobby_c.import_group_keys(bobby.agent, shares)
+            item = conductor_pb2.GroupCiphertext(agent=bobby.agent, group_uuid="bench", sender=alice.agent,
+                                                 encrypted=encrypted)
+            started = time.perf_counter()
+            bobby_c.decrypt_group_messages([item])
+            decrypt_s.append(time.perf_counter() - started)
+        return {"scheme": "Megolm (vodozemac), session keys over Olm", "messages": messages,
+                "plaintext_bytes": len(text), "ciphertext_bytes": len(encrypted.ciphertext),
+                "encrypt": stats_ms(encrypt_s), "decrypt": stats_ms(decrypt_s)}
+    finally:
+        for store in stores:
+            store.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- the network's agents
 
 
@@ -753,6 +793,9 @@ def table(results: dict) -> str:
                          f"{fmt(e['calls_per_s_1_in_flight'], '', 0)} @1  {fmt(e['calls_per_s_64_in_flight'], '', 0)} @64"))
     if "leveldb" in f:
         rows.append(("1 floors", "LevelDB synced puts/s", f"{fmt(f['leveldb']['synced_puts_per_s'], '', 0)}  (unsynced {fmt(f['leveldb']['unsynced_puts_per_s'], '', 0)})"))
+    if "encryption" in f:
+        lat("1 floors", "Megolm encrypt in the keystore", f["encryption"]["encrypt"])
+        lat("1 floors", "Megolm decrypt in the keystore", f["encryption"]["decrypt"])
     s = results.get("send_to_signal")
     if s:
         lat("2 send->signal", "alice send -> bobby signal", s["send_to_signal"])
@@ -817,6 +860,7 @@ async def run(args, results: dict, directory: str) -> None:
     results["floors"] = {
         "echo": await floor_echo(args.echo_calls, args.echo_calls * 4),
         "leveldb": floor_leveldb(args.leveldb_puts, 3.0),
+        "encryption": floor_encryption(min(args.sends * 4, 2000)),
     }
     floor_p50 = results["floors"]["echo"]["in_process"]["rtt"]["p50_ms"]
     cross_p50 = results["floors"]["echo"]["cross_process"]["rtt"]["p50_ms"]

@@ -45,12 +45,17 @@ class Conductor:
         self._leave_space = leave_space
         self._key_cache: dict[bytes, tuple] = {}
         self._olm_keys: dict[bytes, tuple[bytes, bytes]] = {}
+        self._pickle_keys: dict[bytes, bytes] = {}
         self.crypto = GroupCrypto(store, self._pickle_key, lambda agent, data: self._keys(agent)[0].sign(data),
                                   **rotation)
 
     def _pickle_key(self, agent: bytes) -> bytes:
         """What the agent's vodozemac pickles are encrypted with: derived from its secret."""
-        return hashlib.blake2b(self._store.get_secret(agent), digest_size=32, person=b"kizuna pickles").digest()
+        key = self._pickle_keys.get(agent)
+        if key is None:
+            key = self._pickle_keys[agent] = hashlib.blake2b(self._store.get_secret(agent), digest_size=32,
+                                                             person=b"kizuna pickles").digest()
+        return key
 
     def _with_olm_keys(self, agent: conductor_pb2.Agent) -> conductor_pb2.Agent:
         """The agent with its Olm identity and fallback keys (its account made on first use)."""

@@ -186,8 +186,12 @@ class GroupCrypto:
             if holder.agent in entitled:
                 continue
             stored.entitled.add(agent=holder.agent, first_index=session.message_index)
-            if holder.olm_identity_key and holder.olm_fallback_key:  # else it asks, once it holds the message
+            if not (holder.olm_identity_key and holder.olm_fallback_key):
+                continue  # it asks, once it holds the message
+            try:
                 shares.append(self._key_share(agent, stored, holder, session.message_index, changes))
+            except InvalidArgument as exc:  # keys no Olm session opens with: one receiver's, not the send's, fault
+                log.warning("no key share for %s: %s", ids.agent(holder.agent), exc.message)
         ciphertext = session.encrypt(plaintext).to_bytes()
         stored.pickle = session.pickle(key)
         stored.info.message_index = session.message_index

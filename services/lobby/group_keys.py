@@ -133,16 +133,22 @@ class GroupKeys:
 
             async def ask():
                 if not self._store.held_messages(agent, session_id):
-                    return  # the key came by itself
+                    return None  # the key came by itself
                 request = lobby_pb2.RequestGroupKeyRequest(to_agent=author, group_uuid=group_uuid,
                                                            session_id=session_id)
-                response, _ = await self._calls.call_remote(agent, author, "RequestGroupKey", request,
-                                                            self._retry_policy)
-                await self.import_keys(agent, [response.key_share])
-            await keep_trying(self.request_retry, f"asking {short(author)} for a group key", ask)
-        except PermissionDenied as exc:
-            log.warning("%s's key for a session of group %s refused to %s: %s", short(author), group_uuid,
-                        short(agent), exc.message)
+                try:
+                    response, _ = await self._calls.call_remote(agent, author, "RequestGroupKey", request,
+                                                                self._retry_policy)
+                    await self.import_keys(agent, [response.key_share])
+                except KizunaError as exc:
+                    if is_transient(exc):
+                        raise  # the author is away: keep_trying asks again
+                    return exc  # refused for good: asking again changes nothing
+                return None
+            refused = await keep_trying(self.request_retry, f"asking {short(author)} for a group key", ask)
+            if refused is not None:
+                log.warning("%s's key for a session of group %s refused to %s (its messages stay held): %s %s",
+                            short(author), group_uuid, short(agent), refused.code, refused.message)
         except KizunaError as exc:
             log.warning("gave up asking %s for a group key: %s %s", short(author), exc.code, exc.message)
         finally:

@@ -153,14 +153,19 @@ class FakeRemote(ports.Remote):
         self.lobbies = {}
         self.down = set()
         self.refusing = {}
+        self.refusing_methods = {}  # method -> (code, message), for every lobby
         self.calls = collections.Counter()
+        self.requests = []  # (method, request) of every call, as it would go on the wire
 
     async def call(self, address, certificate, method, request, timeout):
         self.calls[address] += 1
+        self.requests.append((method, request))
         if address in self.down:
             raise Unavailable("connection refused")
         if address in self.refusing:
             raise error_for(*self.refusing[address])
+        if method in self.refusing_methods:
+            raise error_for(*self.refusing_methods[method])
         peer = self.lobbies[address].peer
         receive = {  # what the receiving lobby's servicer calls for each RPC
             "ReceiveInvite": peer.rpc_receive_invite,
