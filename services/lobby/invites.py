@@ -39,8 +39,8 @@ class Invites:
 
     async def create_group(self, agent: bytes, name: str, participants: list[str]):
         """Clones the group DNA first; only when that succeeds commits the Invite and the
-        Groups entry and sends the invites, in parallel. Returns the group and one outcome
-        per invitee."""
+        Groups entry and sends the invites, in parallel (in-process to the invitees this
+        lobby hosts). Returns the group and one outcome per invitee."""
         name = name.strip()
         if not 1 <= len(name) <= self._limits.max_group_name:
             raise InvalidArgument(f"a group name is 1 to {self._limits.max_group_name} characters")
@@ -83,7 +83,18 @@ class Invites:
                 outbox.in_flight(batch, items)
 
             await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        return info, await outbox.track(items, self._delivery.deliver_per_node(items))
+        return info, await outbox.track(items, self._deliver_invites(agent, signed_invite, items))
+
+    async def _deliver_invites(self, agent: bytes, signed_invite, items) -> list[lobby_pb2.DeliveryOutcome]:
+        """The invite to each invitee, in-process to those this lobby hosts, one call per
+        other lobby to the rest; one outcome per item, in order."""
+        here = [item for item in items if self._hosting.is_hosted(item.receiver)]
+        elsewhere = [item for item in items if not self._hosting.is_hosted(item.receiver)]
+        taken_here, sent = await asyncio.gather(
+            self._delivery.deliver_here(here, lambda invitees: self.receive_invites(invitees, signed_invite, agent)),
+            self._delivery.deliver_per_node(elsewhere))
+        outcomes = {o.receiver: o for o in [*taken_here, *sent]}
+        return [outcomes[item.receiver] for item in items]
 
     async def receive_invites(self, to_agents, signed_invite, caller: bytes | None = None):
         """receive_invite for several invitees this lobby hosts, at once, each with its own

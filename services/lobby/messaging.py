@@ -41,21 +41,23 @@ class Messaging:
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
                                  app_token: str = ""):
         """Signs the MessageEntry, stores it in the sender's history, and delivers it to
-        every receiver (the group's members now) at once, one call per lobby that hosts
-        some of them; one outcome per receiver. The entry and each lobby's first envelope
+        every receiver (the group's members now) at once, one call per other lobby that
+        hosts some of them, and in-process (no call) to those this lobby hosts; one outcome
+        per receiver. The entry and each lobby's first envelope
         are signed in one conductor call, which also checks `app_token` when given.
         Returns (record, outcomes, the call_remote attempts made)."""
         info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
         body = entry.SerializeToString()
         unsigned = common_pb2.Signed(body=body, author=agent)
-        by_lobby = await self._calls.by_lobby(list(entry.receiver))
+        here = [r for r in entry.receiver if self._hosting.is_hosted(r)]  # taken in-process: no call
+        by_lobby = await self._calls.by_lobby([r for r in entry.receiver if not self._hosting.is_hosted(r)])
         envelopes = [self._calls.group_message_envelope(receivers, unsigned) for receivers in by_lobby]
         signature, *envelope_signatures = await self._conductor.sign_batch(agent, [body, *envelopes], app_token)
         signed = signed_as(agent, body, signature)
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
         items = [[lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
                                        group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
-                 for receivers in by_lobby]
+                 for receivers in [here, *by_lobby]]
         outbox = self._delivery.outbox
         every_item = [item for node_items in items for item in node_items]
         with self._store.batch() as batch:  # the history and what is owed to each receiver, at once
@@ -64,17 +66,18 @@ class Messaging:
         per_lobby = []
 
         async def delivering():
-            per_lobby[:] = await asyncio.gather(*(
-                self._delivery.deliver_to_node(
+            per_lobby[:] = await asyncio.gather(
+                self._delivery.deliver_here(
+                    items[0], lambda receivers: self.receive_group_messages(receivers, signed, caller=agent)),
+                *(self._delivery.deliver_to_node(
                     node_items,
                     lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature),
                                          item_signature=signature))
-                for node_items, envelope, envelope_signature in zip(items, envelopes, envelope_signatures)
-            ))
+                  for node_items, envelope, envelope_signature in zip(items[1:], envelopes, envelope_signatures)))
             return [outcome for outcomes in per_lobby for outcome in outcomes]
         await outbox.track(every_item, delivering())
         by_receiver = {o.receiver: o for outcomes in per_lobby for o in outcomes}
-        lobby_calls = sum(max(o.attempts for o in outcomes) for outcomes in per_lobby)
+        lobby_calls = sum(max((o.attempts for o in outcomes), default=0) for outcomes in per_lobby)
         return record, [by_receiver[r] for r in entry.receiver], lobby_calls
 
     def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
