@@ -2,6 +2,7 @@
 send the invites, in parallel) and receiving an invite, by call_remote or from the inbox."""
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import uuid
@@ -39,8 +40,8 @@ class Invites:
 
     async def create_group(self, agent: bytes, name: str, participants: list[str]):
         """Clones the group DNA first; only when that succeeds commits the Invite and the
-        Groups entry and sends the invites, in parallel. Returns the group and one outcome
-        per invitee."""
+        Groups entry and sends the invites, in parallel (in-process to the invitees this
+        lobby hosts). Returns the group and one outcome per invitee."""
         name = name.strip()
         if not 1 <= len(name) <= self._limits.max_group_name:
             raise InvalidArgument(f"a group name is 1 to {self._limits.max_group_name} characters")
@@ -83,25 +84,93 @@ class Invites:
                 outbox.in_flight(batch, items)
 
             await self._chain.commit(agent, [("invite", invite_bytes), ("groups", groups.SerializeToString())], apply)
-        return info, await outbox.track(items, self._delivery.deliver_per_node(items))
+        return info, await outbox.track(items, self._deliver_invites(agent, signed_invite, items))
+
+    async def _deliver_invites(self, agent: bytes, signed_invite, items) -> list[lobby_pb2.DeliveryOutcome]:
+        """The invite to each invitee, in-process to those this lobby hosts, one call per
+        other lobby to the rest; one outcome per item, in order."""
+        here = [item for item in items if self._hosting.is_hosted(item.receiver)]
+        elsewhere = [item for item in items if not self._hosting.is_hosted(item.receiver)]
+        taken_here, sent = await asyncio.gather(
+            self._delivery.deliver_here(here, lambda invitees: self.receive_invites(invitees, signed_invite, agent)),
+            self._delivery.deliver_per_node(elsewhere))
+        outcomes = {o.receiver: o for o in [*taken_here, *sent]}
+        return [outcomes[item.receiver] for item in items]
 
     async def receive_invites(self, to_agents, signed_invite, caller: bytes | None = None):
         """receive_invite for several invitees this lobby hosts, at once, each with its own
-        outcome: (taken, error or None) in order."""
-        async def one(agent):
+        outcome: (taken, error or None) in order. The invite is checked once; the invitees'
+        clone cells are made at once, and every new invitee's chain commit goes in one
+        synced write."""
+        outcomes: dict[bytes, tuple[bool, KizunaError | None]] = {}
+        invitees = []
+        for agent in dict.fromkeys(to_agents):
             try:
-                return await self.receive_invite(agent, signed_invite, caller), None
+                await self._hosting.require_hosted(agent)
+                invitees.append(agent)
             except KizunaError as exc:
-                return False, exc
+                outcomes[agent] = (False, exc)
+        try:
+            body, invite, current = self._check_invite(signed_invite, caller)
+        except KizunaError as exc:  # the same for every invitee
+            return [outcomes.get(agent, (False, exc)) for agent in to_agents]
+        fresh = []
+        for agent in invitees:
+            if not current.is_member(agent):
+                outcomes[agent] = (False, PermissionDenied("the invitee is not a member of the group"))
+            elif self._store.get_invite(agent, invite.group_uuid) is not None:
+                outcomes[agent] = (False, None)  # a duplicate: already received
+            else:
+                fresh.append(agent)
 
-        return list(await asyncio.gather(*(one(agent) for agent in to_agents)))
+        async def clone(agent):
+            try:
+                await self._conductor.clone_dna(agent, invite.properties, list(invite.updates))
+                return agent
+            except KizunaError as exc:
+                outcomes[agent] = (False, exc)
+        cloned = [agent for agent in await asyncio.gather(*(clone(a) for a in fresh)) if agent is not None]
+        info = group_info_of(invite, lobby_pb2.INVITED)
+        async with contextlib.AsyncExitStack() as locks:
+            for agent in sorted(cloned):
+                await locks.enter_async_context(self._chain.lock(agent))
+            new = []
+            for agent in cloned:
+                if self._store.get_invite(agent, invite.group_uuid) is not None:
+                    outcomes[agent] = (False, None)  # taken meanwhile, by another call
+                else:
+                    new.append(agent)
+            try:
+                await self._chain.commit_each([
+                    (agent, [("invite", body)], lambda batch, agent=agent: self._store.put_group(batch, agent, invite,
+                                                                                                  info))
+                    for agent in new])
+            except KizunaError as exc:
+                for agent in new:
+                    outcomes[agent] = (False, exc)
+                new = []
+        for agent in new:
+            outcomes[agent] = (True, None)
+            self._signals.emit_signal(agent, lobby_pb2.Signal(
+                invite=lobby_pb2.InviteSignal(group=info, inviter=signed_invite.author)))
+        if new:
+            log.info("%d agents invited to group %s", len(new), invite.group_uuid)
+        return [outcomes[agent] for agent in to_agents]
 
     async def receive_invite(self, to_agent: bytes, signed_invite, caller: bytes | None = None) -> bool:
         """Checks the invite against the group properties its DNA hash proves, clones the
         group's DNA and commits the invite; the group is INVITED until the agent accepts.
         `caller`: who made the call_remote (None for an invite fetched from the DHT).
         False for an invite the agent holds already."""
-        await self._hosting.require_hosted(to_agent)
+        taken, error = (await self.receive_invites([to_agent], signed_invite, caller))[0]
+        if error is not None:
+            raise error
+        return taken
+
+    @staticmethod
+    def _check_invite(signed_invite, caller: bytes | None):
+        """(body, invite, the group as its updates make it) of an invite signed by a member
+        of the group its DNA hash proves (and by the caller, if one made the call)."""
         body = verify_signed(signed_invite, "invite")
         if caller is not None and caller != signed_invite.author:
             raise PermissionDenied("the caller is not the inviter")
@@ -115,21 +184,7 @@ class Invites:
         current = group_state.apply_chain(properties, invite.updates)
         if not current.is_member(signed_invite.author):
             raise PermissionDenied("the inviter is not a member of the group")
-        if not current.is_member(to_agent):
-            raise PermissionDenied("the invitee is not a member of the group")
-        if self._store.get_invite(to_agent, invite.group_uuid) is not None:
-            return False  # a duplicate: already received
-        await self._conductor.clone_dna(to_agent, properties, list(invite.updates))
-        info = group_info_of(invite, lobby_pb2.INVITED)
-        async with self._chain.lock(to_agent):
-            if self._store.get_invite(to_agent, invite.group_uuid) is not None:
-                return False
-            await self._chain.commit(to_agent, [("invite", body)],
-                                     lambda batch: self._store.put_group(batch, to_agent, invite, info))
-        self._signals.emit_signal(to_agent, lobby_pb2.Signal(
-            invite=lobby_pb2.InviteSignal(group=info, inviter=signed_invite.author)))
-        log.info("agent %s invited to group %s", short(to_agent), invite.group_uuid)
-        return True
+        return body, invite, current
 
     async def take_invites(self, agent: bytes) -> int:
         """Applies the invites waiting in the agent's inbox in the Lobby space; how many

@@ -49,11 +49,11 @@ class Messaging:
                                  app_token: str = ""):
         """Encrypts the text once for the group (the author's Megolm session), signs the
         MessageEntry, stores it in the sender's history, and delivers it to every receiver
-        (the group's members now) at once, one call per lobby that hosts some of them; one
-        outcome per receiver. Receivers that do not hold the session yet get its key first.
-        The entry and each lobby's first envelope are signed in one conductor call, which
-        also checks `app_token` when given. Returns (record, outcomes, the call_remote
-        attempts made)."""
+        (the group's members now) at once, one call per other lobby that hosts some of them,
+        and in-process (no call) to those this lobby hosts; one outcome per receiver.
+        Receivers that do not hold the session yet get its key first. The entry and each
+        lobby's first envelope are signed in one conductor call, which also checks
+        `app_token` when given. Returns (record, outcomes, the call_remote attempts made)."""
         info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
         encrypted, shares = await self._conductor.encrypt_group_message(
             agent, group_uuid, payload.encode(), await self._group_keys.holders(entry.receiver), app_token)
@@ -63,14 +63,15 @@ class Messaging:
         sent.encrypted.CopyFrom(encrypted)
         body = sent.SerializeToString()
         unsigned = common_pb2.Signed(body=body, author=agent)
-        by_lobby = await self._calls.by_lobby(list(entry.receiver))
+        here = [r for r in entry.receiver if self._hosting.is_hosted(r)]  # taken in-process: no call
+        by_lobby = await self._calls.by_lobby([r for r in entry.receiver if not self._hosting.is_hosted(r)])
         envelopes = [self._calls.group_message_envelope(receivers, unsigned) for receivers in by_lobby]
         signature, *envelope_signatures = await self._conductor.sign_batch(agent, [body, *envelopes], app_token)
         signed = signed_as(agent, body, signature)
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
         items = [[lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
                                        group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
-                 for receivers in by_lobby]
+                 for receivers in [here, *by_lobby]]
         key_items = self._group_keys.key_items(agent, group_uuid, info.dna_hash, shares)
         for item in key_items:  # queued just before the message: should both wait, the key goes first
             item.queued_at = now_micros() - 1
@@ -80,22 +81,37 @@ class Messaging:
             self._store.put_message(batch, agent, record)
             outbox.in_flight(batch, key_items + every_item)
         if key_items:  # before the message, so that it decrypts on arrival
-            await outbox.track(key_items, self._delivery.deliver_per_node(key_items))
+            await self._deliver_keys(agent, key_items)
         per_lobby = []
 
         async def delivering():
-            per_lobby[:] = await asyncio.gather(*(
-                self._delivery.deliver_to_node(
+            per_lobby[:] = await asyncio.gather(
+                self._delivery.deliver_here(
+                    items[0], lambda receivers: self.receive_group_messages(receivers, signed, caller=agent)),
+                *(self._delivery.deliver_to_node(
                     node_items,
                     lobby_pb2.RemoteCall(envelope=signed_as(agent, envelope, envelope_signature),
                                          item_signature=signature))
-                for node_items, envelope, envelope_signature in zip(items, envelopes, envelope_signatures)
-            ))
+                  for node_items, envelope, envelope_signature in zip(items[1:], envelopes, envelope_signatures)))
             return [outcome for outcomes in per_lobby for outcome in outcomes]
         await outbox.track(every_item, delivering())
         by_receiver = {o.receiver: o for outcomes in per_lobby for o in outcomes}
-        lobby_calls = sum(max(o.attempts for o in outcomes) for outcomes in per_lobby)
+        lobby_calls = sum(max((o.attempts for o in outcomes), default=0) for outcomes in per_lobby)
         return record, [by_receiver[r] for r in entry.receiver], lobby_calls
+
+    async def _deliver_keys(self, agent: bytes, key_items: list[lobby_pb2.OutboxItem]) -> None:
+        """Key shares to their receivers: in-process to those this lobby hosts, one call
+        per other lobby to the rest; each settled in the outbox as any item."""
+        here = [item for item in key_items if self._hosting.is_hosted(item.receiver)]
+        away = [item for item in key_items if not self._hosting.is_hosted(item.receiver)]
+
+        async def delivering():
+            here_outcomes, away_outcomes = await asyncio.gather(
+                self._delivery.deliver_here(here, lambda receivers: self._group_keys.receive_group_keys(
+                    receivers, [item.signed for item in here], caller=agent)),
+                self._delivery.deliver_per_node(away))
+            return here_outcomes + away_outcomes
+        await self._delivery.outbox.track(here + away, delivering())
 
     def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
         """Checks a message the agent wants to send: (group, unsigned entry)."""

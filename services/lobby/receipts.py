@@ -1,6 +1,8 @@
 """Receipts: the seed's time_received (and the read time, once the UI showed a message)
-going back to the author, owed on disk with what they are for, batched per author, and
-kept on the author's copies of its messages."""
+going back to the author, owed on disk with what they are for, batched per author (one
+call from this lobby carrying every agent's, or none when the author is hosted here too),
+and kept on the author's copies of its messages. A batch that cannot go out stays owed
+and is tried again later: receipts never take the DHT, the owing lobby retries them."""
 
 import asyncio
 import logging
@@ -9,11 +11,13 @@ from kizuna.v1 import common_pb2, lobby_pb2
 from services.common.errors import KizunaError, NotFound, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
-from services.common.retry import RetryPolicy
+from services.common.retry import RetryPolicy, is_transient
 from services.common.background import Background
 from services.lobby.delivery import Delivery
 from services.lobby.groups import Groups
 from services.lobby.hosting import Hosting
+from services.lobby.naming import short
+from services.lobby.peer_calls import MAX_RECEIVERS
 from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
 
@@ -52,8 +56,9 @@ class Receipts:
 
     def queue_receipt(self, agent: bytes, author: bytes, space: bytes, receipt, due_key: bytes,
                       failures: int = 0) -> None:
-        """Receipts for one author that come due together travel together, from every agent
-        of this lobby in one call, each agent's signed once, with the same fallback as a message."""
+        """Receipts for one author that come due together travel together: from every agent
+        of this lobby in one call, each agent's signed once; handed over in-process when the
+        author is hosted here too."""
         key = (author, space)
         pending = self._pending.get(key)
         if pending is None:
@@ -69,31 +74,48 @@ class Receipts:
         return len(owed)
 
     async def _flush(self, key) -> None:
+        """Sends one author's batch once it had time to fill. Taken, or refused for good (a
+        refusal retrying cannot fix): owed no more. Not taken yet (the author unreachable or
+        too busy, the conductor not signing): still owed, on disk too, and the whole batch is
+        tried again after the retry pause; nothing goes to the DHT."""
         await asyncio.sleep(self.batch_seconds)
         author, space = key
         queued = self._pending.pop(key)
-        by_agent: dict[bytes, list] = {}
-        for agent, receipt, _, _ in queued:
-            by_agent.setdefault(agent, []).append(receipt)
         try:
-            signed = [await sign_into(self._conductor.sign, agent,
-                                      common_pb2.Receipts(receipts=receipts).SerializeToString())
-                      for agent, receipts in by_agent.items()]
-            items = [lobby_pb2.OutboxItem(author=agent, receiver=author, kind="receipt", signed=one,
-                                          group_uuid=receipts[0].group_uuid, space=space)
-                     for (agent, receipts), one in zip(by_agent.items(), signed)]
-            await self._delivery.deliver_together(items)
-            # Delivered, stored in the DHT, queued in the outbox or refused: owed no more.
-            self._store.settle_receipts([due_key for _, _, due_key, _ in queued])
-        except Exception as exc:  # noqa: BLE001 - still owed (on disk too): try again in a while
-            if isinstance(exc, KizunaError):
-                log.info("%d receipts could not go out yet: %s %s", len(queued), exc.code, exc.message)
+            await self._hand_over(author, [(agent, receipt) for agent, receipt, _, _ in queued])
+        except Exception as exc:  # noqa: BLE001 - see below
+            if isinstance(exc, KizunaError) and not is_transient(exc):
+                log.info("%d receipts for %s refused: %s %s", len(queued), short(author), exc.code, exc.message)
             else:
-                log.error("%d receipts could not go out yet", len(queued), exc_info=exc)
-            failures = max(f for _, _, _, f in queued) + 1
-            await asyncio.sleep(self.retry.wait_before(failures))
-            for agent, receipt, due_key, _ in queued:
-                self.queue_receipt(agent, author, space, receipt, due_key, failures)
+                if isinstance(exc, KizunaError):
+                    log.info("%d receipts for %s could not go out yet: %s %s", len(queued), short(author), exc.code,
+                             exc.message)
+                else:
+                    log.error("%d receipts for %s could not go out yet", len(queued), short(author), exc_info=exc)
+                failures = max(f for _, _, _, f in queued) + 1
+                await asyncio.sleep(self.retry.wait_before(failures))
+                for agent, receipt, due_key, _ in queued:
+                    self.queue_receipt(agent, author, space, receipt, due_key, failures)
+                return
+        self._store.settle_receipts([due_key for _, _, due_key, _ in queued])
+
+    async def _hand_over(self, author: bytes, receipts: list[tuple[bytes, common_pb2.Receipt]]) -> None:
+        """The receipts of this lobby's agents for one author, to the author's lobby: in-process
+        (nothing signed, no call) when it is this one, else in one call per MAX_RECEIVERS agents,
+        each agent's receipts signed by it. Raises what stopped them."""
+        if self._hosting.is_hosted(author):
+            await self._apply_receipts(author, [receipt for _, receipt in receipts])
+            return
+        by_agent: dict[bytes, list] = {}
+        for agent, receipt in receipts:
+            by_agent.setdefault(agent, []).append(receipt)
+        agents = list(by_agent)
+        for start in range(0, len(agents), MAX_RECEIVERS):
+            chunk = agents[start:start + MAX_RECEIVERS]
+            signed = await asyncio.gather(*(
+                sign_into(self._conductor.sign, agent, common_pb2.Receipts(receipts=by_agent[agent]).SerializeToString())
+                for agent in chunk))
+            await self._delivery.call_with_receipts(author, list(signed), sum(len(by_agent[a]) for a in chunk))
 
     async def mark_read(self, agent: bytes, group_uuid: str, message_hashes) -> int:
         """Marks messages of the group read and owes their authors a read receipt each;
@@ -134,6 +156,11 @@ class Receipts:
                 if receipt.receiver != one.author:
                     raise PermissionDenied("receipts come from the messages' receiver itself")
                 received.append(receipt)
+        return await self._apply_receipts(to_agent, received)
+
+    async def _apply_receipts(self, to_agent: bytes, received: list[common_pb2.Receipt]) -> bool:
+        """Receipts from the receivers they name (checked, or made by this lobby), kept on the
+        agent's copies of its messages in one write and shown to its UI in one signal."""
         updated: dict[bytes, lobby_pb2.MessageRecord] = {}
         records: dict[bytes, lobby_pb2.MessageRecord | None] = {}
         indexes: dict[bytes, dict] = {}  # message hash -> receiver -> its receipt on the record

@@ -26,25 +26,29 @@ class SourceChain:
         """Appends one action per (entry_type, entry), signed, and writes them together with
         `apply(batch)` (the derived state they change) in one synced batch. The caller holds
         `lock(agent)`."""
-        head = self._store.head(agent)
-        seq, prev = (head[0] + 1, head[1]) if head is not None else (0, b"")
-        signed_actions = []
-        for entry_type, entry in entries:
-            action = common_pb2.Action(
-                seq=seq,
-                prev_action=prev,
-                timestamp=now_micros(),
-                author=agent,
-                entry_type=entry_type,
-                entry=entry,
-                entry_hash=blake2b_256(entry),
-            )
-            body = action.SerializeToString()
-            signed_actions.append((seq, await sign_into(self._sign, agent, body)))
-            seq, prev = seq + 1, blake2b_256(body)
+        return (await self.commit_each([(agent, entries, apply)]))[0]
+
+    async def commit_each(self, commits: list[tuple[bytes, list[tuple[str, bytes]], object]]) -> list[list]:
+        """`commit` for several agents at once, (agent, entries, apply) each: every action
+        signed (all at once), then all of them and every `apply` written in one synced batch,
+        so many chains grow for the cost of one write. The caller holds each agent's lock."""
+        unsigned = []
+        for agent, entries, _ in commits:
+            head = self._store.head(agent)
+            seq, prev = (head[0] + 1, head[1]) if head is not None else (0, b"")
+            for entry_type, entry in entries:
+                body = common_pb2.Action(seq=seq, prev_action=prev, timestamp=now_micros(), author=agent,
+                                         entry_type=entry_type, entry=entry,
+                                         entry_hash=blake2b_256(entry)).SerializeToString()
+                unsigned.append((agent, seq, body))
+                seq, prev = seq + 1, blake2b_256(body)
+        signed = await asyncio.gather(*(sign_into(self._sign, agent, body) for agent, _, body in unsigned))
+        by_agent: dict[bytes, list] = {agent: [] for agent, _, _ in commits}
         with self._store.batch() as batch:
-            for action_seq, signed in signed_actions:
-                self._store.put_action(batch, agent, action_seq, signed)
-            if apply is not None:
-                apply(batch)
-        return [signed for _, signed in signed_actions]
+            for (agent, seq, _), one in zip(unsigned, signed):
+                self._store.put_action(batch, agent, seq, one)
+                by_agent[agent].append(one)
+            for _, _, apply in commits:
+                if apply is not None:
+                    apply(batch)
+        return [by_agent[agent] for agent, _, _ in commits]

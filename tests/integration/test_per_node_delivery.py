@@ -1,13 +1,14 @@
 """Several agents per node, and delivery per node: a message to a group whose receivers
-share nodes is one call_remote per node, each receiver's outcome and the seed's rules its
-own; a node that cannot be reached has its receivers' copies put in the DHT; receipts
-come back in one call per node."""
+share nodes is one call_remote per other node (none for the receivers the sender's own
+lobby hosts), each receiver's outcome and the seed's rules its own; a node that cannot be
+reached has its receivers' copies put in the DHT; receipts come back in one call per node."""
 
 import asyncio
 
 import pytest
 
 from kizuna import net
+from tests.integration.test_metrics import scrape, value
 from tests.integration.network import (
     TIMEOUT, create_group, make_clients, make_network, messages, outcomes_by_name, run, start_node, status_name,
     stop_node, wait_until)
@@ -32,7 +33,7 @@ def test_each_agent_has_its_own_keys_and_token_and_node(network):
     assert network.agent("bobby-2")["node"] == "bobby"
 
 
-def test_one_call_per_node_carries_every_receiver_and_each_keeps_its_own_rules(network):
+def test_one_call_per_other_node_carries_every_receiver_and_each_keeps_its_own_rules(network):
     async def scenario():
         async with make_clients(network, AGENTS) as clients:
             invitees = [a for a in AGENTS if a != "alice"]
@@ -42,7 +43,7 @@ def test_one_call_per_node_carries_every_receiver_and_each_keeps_its_own_rules(n
 
             answer = await clients["alice"].send(group, "hello, everyone")
 
-            assert answer.lobby_calls == 3  # one per node, alice's own included: not five receivers
+            assert answer.lobby_calls == 2  # one per other node, none for alice-2 beside her: not five receivers
             outcomes = outcomes_by_name(network, answer.outcomes)
             assert sorted(outcomes) == sorted(invitees)
             assert {status_name(o.status) for o in outcomes.values()} == {"DELIVERED"}
@@ -67,6 +68,18 @@ def test_one_call_per_node_carries_every_receiver_and_each_keeps_its_own_rules(n
                 await clients["alice"].wait_for(lambda e: e.kind == "receipt", TIMEOUT)
 
     run(scenario())
+    lobbies = {name: scrape(network.node(name)["metrics"]["lobby"]) for name in NODES}
+
+    def calls(node, method):
+        return value(lobbies[node], "kizuna_rpcs_total", service="lobby", method=method, code="OK")
+
+    # alice-2 got her invite and the message in-process, and sent her receipt the same way
+    assert calls("alice", "ReceiveInvites") + calls("alice", "ReceiveInvite") == 0
+    assert calls("alice", "ReceiveGroupMessages") + calls("alice", "ReceiveGroupMessage") == 0
+    assert calls("bobby", "ReceiveGroupMessages") == calls("charlie", "ReceiveGroupMessages") == 1
+    # bobby's and bobby-2's receipts in one call; charlie's alone (charlie-2 blocked the group): two in all
+    assert calls("alice", "ReceiveReceipts") == 2
+    assert calls("alice", "ReceiveReceipt") == 0
 
 
 def test_an_unreachable_node_has_each_of_its_receivers_copy_put_in_the_dht(network, tmp_path):

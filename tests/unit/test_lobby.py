@@ -328,6 +328,35 @@ def test_a_receipt_owed_when_the_lobby_stops_goes_out_after_its_restart_and_only
     run(scenario())
 
 
+def test_receipts_for_an_unreachable_author_stay_owed_and_go_out_later_with_nothing_put_in_the_dht(tmp_path):
+    async def scenario():
+        lobbies, agents, _, remote, dht = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "trip", ["bobby"])
+        await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
+        alice_hears = lobbies["alice"].signals.subscribe(agents["alice"])
+        bobby = lobbies["bobby"]
+        bobby.receipts.batch_seconds = 0.01
+        bobby.receipts.retry = RetryPolicy(backoff_initial=0.05, backoff_max=0.05)
+        remote.down.add("lobby-alice")  # bobby's lobby cannot reach alice's; alice's reaches his
+        published = len(dht.published)
+        record, outcomes, _ = await lobbies["alice"].messaging.send_group_message(agents["alice"], info.group_uuid,
+                                                                                "hello")
+        assert [o.status for o in outcomes] == [lobby_pb2.DELIVERED]
+        await eventually(lambda: remote.calls["lobby-alice"] >= 3, "bobby's lobby tries the receipt again and again", 5)
+        assert len(list(bobby.store.owed_receipts())) == 1  # still owed
+        assert len(dht.published) == published  # nothing put in alice's inbox
+        remote.down.discard("lobby-alice")
+        heard = []
+        await eventually(lambda: heard.extend(_receipts_heard(alice_hears)) or heard, "alice hears the receipt", 5)
+        assert [(r.message_hash, r.receiver) for r in heard] == [(record.message_hash, agents["bobby"])]
+        await eventually(lambda: not list(bobby.store.owed_receipts()), "the receipt is owed no more", 5)
+        assert len(dht.published) == published
+        await bobby.close()
+        await lobbies["alice"].close()
+
+    run(scenario())
+
+
 def test_mark_read_counts_a_message_named_twice_once_and_owes_one_read_receipt(tmp_path):
     async def scenario():
         lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])

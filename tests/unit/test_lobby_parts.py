@@ -1,14 +1,20 @@
 """The small pieces the lobby's workflows share: the page-token codec, the paces of work
-retried in the background, start-up's keep-trying loop, and periodic catch-up spread over
-a node's many agents."""
+retried in the background, start-up's keep-trying loop, periodic catch-up spread over
+a node's many agents, and source chains of many agents committed in one write."""
 
 import pytest
 
+from kizuna.v1 import common_pb2
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.hashing import blake2b_256
+from services.common.keys import verify_signed
 from services.common.retry import RetryPolicy, keep_trying
 from services.lobby.catch_up import CatchUp
 from services.lobby.history import PageToken
+from services.lobby.source_chain import SourceChain
+from services.lobby.store import LobbyStore
 from tests.helpers import run
+from tests.unit.lobby_fakes import FakeConductor
 
 
 def test_a_page_token_round_trips_its_direction_position_and_author():
@@ -90,3 +96,35 @@ def test_periodic_catch_up_of_many_agents_takes_the_next_few_in_turn_and_every_o
 
     run(rounds())
     assert visited == [0, 1, 2, 3, 4, 5, 6] + [0, 1, 2] + [3, 4, 5] + [6, 0, 1]
+
+
+def test_commit_each_grows_several_agents_chains_in_one_synced_write_each_action_signed_and_linked(tmp_path):
+    conductor = FakeConductor()
+    agents = [conductor.make_agent(f"agent-{i}") for i in range(5)]
+    store = LobbyStore(str(tmp_path / "lobby"))
+    writes = []
+    batch = store.batch
+    store.batch = lambda sync=True: writes.append(sync) or batch(sync)
+    chain = SourceChain(store, conductor.sign)
+    applied = []
+
+    async def scenario():
+        await chain.commit(agents[0], [("groups", b"first")])
+        writes.clear()
+        return await chain.commit_each([(agent, [("invite", b"invite"), ("groups", agent)],
+                                         lambda _, agent=agent: applied.append(agent)) for agent in agents])
+
+    committed = run(scenario())
+    assert writes == [True]  # one synced write for all five chains
+    assert applied == agents
+    for agent, actions in zip(agents, committed):
+        assert store.head(agent)[1] == blake2b_256(actions[-1].body)
+        chain_of = store.actions(agent, 0, 10)
+        assert [a.SerializeToString() for a in chain_of[-2:]] == [a.SerializeToString() for a in actions]
+        prev = b""
+        for seq, signed in enumerate(chain_of):
+            action = common_pb2.Action.FromString(verify_signed(signed, "action"))
+            assert (action.seq, action.prev_action, action.author) == (seq, prev, agent)
+            prev = blake2b_256(signed.body)
+        assert len(chain_of) == (3 if agent == agents[0] else 2)
+    store.close()
