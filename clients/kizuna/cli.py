@@ -813,10 +813,12 @@ def run_node_command(args) -> int:
 
 
 def _version() -> str:
-    try:
-        return importlib.metadata.version("kizuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+    for distribution in ("kizuna", "kizuna-client"):  # the whole node, or the client alone
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return "unknown (not installed)"
 
 
 EXAMPLES = {  # one per command, shown at the end of its --help
