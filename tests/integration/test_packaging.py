@@ -6,7 +6,6 @@ import importlib.metadata
 import json
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
