@@ -608,9 +608,9 @@ def cmd_admin_retry(args, network: net.Network, names: Names) -> int:
 def cmd_admin_signals(args, network: net.Network, names: Names) -> int:
     listed = admin_call(network, args.node, "ListQueuedSignals", admin_pb2.ListQueuedSignalsRequest())
     for queued in listed.agents:
-        print(f"{names.agent(queued.agent)}  {queued.count} signals waiting for a UI stream")
+        print(f"{names.agent(queued.agent)}  {queued.count} signals kept, not yet acked by a UI")
     if not listed.agents:
-        print(f"no signals wait on node {args.node}")
+        print(f"no signals kept on node {args.node}")
     return 0
 
 
