@@ -403,6 +403,11 @@ class Client:
                     self._queue.put_nowait(_STREAM_END)
                     return
                 log.info("signal stream broke (%s); resuming from seq %d", exc.code().name, self.last_seq)
+            except Exception as exc:  # noqa: BLE001 - a consumer waiting must hear that the stream ended
+                log.exception("reading the signal stream failed")
+                self._stream_error = ClientError(grpc.StatusCode.INTERNAL, f"reading the signal stream failed: {exc}")
+                self._queue.put_nowait(_STREAM_END)
+                return
             if self._live.is_set():
                 wait = RECONNECT_INITIAL
             self._live.clear()

@@ -2,6 +2,8 @@
 expiry and the bound per agent, groups left; and, through the lobby, the banner flag and
 idempotent sends."""
 
+import asyncio
+
 import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
@@ -24,13 +26,16 @@ def message(group_uuid, text="hi"):
     return lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record))
 
 
-def make_hub(path, **bounds) -> SignalHub:
-    """A hub on the store at `path`, where ALICE and BOBBY are in the accepted group g1."""
-    store = LobbyStore(str(path))
+def in_group(store: LobbyStore) -> LobbyStore:
+    """The store, with ALICE and BOBBY in the accepted group g1."""
     with store.batch() as batch:
         for agent in (ALICE, BOBBY):
             store.put_group_info(batch, agent, lobby_pb2.GroupInfo(group_uuid="g1", state=lobby_pb2.ACCEPTED))
-    return SignalHub(store, **bounds)
+    return store
+
+
+def make_hub(path, **bounds) -> SignalHub:
+    return SignalHub(in_group(LobbyStore(str(path))), **bounds)
 
 
 def seqs(signals):
@@ -42,14 +47,15 @@ def replayed(hub, agent, since=0):
 
 
 def test_each_agent_gets_its_own_strictly_increasing_seqs_which_go_on_after_a_restart(tmp_path):
-    hub = make_hub(tmp_path / "lobby")
+    store = in_group(LobbyStore(str(tmp_path / "lobby")))
+    hub = SignalHub(store)
     for _ in range(3):
         hub.emit_signal(ALICE, delivery())
     hub.emit_signal(BOBBY, delivery())
     assert seqs(replayed(hub, ALICE)) == [1, 2, 3] and seqs(replayed(hub, BOBBY)) == [1]
     hub.ack(ALICE, 3)
-    hub._store.close()
-    hub = make_hub(tmp_path / "lobby")
+    store.close()  # the lobby restarts
+    hub = SignalHub(LobbyStore(str(tmp_path / "lobby")))
     hub.emit_signal(ALICE, delivery())
     assert seqs(replayed(hub, ALICE)) == [4]  # acked ones gone, the seq not reused
     assert hub.queued_by_agent() == {ALICE: 1, BOBBY: 1}
@@ -190,3 +196,17 @@ def test_a_bad_transaction_id_is_refused_and_nothing_is_sent(tmp_path, transacti
         return lobbies["alice"].history.get_messages(agents["alice"], info.group_uuid, 10, "")[0]
 
     assert run(scenario()) == []
+
+
+def test_a_repeat_made_while_the_first_send_is_under_way_waits_for_it_and_sends_nothing(tmp_path):
+    async def scenario():
+        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
+        info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
+        await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
+        send = lobbies["alice"].transactions.send_group_message
+        answers = await asyncio.gather(*(send(agents["alice"], "tx", info.group_uuid, "once") for _ in range(3)))
+        return answers, lobbies["bobby"].history.get_messages(agents["bobby"], info.group_uuid, 10, "")[0]
+
+    answers, history = run(scenario())
+    assert len({record.message_hash for record, _, _ in answers}) == 1
+    assert [r.entry.payload for r in history] == ["once"]
