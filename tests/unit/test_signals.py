@@ -166,15 +166,24 @@ def test_only_the_first_message_of_a_group_not_accepted_is_flagged_and_again_aft
     assert run(scenario()) == [("one", True), ("two", False), ("three", True), ("four", False)]
 
 
+async def make_pair(tmp_path):
+    """alice and bobby in a group both accepted: (lobbies, agents, group_uuid, alice's send)."""
+    lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
+    info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
+    await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
+    transactions = lobbies["alice"].transactions
+
+    def send(transaction_id, text):
+        return transactions.send_group_message(agents["alice"], transaction_id, info.group_uuid, text)
+    return lobbies, agents, info.group_uuid, send
+
+
 def test_a_send_repeated_with_its_transaction_id_answers_the_same_and_stores_one_message(tmp_path):
     async def scenario():
-        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
-        info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
-        await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
-        send = lobbies["alice"].transactions.send_group_message
-        answers = [await send(agents["alice"], "tx-1", info.group_uuid, "once") for _ in range(5)]
-        other = await send(agents["alice"], "tx-2", info.group_uuid, "once")
-        histories = [lobbies[n].history.get_messages(agents[n], info.group_uuid, 10, "")[0] for n in ("alice", "bobby")]
+        lobbies, agents, group, send = await make_pair(tmp_path)
+        answers = [await send("tx-1", "once") for _ in range(5)]
+        other = await send("tx-2", "once")
+        histories = [lobbies[n].history.get_messages(agents[n], group, 10, "")[0] for n in ("alice", "bobby")]
         return answers, other, histories
 
     answers, other, histories = run(scenario())
@@ -188,24 +197,19 @@ def test_a_send_repeated_with_its_transaction_id_answers_the_same_and_stores_one
 @pytest.mark.parametrize("transaction_id", ["x" * 65, "tab\there", "é"])
 def test_a_bad_transaction_id_is_refused_and_nothing_is_sent(tmp_path, transaction_id):
     async def scenario():
-        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
-        info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
+        lobbies, agents, group, send = await make_pair(tmp_path)
         with pytest.raises(InvalidArgument, match="transaction_id is 1 to 64 printable ASCII"):
-            await lobbies["alice"].transactions.send_group_message(agents["alice"], transaction_id,
-                                                                   info.group_uuid, "never")
-        return lobbies["alice"].history.get_messages(agents["alice"], info.group_uuid, 10, "")[0]
+            await send(transaction_id, "never")
+        return lobbies["alice"].history.get_messages(agents["alice"], group, 10, "")[0]
 
     assert run(scenario()) == []
 
 
 def test_a_repeat_made_while_the_first_send_is_under_way_waits_for_it_and_sends_nothing(tmp_path):
     async def scenario():
-        lobbies, agents, *_ = await make_lobbies(tmp_path, ["alice", "bobby"])
-        info, _ = await lobbies["alice"].invites.create_group(agents["alice"], "pair", ["bobby"])
-        await lobbies["bobby"].groups.accept_group(agents["bobby"], info.group_uuid)
-        send = lobbies["alice"].transactions.send_group_message
-        answers = await asyncio.gather(*(send(agents["alice"], "tx", info.group_uuid, "once") for _ in range(3)))
-        return answers, lobbies["bobby"].history.get_messages(agents["bobby"], info.group_uuid, 10, "")[0]
+        lobbies, agents, group, send = await make_pair(tmp_path)
+        answers = await asyncio.gather(*(send("tx", "once") for _ in range(3)))
+        return answers, lobbies["bobby"].history.get_messages(agents["bobby"], group, 10, "")[0]
 
     answers, history = run(scenario())
     assert len({record.message_hash for record, _, _ in answers}) == 1
