@@ -695,8 +695,8 @@ def cmd_admin_retry(args, network: net.Network, names: Names) -> int:
 
 def cmd_admin_signals(args, network: net.Network, names: Names) -> int:
     listed = admin_call(network, args.node, "ListQueuedSignals", admin_pb2.ListQueuedSignalsRequest())
-    say_lines(args, [f"{names.agent(queued.agent)}  {queued.count} signals waiting for a UI stream"
-                     for queued in listed.agents] or [f"no signals wait on node {args.node}"], listed)
+    say_lines(args, [f"{names.agent(queued.agent)}  {queued.count} signals kept, not yet acked by a UI"
+                     for queued in listed.agents] or [f"no signals kept on node {args.node}"], listed)
     return 0
 
 
@@ -986,7 +986,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node")
     p.add_argument("--item", help="only the item with this hash (or a prefix of it, as `outbox` shows)")
     p.add_argument("--receiver", help="only the items for this agent")
-    p = admin_sub.add_parser("signals", help="signals waiting for each agent's UI stream", parents=[common])
+    p = admin_sub.add_parser("signals", help="signals kept for each agent until its UI acks them", parents=[common])
     p.add_argument("node")
     p = admin_sub.add_parser("spaces", help="the DHT spaces a node holds, with op counts", parents=[common])
     p.add_argument("node")

@@ -41,7 +41,7 @@ class LobbyAdminStub:
     RetryOutbox: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RetryOutboxRequest, _admin_pb2.RetryOutboxResponse]
     """Makes the matching items due now and wakes the outbox: they are tried at once."""
     ListQueuedSignals: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListQueuedSignalsRequest, _admin_pb2.ListQueuedSignalsResponse]
-    """Signals emitted while no UI stream of their agent was open, per agent."""
+    """The signals the lobby keeps for each agent (not yet acked by its UI, not expired)."""
 
 @_typing.type_check_only
 class LobbyAdminAsyncStub(LobbyAdminStub):
@@ -53,7 +53,7 @@ class LobbyAdminAsyncStub(LobbyAdminStub):
     RetryOutbox: _aio.UnaryUnaryMultiCallable[_admin_pb2.RetryOutboxRequest, _admin_pb2.RetryOutboxResponse]  # type: ignore[assignment]
     """Makes the matching items due now and wakes the outbox: they are tried at once."""
     ListQueuedSignals: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListQueuedSignalsRequest, _admin_pb2.ListQueuedSignalsResponse]  # type: ignore[assignment]
-    """Signals emitted while no UI stream of their agent was open, per agent."""
+    """The signals the lobby keeps for each agent (not yet acked by its UI, not expired)."""
 
 class LobbyAdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -80,6 +80,6 @@ class LobbyAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListQueuedSignalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListQueuedSignalsResponse, _abc.Awaitable[_admin_pb2.ListQueuedSignalsResponse]]:
-        """Signals emitted while no UI stream of their agent was open, per agent."""
+        """The signals the lobby keeps for each agent (not yet acked by its UI, not expired)."""
 
 def add_LobbyAdminServicer_to_server(servicer: LobbyAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -67,9 +67,12 @@ class LobbyStub:
     GetSourceChain: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.GetSourceChainRequest, _lobby_pb2.GetSourceChainResponse]
     """The agent's source chain, oldest first, paged."""
     Signals: _grpc.UnaryStreamMultiCallable[_lobby_pb2.SignalsRequest, _lobby_pb2.Signal]
-    """What the UI must see as it happens. The first signal is `ready`; signals emitted
-    while no stream was open follow it.
+    """What the UI must see: first every kept signal after `since` (in seq order), then
+    `ready`, then live signals, with no gap and no duplicate between them. Every stream of
+    an agent sees the same signals.
     """
+    AckSignals: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.AckSignalsRequest, _lobby_pb2.AckSignalsResponse]
+    """The UI saw the agent's signals up to `seq`: the lobby keeps them no longer."""
     SyncInbox: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.SyncInboxRequest, _lobby_pb2.SyncInboxResponse]
     """Catches up now: fetches what waits in the agent's inboxes (invites in the Lobby
     space, messages in each group's space), applies the receive rules, retires the links.
@@ -112,9 +115,12 @@ class LobbyAsyncStub(LobbyStub):
     GetSourceChain: _aio.UnaryUnaryMultiCallable[_lobby_pb2.GetSourceChainRequest, _lobby_pb2.GetSourceChainResponse]  # type: ignore[assignment]
     """The agent's source chain, oldest first, paged."""
     Signals: _aio.UnaryStreamMultiCallable[_lobby_pb2.SignalsRequest, _lobby_pb2.Signal]  # type: ignore[assignment]
-    """What the UI must see as it happens. The first signal is `ready`; signals emitted
-    while no stream was open follow it.
+    """What the UI must see: first every kept signal after `since` (in seq order), then
+    `ready`, then live signals, with no gap and no duplicate between them. Every stream of
+    an agent sees the same signals.
     """
+    AckSignals: _aio.UnaryUnaryMultiCallable[_lobby_pb2.AckSignalsRequest, _lobby_pb2.AckSignalsResponse]  # type: ignore[assignment]
+    """The UI saw the agent's signals up to `seq`: the lobby keeps them no longer."""
     SyncInbox: _aio.UnaryUnaryMultiCallable[_lobby_pb2.SyncInboxRequest, _lobby_pb2.SyncInboxResponse]  # type: ignore[assignment]
     """Catches up now: fetches what waits in the agent's inboxes (invites in the Lobby
     space, messages in each group's space), applies the receive rules, retires the links.
@@ -286,9 +292,18 @@ class LobbyServicer(metaclass=_abc_1.ABCMeta):
         request: _lobby_pb2.SignalsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_lobby_pb2.Signal], _abc.AsyncIterator[_lobby_pb2.Signal]]:
-        """What the UI must see as it happens. The first signal is `ready`; signals emitted
-        while no stream was open follow it.
+        """What the UI must see: first every kept signal after `since` (in seq order), then
+        `ready`, then live signals, with no gap and no duplicate between them. Every stream of
+        an agent sees the same signals.
         """
+
+    @_abc_1.abstractmethod
+    def AckSignals(
+        self,
+        request: _lobby_pb2.AckSignalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lobby_pb2.AckSignalsResponse, _abc.Awaitable[_lobby_pb2.AckSignalsResponse]]:
+        """The UI saw the agent's signals up to `seq`: the lobby keeps them no longer."""
 
     @_abc_1.abstractmethod
     def SyncInbox(
