@@ -4,6 +4,8 @@ a file over the limit is refused with nothing stored; a pin is seen by every mem
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -12,6 +14,7 @@ import pytest
 
 from kizuna import net
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
+from tests.helpers import eventually
 from kizuna.client import ClientError
 from tests.integration.network import (
     create_group,
@@ -139,3 +142,34 @@ def test_a_pin_by_one_member_is_seen_by_the_other_and_an_unpin_too(tmp_path):
                     await bobby.unpin(group, sent.message_hash)
                 assert not_pinned.value.code.name == "NOT_FOUND"
         run(pins())
+
+
+def kizuna(directory, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kizuna", "--dir", str(directory), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_cli_sends_a_file_with_a_progress_bar_shows_it_in_history_fetches_it_and_pins_its_message(tmp_path):
+    content = os.urandom(MIB + 7)
+    (tmp_path / "report.pdf").write_bytes(content)
+    directory = tmp_path / "net"
+    with make_network(directory, nodes=("alice", "bobby")):
+        assert kizuna(directory, "--as", "alice", "create-group", "Docs", "bobby").returncode == 0
+        assert kizuna(directory, "--as", "bobby", "accept", "Docs").returncode == 0
+        sent = kizuna(directory, "--as", "alice", "send-file", "Docs", str(tmp_path / "report.pdf"), "--text", "q3")
+        assert sent.returncode == 0, sent.stderr
+        assert "sending report.pdf [" in sent.stderr and "100%" in sent.stderr and "1.0 MiB of 1.0 MiB" in sent.stderr
+        message = sent.stdout.split("(")[2].split(")")[0]  # "report.pdf (1.0 MiB) sent to Docs at ... (hash)"
+        history = kizuna(directory, "--as", "bobby", "history", "Docs").stdout
+        assert f"{message}  alice: q3  [file: report.pdf, 1.0 MiB]" in history
+        (tmp_path / "inbox").mkdir()
+        fetched = kizuna(directory, "--as", "bobby", "fetch-file", "Docs", message, str(tmp_path / "inbox"))
+        assert fetched.returncode == 0, fetched.stderr
+        assert "fetching report.pdf [" in fetched.stderr and "SHA-256 checked" in fetched.stdout
+        assert (tmp_path / "inbox" / "report.pdf").read_bytes() == content
+        assert kizuna(directory, "--as", "bobby", "pin", "Docs", message).returncode == 0
+        eventually(lambda: message in kizuna(directory, "--as", "alice", "pins", "Docs").stdout,
+                   "alice's pins show bobby's pin", 30.0, interval=0.5)
+        assert kizuna(directory, "--as", "alice", "unpin", "Docs", message).returncode == 0
+        eventually(lambda: "no pinned messages" in kizuna(directory, "--as", "bobby", "pins", "Docs").stdout,
+                   "bobby's pins show alice's unpin", 30.0, interval=0.5)
