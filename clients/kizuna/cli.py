@@ -3,7 +3,7 @@
     kizuna net up|down|status|stop NODE [--kill]|start NODE [--dir DIR]
     kizuna [--dir DIR] --as AGENT groups|create-group|send|reply|history|conversations|accept|delete|
                                   block|unblock|block-agent|unblock-agent|add|remove|rename|leave|
-                                  read|watch|blocked-agents
+                                  read|watch|blocked-agents|send-file|fetch-file|pin|unpin|pins
     kizuna [--dir DIR] tokens list [NODE] | issue AGENT [--save] | revoke TOKEN_ID [--node NODE]
     kizuna [--dir DIR] admin outbox NODE | retry NODE [--item HASH] [--receiver AGENT] | signals NODE | spaces NODE
 
@@ -34,7 +34,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from kizuna import net
+from kizuna import files_cli, net
 from kizuna import node as node_config
 from kizuna.client import Client, ClientError, UiEvent
 from kizuna.v1 import (admin_pb2, admin_pb2_grpc, conductor_pb2, conductor_pb2_grpc, group_dht_pb2,
@@ -165,6 +165,7 @@ def message_line(names: Names, record, with_group: bool = False, with_hash: bool
     prefix = f"[{names.group(entry.group_uuid)}] " if with_group else ""
     ident = f"{record.message_hash.hex()[:8]}  " if with_hash else ""
     line = f"{when(entry.time_sent)}  {ident}{prefix}{names.agent(entry.author)}: {entry.payload}"
+    line += files_cli.attachment_words(entry)
     if entry.reply_to:
         line += f"  (reply to {entry.reply_to.hex()[:8]})"
     if record.receipts:
@@ -195,6 +196,8 @@ def update_words(names: Names, update, author: bytes) -> str:
         return f'{who} renamed the group to "{update.name}"'
     if update.change == "leave":
         return f"{who} left"
+    if update.change in ("pin", "unpin"):
+        return f"{who} {update.change}ned message {update.message_hash.hex()[:8]}"
     return f"{who} changed the group ({update.change or 'unknown change'})"
 
 
@@ -288,7 +291,8 @@ async def run_agent_command(args) -> int:
     async with Client(address, token) as client:
         names = Names(network, client)
         try:
-            return await COMMANDS[args.command](args, network, client, names)
+            command = COMMANDS.get(args.command) or files_cli.COMMANDS[args.command]
+            return await command(args, network, client, names)
         except ClientError as exc:
             if exc.code.name == "UNAVAILABLE" and "connect" in exc.details:
                 raise CliError(
@@ -356,7 +360,10 @@ async def resolve_message(client: Client, group_uuid: str, prefix: str) -> bytes
 
 async def _send(args, client, names, group_uuid: str, text: str, reply_to: bytes = b"") -> int:
     answer = await client.send(group_uuid, text, reply_to=reply_to)
-    what = f"reply to {reply_to.hex()[:8]}" if reply_to else "sent"
+    return say_sent(args, names, group_uuid, answer, f"reply to {reply_to.hex()[:8]}" if reply_to else "sent")
+
+
+def say_sent(args, names, group_uuid: str, answer, what: str) -> int:
     say_lines(args, [f"{what} to {names.group(group_uuid)} at {when(answer.message.entry.time_sent)}"
                      f" ({answer.message.message_hash.hex()[:8]})",
                      *(outcome_line(names, outcome) for outcome in answer.outcomes)], answer)
@@ -846,6 +853,11 @@ EXAMPLES = {  # one per command, shown at the end of its --help
     "unblock-agent": "kizuna --as bobby unblock-agent charlie",
     "blocked-agents": "kizuna --as bobby blocked-agents",
     "watch": "kizuna --as bobby watch --json --count 10 --timeout 60",
+    "send-file": "kizuna --as alice send-file friends photo.jpg --text 'us, last summer'",
+    "fetch-file": "kizuna --as bobby fetch-file friends 3fa2c1d0 ~/Downloads",
+    "pin": "kizuna --as alice pin friends 3fa2c1d0",
+    "unpin": "kizuna --as alice unpin friends 3fa2c1d0",
+    "pins": "kizuna --as bobby pins friends --json",
     "admin outbox": "kizuna admin outbox alice",
     "admin retry": "kizuna admin retry alice --receiver charlie",
     "admin signals": "kizuna admin signals bobby",
@@ -975,6 +987,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="print signals as they arrive", parents=[agent_common])
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds")
+    files_cli.add_parsers(sub, agent_common)
 
     admin_parser = sub.add_parser("admin", help="a node operator's view: outbox, queued signals, DHT spaces"
                                                  " (node-internal)", parents=[common])

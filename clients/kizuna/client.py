@@ -15,9 +15,12 @@ import collections
 import contextlib
 import inspect
 import logging
+import mimetypes
+import os
 import random
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import grpc
@@ -37,6 +40,8 @@ RECONNECT_INITIAL, RECONNECT_MAX = 0.1, 5.0  # the wait before opening a broken 
 SEND_ATTEMPTS = 3  # tries of one send (same transaction id) when the lobby is unreachable or slow
 RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 RESUMED = (*RETRIED, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
+FILE_PIECE = 256 * 1024  # bytes per SendFile request
+FILE_SECONDS_PER_MIB = 1.0  # added to a file call's deadline for each MiB it carries
 
 
 class ClientError(Exception):
@@ -590,3 +595,75 @@ class Client:
     def events_so_far(self) -> list[UiEvent]:
         """Every UI event received so far, oldest first."""
         return list(self._events)
+
+    # -------------------------------------------------------------- files and pins
+
+    def _file_timeout(self, size: int) -> float:
+        return self._timeout + FILE_SECONDS_PER_MIB * size / (1024 * 1024)
+
+    async def send_file(self, group_uuid: str, path, text: str = "", progress: Callable[[int, int], None] | None = None,
+                        media_type: str = "", reply_to: bytes = b"") -> lobby_pb2.SendGroupMessageResponse:
+        """Sends a message with the file at `path` (and `text`); `progress(sent, size)` after
+        each piece of it that went. The lobby encrypts and stores the file in the group's
+        space, then sends the message: the answer is SendGroupMessage's."""
+        path = Path(path)
+        size = path.stat().st_size
+        header = lobby_pb2.FileHeader(
+            group_uuid=group_uuid, payload=text, reply_to=reply_to, name=path.name, size=size,
+            media_type=media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+        async def requests():
+            yield lobby_pb2.SendFileRequest(header=header)
+            sent = 0
+            with path.open("rb") as f:
+                while piece := f.read(FILE_PIECE):
+                    yield lobby_pb2.SendFileRequest(data=piece)
+                    sent += len(piece)
+                    if progress is not None:
+                        progress(sent, size)
+        stub = self._ensure_channel()
+        try:
+            return await stub.SendFile(requests(), metadata=self._metadata, timeout=self._file_timeout(size))
+        except grpc.aio.AioRpcError as exc:
+            raise ClientError(exc.code(), exc.details()) from None
+
+    async def fetch_file(self, message: lobby_pb2.MessageRecord, dest, progress: Callable[[int, int], None] | None = None,
+                         attachment: int = 0) -> Path:
+        """Fetches a message's file into `dest` (a directory: the file's own name in it) and
+        returns its path; `progress(received, size)` after each chunk. The file appears only
+        once the lobby checked all of it; on any error nothing is left at `dest`."""
+        ref = message.entry.attachments[attachment]
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / Path(ref.name).name
+        partial = dest.with_name(dest.name + ".part")
+        request = lobby_pb2.FetchFileRequest(group_uuid=message.entry.group_uuid, message_hash=message.message_hash,
+                                             attachment=attachment)
+        stub = self._ensure_channel()
+        try:
+            with partial.open("wb") as f:
+                async for chunk in stub.FetchFile(request, metadata=self._metadata, timeout=self._file_timeout(ref.size)):
+                    f.write(chunk.data)
+                    if progress is not None:
+                        progress(chunk.offset + len(chunk.data), chunk.size)
+            os.replace(partial, dest)
+        except grpc.aio.AioRpcError as exc:
+            raise ClientError(exc.code(), exc.details()) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return dest
+
+    async def pin(self, group_uuid: str, message_hash: bytes) -> lobby_pb2.GroupUpdateResponse:
+        """Pins a message of the group for every member."""
+        return await self._call("PinMessage", lobby_pb2.PinRequest(group_uuid=group_uuid, message_hash=message_hash))
+
+    async def unpin(self, group_uuid: str, message_hash: bytes) -> lobby_pb2.GroupUpdateResponse:
+        return await self._call("UnpinMessage", lobby_pb2.PinRequest(group_uuid=group_uuid, message_hash=message_hash))
+
+    async def pins(self, group_uuid: str) -> list[lobby_pb2.MessageRecord]:
+        """The group's pinned messages, oldest pin first (those this agent's history holds)."""
+        info = next((g for g in (await self.groups()).details if g.group_uuid == group_uuid), None)
+        if info is None:
+            raise ClientError(grpc.StatusCode.NOT_FOUND, "no such group")
+        by_hash = {r.message_hash: r for r in await self.all_history(group_uuid)}
+        return [by_hash[h] for h in info.pinned if h in by_hash]

@@ -64,6 +64,10 @@ class Unknown(KizunaError):
     code = "UNKNOWN"
 
 
+class DataLoss(KizunaError):
+    code = "DATA_LOSS"
+
+
 class RemoteError(KizunaError):
     """A status another service answered with and this vocabulary has no class for."""
 
@@ -80,7 +84,7 @@ UNREACHABLE = (Unavailable, DeadlineExceeded, Cancelled, Unknown)
 
 _BY_CODE = {cls.code: cls for cls in (
     InvalidArgument, NotFound, AlreadyExists, PermissionDenied, Unauthenticated, FailedPrecondition,
-    ResourceExhausted, Unavailable, DeadlineExceeded, Cancelled, Internal, Unknown)}
+    ResourceExhausted, Unavailable, DeadlineExceeded, Cancelled, Internal, Unknown, DataLoss)}
 
 
 def parse(message_type, data: bytes, what: str):

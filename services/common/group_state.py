@@ -1,4 +1,4 @@
-"""A group's state (members, admins, name) and the rule for its updates, shared by every
+"""A group's state (members, admins, name, pinned messages) and the rule for its updates, shared by every
 DHT holder that validates them and every member's lobby that applies them.
 
 State 0 comes from the clone's properties (whose hash is the DNA hash): the initial
@@ -16,7 +16,8 @@ from services.common.keys import verify_signed
 ENTRY_TYPE = "group_update"
 MAX_MEMBERS = 100
 MAX_NAME = 50
-CHANGES = ("add", "remove", "rename", "leave")
+CHANGES = ("add", "remove", "rename", "leave", "pin", "unpin")
+PIN_CHANGES = ("pin", "unpin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,9 @@ class GroupState:
     members: tuple[bytes, ...]
     admins: tuple[bytes, ...]
     name: str
+    # The pinned messages' hashes, oldest pin first. A DHT holder does not follow them: a pin
+    # or unpin stands on its author being a member, whatever is pinned.
+    pinned: tuple[bytes, ...] = ()
 
     @classmethod
     def initial(cls, properties: common_pb2.GroupProperties) -> "GroupState":
@@ -56,7 +60,12 @@ def apply_update(state: GroupState, signed: common_pb2.Signed) -> tuple[GroupSta
     if author not in state.members:
         raise PermissionDenied("the group update's author is not a member")
     old, subjects = list(state.members), list(update.subjects)
-    if update.change == "leave":
+    if update.message_hash and update.change not in PIN_CHANGES:
+        raise InvalidArgument("only a pin or an unpin names a message")
+    if update.change in PIN_CHANGES:
+        if subjects or len(update.message_hash) != 32:
+            raise InvalidArgument(f"a {update.change} names one message (its 32-byte hash) and no agents")
+    elif update.change == "leave":
         if subjects != [author]:
             raise InvalidArgument("a leave names its author as its only subject")
     elif update.change in ("add", "remove", "rename"):
@@ -78,7 +87,11 @@ def apply_update(state: GroupState, signed: common_pb2.Signed) -> tuple[GroupSta
         raise InvalidArgument(f"a group has at most {MAX_MEMBERS} members")
     if list(update.members) != members or list(update.admins) != admins or update.name != name:
         raise InvalidArgument("the group update's members, admins or name do not follow from its change")
-    return GroupState(state.group_uuid, update.seq, blake2b_256(body), tuple(members), tuple(admins), name), update
+    pinned = list(state.pinned)
+    if update.change in PIN_CHANGES:
+        pinned = [p for p in pinned if p != update.message_hash] + [update.message_hash] * (update.change == "pin")
+    return GroupState(state.group_uuid, update.seq, blake2b_256(body), tuple(members), tuple(admins), name,
+                      tuple(pinned)), update
 
 
 def apply_chain(properties: common_pb2.GroupProperties, updates) -> GroupState:
@@ -106,10 +119,10 @@ def _after(state: GroupState, change: str, subjects: list[bytes], author: bytes,
 
 
 def next_update(state: GroupState, change: str, subjects: list[bytes], author: bytes, timestamp: int,
-                name: str | None = None) -> common_pb2.GroupUpdate:
+                name: str | None = None, message_hash: bytes = b"") -> common_pb2.GroupUpdate:
     """The update an author would sign for a change; `apply_update` decides if it stands."""
     members, admins, new_name = _after(state, change, subjects, author, name)
     return common_pb2.GroupUpdate(
         group_uuid=state.group_uuid, seq=state.seq + 1, prev=state.head, change=change, subjects=subjects,
-        members=members, admins=admins, name=new_name, timestamp=timestamp,
+        members=members, admins=admins, name=new_name, timestamp=timestamp, message_hash=message_hash,
     )

@@ -106,8 +106,8 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 
 def _parsing(handler, method: str):
-    """`handler` taking raw bytes and parsing them itself, so bytes that are no request of
-    the method's type get INVALID_ARGUMENT rather than gRPC's UNKNOWN with the parser's text."""
+    """`handler` taking raw bytes and parsing them itself (each request of a client stream as
+    it comes), so bytes that are no request of the method's type get INVALID_ARGUMENT rather than gRPC's UNKNOWN with the parser's text."""
     if handler is None or handler.request_deserializer is None:
         return handler
     parse = handler.request_deserializer
@@ -134,6 +134,16 @@ def _parsing(handler, method: str):
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(stream, response_serializer=handler.response_serializer)
+    if handler.stream_unary is not None:
+        inner_requests = handler.stream_unary
+
+        async def requests(raw_requests, context):
+            async def each():
+                async for raw in raw_requests:
+                    yield await parsed(raw, context)
+            return await inner_requests(each(), context)
+
+        return grpc.stream_unary_rpc_method_handler(requests, response_serializer=handler.response_serializer)
     return handler
 
 

@@ -43,6 +43,7 @@ FANOUT = 3  # peers asked per paced round
 PARALLEL = 4  # peers asked at once
 MAX_HASHES = 1024  # op hashes per summary answer (then it is truncated)
 MAX_FETCH = 128  # ops per FetchOps call
+MAX_FETCH_BYTES = 4 * 1024 * 1024  # an answer stops short of this (file chunks are big ops)
 MAX_PAGES = 8  # summary pages per peer per round: the rest waits for the next round
 MAX_KEPT_SUMMARIES = 4096  # (space, peer) summaries kept between rounds
 KIND_ORDER = {group_dht_pb2.STORE_ENTRY: 0, group_dht_pb2.CREATE_LINK: 1, group_dht_pb2.DELETE_LINK: 2}
@@ -173,8 +174,16 @@ class AntiEntropy:
             raise InvalidArgument(f"at most {MAX_FETCH} op hashes per call")
         for hash_ in request.op_hashes:
             check_hash(hash_, "op hash")
-        ops = (self._store.get_signed(request.space, h) for h in request.op_hashes)
-        return group_dht_pb2.FetchOpsResponse(ops=[op for op in ops if op is not None])
+        answer, size = group_dht_pb2.FetchOpsResponse(), 0
+        for hash_ in request.op_hashes:  # in order, stopping short of MAX_FETCH_BYTES: ask again for the rest
+            op = self._store.get_signed(request.space, hash_)
+            if op is None:
+                continue
+            size += op.ByteSize()
+            if answer.ops and size > MAX_FETCH_BYTES:
+                break
+            answer.ops.append(op)
+        return answer
 
     # the asking side
 
@@ -304,9 +313,13 @@ class AntiEntropy:
         """Fetches the ops by hash and stores each that validates: entries before the links
         that name them, deletes last, older before newer."""
         fetched: list[tuple[common_pb2.Signed, group_dht_pb2.Op]] = []
-        for start in range(0, len(missing), MAX_FETCH):
-            answer = await self._ctx.calls.call_fetch_ops(peer, space, missing[start:start + MAX_FETCH])
-            wanted = set(missing[start:start + MAX_FETCH])
+        asking = list(missing)
+        while asking:
+            answer = await self._ctx.calls.call_fetch_ops(peer, space, asking[:MAX_FETCH])
+            wanted = set(asking[:MAX_FETCH])
+            got = {op_hash(signed) for signed in answer.ops} & wanted
+            # a short answer (too many bytes at once) is asked on from the first op it left out
+            asking = asking[MAX_FETCH:] if not got else [h for h in asking if h not in got]
             for signed in answer.ops:
                 if op_hash(signed) not in wanted:
                     continue

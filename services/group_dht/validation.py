@@ -3,12 +3,13 @@
 from google.protobuf.message import DecodeError
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna, group_state
+from services.common import anchors, dna, file_chunks, group_state
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.hashing import HASH_LEN, blake2b_256, now_micros
 from services.common.keys import verify_signed
 
 MAX_OP_BYTES = 256 * 1024  # a 1,000-member group's invite, sealed, is about 70 KB
+MAX_CHUNK_OP_BYTES = file_chunks.MAX_CHUNK_ENTRY_BYTES + 4096  # a file chunk, with the op around it
 MAX_ENTRY_TYPE_LEN = 64
 MAX_TAG_BYTES = 1024
 MAX_FUTURE_MICROS = 5 * 60 * 1_000_000
@@ -37,13 +38,15 @@ def check_hash(value: bytes, what: str) -> None:
 def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | None = None) -> group_dht_pb2.Op:
     """The checks that need nothing but the op: size, signature (before parsing), author,
     shape and time. Returns the parsed op or raises InvalidArgument / PermissionDenied."""
-    if len(signed.body) > MAX_OP_BYTES:
-        raise InvalidArgument(f"op is {len(signed.body)} bytes; the limit is {MAX_OP_BYTES}")
+    if len(signed.body) > MAX_CHUNK_OP_BYTES:
+        raise InvalidArgument(f"op is {len(signed.body)} bytes; the limit is {MAX_CHUNK_OP_BYTES}")
     verify_signed(signed, "op")
     try:
         op = group_dht_pb2.Op.FromString(signed.body)
     except DecodeError as exc:
         raise InvalidArgument("op body is not an Op") from exc
+    if len(signed.body) > MAX_OP_BYTES and op.entry_type != file_chunks.ENTRY_TYPE:
+        raise InvalidArgument(f"op is {len(signed.body)} bytes; the limit is {MAX_OP_BYTES}")
     if op.author != signed.author:
         raise PermissionDenied("op author is not the agent that signed it")
     if op.kind not in KINDS:
@@ -144,12 +147,23 @@ def validate_op(signed: common_pb2.Signed, space_record: group_dht_pb2.Space | N
                 raise PermissionDenied("an agent_info may only be published by its own agent")
         elif space_record.template == dna.GROUP_TEMPLATE and op.entry_type == group_state.ENTRY_TYPE:
             _check_group_update(op, space_record, lookup)
+        elif op.entry_type == file_chunks.ENTRY_TYPE:
+            _check_file_chunk(op, space_record)
     elif op.kind == group_dht_pb2.CREATE_LINK:
         if op.tag.startswith(anchors.USERNAME_TAG):
             _check_username_claim(op, op_hash(signed), lookup, now_micros() if now is None else now)
     else:
         _check_may_delete(op, lookup, holder)
     return op
+
+
+def _check_file_chunk(op: group_dht_pb2.Op, space_record: group_dht_pb2.Space) -> None:
+    """A chunk of an encrypted file: in a group's space only, at most one chunk's ciphertext;
+    its address is the hash of its bytes, as for any entry."""
+    if space_record.template != dna.GROUP_TEMPLATE:
+        raise PermissionDenied("file chunks are stored in a group's space only")
+    if len(op.entry) > file_chunks.MAX_CHUNK_ENTRY_BYTES:
+        raise InvalidArgument(f"a file chunk is at most {file_chunks.MAX_CHUNK_ENTRY_BYTES} bytes")
 
 
 def _check_username_claim(op: group_dht_pb2.Op, hash_: bytes, lookup, now: int) -> None:

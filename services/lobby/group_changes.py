@@ -1,4 +1,5 @@
-"""Groups that change: an admin's add, remove or rename and a member's leave, as signed
+"""Groups that change: an admin's add, remove or rename, a member's leave, and any member's
+pin or unpin of a message, as signed
 GroupUpdate entries in the group's own space, applied to each member's copy and sent to
 every member they concern (an added member gets an invite carrying the chain)."""
 
@@ -7,7 +8,7 @@ import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common import anchors, dna, group_state
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
+from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
 from services.common.hashing import now_micros
 from services.common.keys import sign_into, verify_signed
 from services.lobby.delivery import Delivery
@@ -21,6 +22,8 @@ from services.lobby.store import LobbyStore
 from services.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
+
+MAX_PINS = 100
 
 
 class GroupChanges:
@@ -42,7 +45,23 @@ class GroupChanges:
         invite = self._store.get_invite(agent, group_uuid)
         return group_state.apply_chain(invite.properties, self._store.list_updates(agent, group_uuid))
 
-    async def change_group(self, agent: bytes, group_uuid: str, change: str, participants=(), name: str | None = None):
+    async def pin_message(self, agent: bytes, group_uuid: str, message_hash: bytes, pinned: bool):
+        """Pins (or unpins) a message of the agent's history for the whole group: a group
+        update every member applies. Pinning a pinned message changes nothing."""
+        info = self._groups.require_group(agent, group_uuid)
+        record = self._store.get_message(agent, message_hash)
+        if record is None or record.entry.group_uuid != group_uuid:
+            raise NotFound("no such message in this group")
+        if pinned == (message_hash in info.pinned):
+            if pinned:
+                return info, []
+            raise NotFound("the message is not pinned")
+        if pinned and len(info.pinned) >= MAX_PINS:
+            raise FailedPrecondition(f"a group has at most {MAX_PINS} pinned messages; unpin one first")
+        return await self.change_group(agent, group_uuid, "pin" if pinned else "unpin", message_hash=message_hash)
+
+    async def change_group(self, agent: bytes, group_uuid: str, change: str, participants=(), name: str | None = None,
+                           message_hash: bytes = b""):
         """An admin's add, remove or rename, or the agent's own leave: signed, checked against
         the group's state, published to the group's space (whose holders check it again),
         applied here, and sent to every member it concerns (added ones get an invite)."""
@@ -59,14 +78,15 @@ class GroupChanges:
         if change == "leave":
             subjects = [agent]
         async with self._change_locks.setdefault(agent, asyncio.Lock()):
-            return await self._make_change(agent, info, change, subjects, name)
+            return await self._make_change(agent, info, change, subjects, name, message_hash)
 
-    async def _make_change(self, agent: bytes, info, change: str, subjects: list[bytes], name: str | None):
+    async def _make_change(self, agent: bytes, info, change: str, subjects: list[bytes], name: str | None,
+                           message_hash: bytes = b""):
         """Read state, sign, publish, apply, tell: one change at a time per agent."""
         group_uuid = info.group_uuid
         state = self._current_state(agent, group_uuid)
         update = group_state.next_update(state, change, subjects, agent, now_micros(),
-                                         name.strip() if name is not None else None)
+                                         name.strip() if name is not None else None, message_hash)
         signed = await sign_into(self._conductor.sign, agent, update.SerializeToString())
         new_state, _ = group_state.apply_update(state, signed)  # refused here as every holder would
         await self._publish_update(agent, info.dna_hash, signed, update.seq)

@@ -25,9 +25,10 @@ def group_info_of(invite: common_pb2.Invite, state) -> lobby_pb2.GroupInfo:
 
 def set_group_state(info: lobby_pb2.GroupInfo, state: group_state.GroupState) -> None:
     info.name, info.update_seq = state.name, state.seq
-    del info.members[:], info.admins[:]
+    del info.members[:], info.admins[:], info.pinned[:]
     info.members.extend(state.members)
     info.admins.extend(state.admins)
+    info.pinned.extend(state.pinned)
 
 
 def without(values, value) -> list:

@@ -3,6 +3,7 @@ workflows (each a module named for what it does) and the ports handed in (conduc
 other lobbies), so nothing here imports grpc. This module only builds and wires them."""
 
 from services.common.background import Background
+from services.lobby.attachments import Attachments
 from services.common.retry import RetryPolicy
 from services.lobby.catch_up import CatchUp
 from services.lobby.delivery import Delivery
@@ -36,7 +37,7 @@ class Lobby:
     The workflows, by the behaviour they hold: `hosting` (hosted agents, usernames),
     `groups` (the Groups entry, blocking), `invites` (creating a group, receiving an
     invite), `group_changes`, `messaging` (send, and the seed's receive rules),
-    `transactions` (idempotent sends), `receipts`, `presence` (typing), `group_keys` (the Megolm session keys), `delivery` (call_remote, then the group's DHT, then
+    `transactions` (idempotent sends), `receipts`, `presence` (typing), `attachments` (files sent with messages), `group_keys` (the Megolm session keys), `delivery` (call_remote, then the group's DHT, then
     the outbox), `catch_up` (the inboxes), `history`, and `peer` (the incoming
     `rpc_receive_*` calls)."""
 
@@ -70,6 +71,7 @@ class Lobby:
         self.messaging = Messaging(store, conductor, self.hosting, self.groups, self.invites, self.group_changes,
                                    self.receipts, calls, self.delivery, self.signals, limits, self.group_keys)
         self.transactions = Transactions(store, conductor, self.messaging, self.delivery.outbox)
+        self.attachments = Attachments(store, conductor, dht, self.groups, self.messaging)
         self.catch_up = CatchUp(store, self.hosting, inbox, self.invites, self.group_changes, self.receipts,
                                 self.messaging, self.background, self.group_keys)
         self.history = History(store, self.groups, limits)

@@ -21,6 +21,30 @@ from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
 
 
+# Leads a Megolm plaintext that is a MessageContent (a message with files): UTF-8 never holds it.
+CONTENT_MARK = b"\xff"
+
+
+def content_plaintext(payload: str, attachments) -> bytes:
+    """What a message's Megolm session encrypts: its text, or with files a MessageContent."""
+    if not attachments:
+        return payload.encode()
+    return CONTENT_MARK + common_pb2.MessageContent(payload=payload, attachments=attachments).SerializeToString()
+
+
+def open_content(own: common_pb2.MessageEntry, plaintext: bytes) -> None:
+    """Puts a decrypted plaintext's text and files into the receiver's own entry."""
+    if plaintext.startswith(CONTENT_MARK):
+        content = parse(common_pb2.MessageContent, plaintext[len(CONTENT_MARK):], "message's content")
+        own.payload = content.payload
+        own.attachments.extend(content.attachments)
+        return
+    try:
+        own.payload = plaintext.decode()
+    except UnicodeDecodeError:
+        raise InvalidArgument("the message's text is not UTF-8") from None
+
+
 class KeyMissing(FailedPrecondition):
     """A message whose session key the receiver does not hold (yet)."""
 
@@ -46,7 +70,7 @@ class Messaging:
         group_keys.apply_held = self.receive_held
 
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
-                                 app_token: str = "", transaction_id: str = ""):
+                                 app_token: str = "", transaction_id: str = "", attachments=()):
         """Encrypts the text once for the group (the author's Megolm session), signs the
         MessageEntry, stores it in the sender's history, and delivers it to every receiver
         (the group's members now) at once, one call per other lobby that hosts some of them,
@@ -54,13 +78,16 @@ class Messaging:
         Receivers that do not hold the session yet get its key first. The entry and each
         lobby's first envelope are signed in one conductor call, which also checks
         `app_token` when given; `transaction_id`, when given, is kept with the message (see
-        Transactions). Returns (record, outcomes, the call_remote attempts made)."""
-        info, entry = self._prepare_message(agent, group_uuid, payload, reply_to)
+        Transactions). `attachments` (FileRefs of files stored in the group's space) are
+        encrypted with the text. Returns (record, outcomes, the call_remote attempts made)."""
+        info, entry = self._prepare_message(agent, group_uuid, payload, reply_to, attachments)
         encrypted, shares = await self._conductor.encrypt_group_message(
-            agent, group_uuid, payload.encode(), await self._group_keys.holders(entry.receiver), app_token)
+            agent, group_uuid, content_plaintext(payload, attachments), await self._group_keys.holders(entry.receiver),
+            app_token)
         sent = common_pb2.MessageEntry()
         sent.CopyFrom(entry)
         sent.payload = ""
+        sent.ClearField("attachments")
         sent.encrypted.CopyFrom(encrypted)
         body = sent.SerializeToString()
         unsigned = common_pb2.Signed(body=body, author=agent)
@@ -117,8 +144,23 @@ class Messaging:
             return here_outcomes + away_outcomes
         await self._delivery.outbox.track(here + away, delivering())
 
-    def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes):
+    def _prepare_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes, attachments=()):
         """Checks a message the agent wants to send: (group, unsigned entry)."""
+        info = self.check_sendable(agent, group_uuid, payload, reply_to, bool(attachments))
+        self._send_rate.take(agent, "sending")
+        entry = common_pb2.MessageEntry(
+            author=agent,
+            receiver=[m for m in info.members if m != agent],
+            group_uuid=group_uuid,
+            payload=payload,
+            time_sent=now_micros(),
+            reply_to=reply_to,
+            attachments=attachments,
+        )
+        return info, entry
+
+    def check_sendable(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes, with_files: bool = False):
+        """The group, when the agent may send this text (with files, it may be empty) to it."""
         info = self._groups.require_group(agent, group_uuid)
         if info.departed:
             raise FailedPrecondition("this agent is no longer a member of the group")
@@ -128,20 +170,11 @@ class Messaging:
             replied = self._store.get_message(agent, reply_to)
             if replied is None or replied.entry.group_uuid != group_uuid:
                 raise InvalidArgument("reply_to names no message in this group")
-        if not payload:
+        if not payload and not with_files:
             raise InvalidArgument("payload is empty")
         if len(payload.encode()) > self._limits.max_payload_bytes:
             raise InvalidArgument(f"payload is larger than {self._limits.max_payload_bytes} bytes")
-        self._send_rate.take(agent, "sending")
-        entry = common_pb2.MessageEntry(
-            author=agent,
-            receiver=[m for m in info.members if m != agent],
-            group_uuid=group_uuid,
-            payload=payload,
-            time_sent=now_micros(),
-            reply_to=reply_to,
-        )
-        return info, entry
+        return info
 
     async def receive_group_message(self, to_agent: bytes, signed, caller: bytes | None = None) -> bool:
         """The seed's rules, in order: verify the signature and that the author belongs to
@@ -234,9 +267,9 @@ class Messaging:
                 outcomes[agent] = (False, PermissionDenied(error))
                 continue
             try:
-                own.payload = plaintext.decode()
-            except UnicodeDecodeError:
-                outcomes[agent] = (False, InvalidArgument("the message's text is not UTF-8"))
+                open_content(own, plaintext)
+            except InvalidArgument as exc:
+                outcomes[agent] = (False, exc)
                 continue
             own.ClearField("encrypted")
             decrypted.append((agent, own, info))
@@ -270,7 +303,7 @@ class Messaging:
             raise PermissionDenied("the caller is not the message's author")
         if entry.HasField("time_received"):
             raise InvalidArgument("a sent message carries no time_received")
-        if entry.payload or not entry.encrypted.ciphertext or not entry.encrypted.session_id:
+        if entry.payload or entry.attachments or not entry.encrypted.ciphertext or not entry.encrypted.session_id:
             raise InvalidArgument("a message travels encrypted: `encrypted` set, `payload` empty")
         return entry
 

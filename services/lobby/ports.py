@@ -71,7 +71,7 @@ class Conductor(Protocol):
 class Dht(Protocol):
     """The node's DHT: publishing signed ops, validated reads, joining a space."""
 
-    async def publish(self, signed_op) -> group_dht_pb2.PublishResponse: ...
+    async def publish(self, signed_op, local_only: bool = False) -> group_dht_pb2.PublishResponse: ...
 
     async def get(self, space: bytes, address: bytes): ...
 
@@ -164,8 +164,9 @@ class DhtPort(Dht):
         self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
         self._metadata = ((node_secret.METADATA_KEY, secret),)
 
-    async def publish(self, signed_op) -> group_dht_pb2.PublishResponse:
-        return await _call(self._stub.Publish, group_dht_pb2.PublishRequest(op=signed_op), LOCAL_TIMEOUT)
+    async def publish(self, signed_op, local_only: bool = False) -> group_dht_pb2.PublishResponse:
+        request = group_dht_pb2.PublishRequest(op=signed_op, local_only=local_only)
+        return await _call(self._stub.Publish, request, LOCAL_TIMEOUT)
 
     async def get(self, space: bytes, address: bytes):
         response = await _call(self._stub.Get, group_dht_pb2.GetRequest(space=space, address=address), LOCAL_TIMEOUT)

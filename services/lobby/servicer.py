@@ -1,7 +1,7 @@
 """The Lobby's RPC layer: authenticate, parse and validate, call one workflow, map the result."""
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
-from services.common.errors import KizunaError, Unauthenticated
+from services.common.errors import InvalidArgument, KizunaError, Unauthenticated
 from services.common.rpc import rpc_method
 from services.lobby.hosting import Hosting
 from services.lobby.lobby import Lobby
@@ -151,6 +151,43 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     async def GetConversations(self, request, context):
         agent = await self._agent(context)
         return lobby_pb2.GetConversationsResponse(conversations=self._lobby.history.get_conversations(agent))
+
+    @rpc_method
+    async def SendFile(self, requests, context):
+        agent = await self._agent(context)
+        stream = requests.__aiter__()
+        first = await anext(stream, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument("a SendFile stream starts with its header")
+
+        async def pieces():
+            async for request in stream:
+                if request.WhichOneof("part") != "data":
+                    raise InvalidArgument("after its header, a SendFile stream carries data only")
+                yield request.data
+        record, outcomes, lobby_calls = await self._lobby.attachments.send_file(agent, first.header, pieces())
+        return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes, lobby_calls=lobby_calls)
+
+    @rpc_method
+    async def FetchFile(self, request, context):
+        agent = await self._agent(context)
+        async for chunk in self._lobby.attachments.fetch_file(agent, request.group_uuid, request.message_hash,
+                                                              request.attachment):
+            yield chunk
+
+    @rpc_method
+    async def PinMessage(self, request, context):
+        return await self._pin(context, request, True)
+
+    @rpc_method
+    async def UnpinMessage(self, request, context):
+        return await self._pin(context, request, False)
+
+    async def _pin(self, context, request, pinned: bool):
+        agent = await self._agent(context)
+        group, outcomes = await self._lobby.group_changes.pin_message(agent, request.group_uuid,
+                                                                     request.message_hash, pinned)
+        return lobby_pb2.GroupUpdateResponse(group=group, outcomes=outcomes)
 
     async def _change(self, context, group_uuid, change, participants=(), name=None):
         agent = await self._agent(context)

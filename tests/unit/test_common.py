@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kizuna.v1 import common_pb2
 from services.common import dna
 from services.common.errors import (
+    DataLoss,
     InvalidArgument,
     KizunaError,
     NotFound,
@@ -270,8 +271,9 @@ def test_a_status_from_another_service_arrives_as_the_error_class_of_its_code():
     assert isinstance(error_for("UNAVAILABLE", "down"), Unavailable)
     assert isinstance(error_for("NOT_FOUND", "gone"), NotFound)
     assert error_for("NOT_FOUND", "gone").message == "gone"
-    other = error_for("DATA_LOSS", "lost")
-    assert isinstance(other, RemoteError) and other.code == "DATA_LOSS"
+    assert isinstance(error_for("DATA_LOSS", "lost"), DataLoss)
+    other = error_for("ABORTED", "lost")
+    assert isinstance(other, RemoteError) and other.code == "ABORTED"
     assert is_transient(error_for("DEADLINE_EXCEEDED", "slow")) and not is_transient(other)
 
 

@@ -55,7 +55,7 @@ class Groups(_message.Message):
     def __init__(self, group_uuids: _Optional[_Iterable[str]] = ..., blocked: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MessageEntry(_message.Message):
-    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received", "reply_to", "encrypted")
+    __slots__ = ("author", "receiver", "group_uuid", "payload", "time_sent", "time_received", "reply_to", "encrypted", "attachments")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class MessageEntry(_message.Message):
     TIME_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     author: bytes
     receiver: _containers.RepeatedScalarFieldContainer[bytes]
     group_uuid: str
@@ -72,7 +73,8 @@ class MessageEntry(_message.Message):
     time_received: int
     reply_to: bytes
     encrypted: EncryptedPayload
-    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ..., reply_to: _Optional[bytes] = ..., encrypted: _Optional[_Union[EncryptedPayload, _Mapping]] = ...) -> None: ...
+    attachments: _containers.RepeatedCompositeFieldContainer[FileRef]
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[_Iterable[bytes]] = ..., group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., time_sent: _Optional[int] = ..., time_received: _Optional[int] = ..., reply_to: _Optional[bytes] = ..., encrypted: _Optional[_Union[EncryptedPayload, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[FileRef, _Mapping]]] = ...) -> None: ...
 
 class EncryptedPayload(_message.Message):
     __slots__ = ("session_id", "ciphertext")
@@ -167,7 +169,7 @@ class Envelope(_message.Message):
     def __init__(self, method: _Optional[str] = ..., body: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., nonce: _Optional[bytes] = ..., target: _Optional[bytes] = ...) -> None: ...
 
 class GroupUpdate(_message.Message):
-    __slots__ = ("group_uuid", "seq", "prev", "change", "subjects", "members", "admins", "name", "timestamp")
+    __slots__ = ("group_uuid", "seq", "prev", "change", "subjects", "members", "admins", "name", "timestamp", "message_hash")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     PREV_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +179,7 @@ class GroupUpdate(_message.Message):
     ADMINS_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     seq: int
     prev: bytes
@@ -186,7 +189,8 @@ class GroupUpdate(_message.Message):
     admins: _containers.RepeatedScalarFieldContainer[bytes]
     name: str
     timestamp: int
-    def __init__(self, group_uuid: _Optional[str] = ..., seq: _Optional[int] = ..., prev: _Optional[bytes] = ..., change: _Optional[str] = ..., subjects: _Optional[_Iterable[bytes]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., name: _Optional[str] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    message_hash: bytes
+    def __init__(self, group_uuid: _Optional[str] = ..., seq: _Optional[int] = ..., prev: _Optional[bytes] = ..., change: _Optional[str] = ..., subjects: _Optional[_Iterable[bytes]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., name: _Optional[str] = ..., timestamp: _Optional[int] = ..., message_hash: _Optional[bytes] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("message_hash", "group_uuid", "receiver", "delivered_at", "read_at")
@@ -219,3 +223,29 @@ class Typing(_message.Message):
     typing: bool
     timestamp: int
     def __init__(self, group_uuid: _Optional[str] = ..., agent: _Optional[bytes] = ..., typing: _Optional[bool] = ..., timestamp: _Optional[int] = ...) -> None: ...
+
+class FileRef(_message.Message):
+    __slots__ = ("name", "size", "media_type", "sha256", "key", "chunk_size", "chunks")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size: int
+    media_type: str
+    sha256: bytes
+    key: bytes
+    chunk_size: int
+    chunks: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ..., media_type: _Optional[str] = ..., sha256: _Optional[bytes] = ..., key: _Optional[bytes] = ..., chunk_size: _Optional[int] = ..., chunks: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class MessageContent(_message.Message):
+    __slots__ = ("payload", "attachments")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    payload: str
+    attachments: _containers.RepeatedCompositeFieldContainer[FileRef]
+    def __init__(self, payload: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[FileRef, _Mapping]]] = ...) -> None: ...

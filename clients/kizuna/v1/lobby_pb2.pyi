@@ -34,7 +34,7 @@ QUEUED: DeliveryStatus
 FAILED: DeliveryStatus
 
 class GroupInfo(_message.Message):
-    __slots__ = ("group_uuid", "name", "creator", "initial_members", "dna_hash", "timestamp", "state", "members", "admins", "update_seq", "departed")
+    __slots__ = ("group_uuid", "name", "creator", "initial_members", "dna_hash", "timestamp", "state", "members", "admins", "update_seq", "departed", "pinned")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATOR_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class GroupInfo(_message.Message):
     ADMINS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_SEQ_FIELD_NUMBER: _ClassVar[int]
     DEPARTED_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     name: str
     creator: bytes
@@ -57,7 +58,8 @@ class GroupInfo(_message.Message):
     admins: _containers.RepeatedScalarFieldContainer[bytes]
     update_seq: int
     departed: bool
-    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., dna_hash: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., state: _Optional[_Union[GroupState, str]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., departed: _Optional[bool] = ...) -> None: ...
+    pinned: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, group_uuid: _Optional[str] = ..., name: _Optional[str] = ..., creator: _Optional[bytes] = ..., initial_members: _Optional[_Iterable[bytes]] = ..., dna_hash: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., state: _Optional[_Union[GroupState, str]] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., departed: _Optional[bool] = ..., pinned: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DeliveryOutcome(_message.Message):
     __slots__ = ("receiver", "status", "detail", "address", "attempts")
@@ -438,6 +440,58 @@ class OutboxItem(_message.Message):
     queued_at: int
     next_attempt: int
     def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ...) -> None: ...
+
+class SendFileRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: FileHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[FileHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class FileHeader(_message.Message):
+    __slots__ = ("group_uuid", "payload", "reply_to", "name", "media_type", "size")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    payload: str
+    reply_to: bytes
+    name: str
+    media_type: str
+    size: int
+    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., reply_to: _Optional[bytes] = ..., name: _Optional[str] = ..., media_type: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class FetchFileRequest(_message.Message):
+    __slots__ = ("group_uuid", "message_hash", "attachment")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    message_hash: bytes
+    attachment: int
+    def __init__(self, group_uuid: _Optional[str] = ..., message_hash: _Optional[bytes] = ..., attachment: _Optional[int] = ...) -> None: ...
+
+class FileChunk(_message.Message):
+    __slots__ = ("data", "offset", "size")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    size: int
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class PinRequest(_message.Message):
+    __slots__ = ("group_uuid", "message_hash")
+    GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_HASH_FIELD_NUMBER: _ClassVar[int]
+    group_uuid: str
+    message_hash: bytes
+    def __init__(self, group_uuid: _Optional[str] = ..., message_hash: _Optional[bytes] = ...) -> None: ...
 
 class RemoteCall(_message.Message):
     __slots__ = ("envelope", "item_signature")

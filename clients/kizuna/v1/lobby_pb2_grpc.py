@@ -105,6 +105,26 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.FromString,
                 _registered_method=True)
+        self.SendFile = channel.stream_unary(
+                '/kizuna.v1.Lobby/SendFile',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.SendFileRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.SendGroupMessageResponse.FromString,
+                _registered_method=True)
+        self.FetchFile = channel.unary_stream(
+                '/kizuna.v1.Lobby/FetchFile',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.FetchFileRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.FileChunk.FromString,
+                _registered_method=True)
+        self.PinMessage = channel.unary_unary(
+                '/kizuna.v1.Lobby/PinMessage',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.PinRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
+        self.UnpinMessage = channel.unary_unary(
+                '/kizuna.v1.Lobby/UnpinMessage',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.PinRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+                _registered_method=True)
         self.AddMembers = channel.unary_unary(
                 '/kizuna.v1.Lobby/AddMembers',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.MembersRequest.SerializeToString,
@@ -246,6 +266,35 @@ class LobbyServicer:
     def GetConversations(self, request, context):
         """The latest message of every group, newest first: a conversation list in one call.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendFile(self, request_iterator, context):
+        """Files and pins. SendFile: a message with a file, the header first, then the file's
+        bytes; the file is encrypted, stored in the group's space and sent once it all came.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchFile(self, request, context):
+        """A message's file, decrypted, chunk by chunk, each checked against its address and its
+        key; the stream ends only once the whole file matched its SHA-256 (else DATA_LOSS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PinMessage(self, request, context):
+        """Any member pins or unpins one of the group's messages for the whole group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpinMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -393,6 +442,26 @@ def add_LobbyServicer_to_server(servicer, server):
                     servicer.GetConversations,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.SerializeToString,
+            ),
+            'SendFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.SendFile,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SendFileRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.SendGroupMessageResponse.SerializeToString,
+            ),
+            'FetchFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchFile,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.FetchFileRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.FileChunk.SerializeToString,
+            ),
+            'PinMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PinMessage,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.PinRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
+            ),
+            'UnpinMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpinMessage,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.PinRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.SerializeToString,
             ),
             'AddMembers': grpc.unary_unary_rpc_method_handler(
                     servicer.AddMembers,
@@ -824,6 +893,114 @@ class Lobby:
             '/kizuna.v1.Lobby/GetConversations',
             kizuna_dot_v1_dot_lobby__pb2.GetConversationsRequest.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.GetConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/kizuna.v1.Lobby/SendFile',
+            kizuna_dot_v1_dot_lobby__pb2.SendFileRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.SendGroupMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kizuna.v1.Lobby/FetchFile',
+            kizuna_dot_v1_dot_lobby__pb2.FetchFileRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.FileChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PinMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/PinMessage',
+            kizuna_dot_v1_dot_lobby__pb2.PinRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpinMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/UnpinMessage',
+            kizuna_dot_v1_dot_lobby__pb2.PinRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.GroupUpdateResponse.FromString,
             options,
             channel_credentials,
             insecure,

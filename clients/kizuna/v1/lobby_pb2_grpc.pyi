@@ -54,6 +54,17 @@ class LobbyStub:
     """A group's history, newest first, paged."""
     GetConversations: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.GetConversationsRequest, _lobby_pb2.GetConversationsResponse]
     """The latest message of every group, newest first: a conversation list in one call."""
+    SendFile: _grpc.StreamUnaryMultiCallable[_lobby_pb2.SendFileRequest, _lobby_pb2.SendGroupMessageResponse]
+    """Files and pins. SendFile: a message with a file, the header first, then the file's
+    bytes; the file is encrypted, stored in the group's space and sent once it all came.
+    """
+    FetchFile: _grpc.UnaryStreamMultiCallable[_lobby_pb2.FetchFileRequest, _lobby_pb2.FileChunk]
+    """A message's file, decrypted, chunk by chunk, each checked against its address and its
+    key; the stream ends only once the whole file matched its SHA-256 (else DATA_LOSS).
+    """
+    PinMessage: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.PinRequest, _lobby_pb2.GroupUpdateResponse]
+    """Any member pins or unpins one of the group's messages for the whole group."""
+    UnpinMessage: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.PinRequest, _lobby_pb2.GroupUpdateResponse]
     AddMembers: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.MembersRequest, _lobby_pb2.GroupUpdateResponse]
     """Admins: add members (invited as any invitee), remove members, rename the group."""
     RemoveMembers: _grpc.UnaryUnaryMultiCallable[_lobby_pb2.MembersRequest, _lobby_pb2.GroupUpdateResponse]
@@ -102,6 +113,17 @@ class LobbyAsyncStub(LobbyStub):
     """A group's history, newest first, paged."""
     GetConversations: _aio.UnaryUnaryMultiCallable[_lobby_pb2.GetConversationsRequest, _lobby_pb2.GetConversationsResponse]  # type: ignore[assignment]
     """The latest message of every group, newest first: a conversation list in one call."""
+    SendFile: _aio.StreamUnaryMultiCallable[_lobby_pb2.SendFileRequest, _lobby_pb2.SendGroupMessageResponse]  # type: ignore[assignment]
+    """Files and pins. SendFile: a message with a file, the header first, then the file's
+    bytes; the file is encrypted, stored in the group's space and sent once it all came.
+    """
+    FetchFile: _aio.UnaryStreamMultiCallable[_lobby_pb2.FetchFileRequest, _lobby_pb2.FileChunk]  # type: ignore[assignment]
+    """A message's file, decrypted, chunk by chunk, each checked against its address and its
+    key; the stream ends only once the whole file matched its SHA-256 (else DATA_LOSS).
+    """
+    PinMessage: _aio.UnaryUnaryMultiCallable[_lobby_pb2.PinRequest, _lobby_pb2.GroupUpdateResponse]  # type: ignore[assignment]
+    """Any member pins or unpins one of the group's messages for the whole group."""
+    UnpinMessage: _aio.UnaryUnaryMultiCallable[_lobby_pb2.PinRequest, _lobby_pb2.GroupUpdateResponse]  # type: ignore[assignment]
     AddMembers: _aio.UnaryUnaryMultiCallable[_lobby_pb2.MembersRequest, _lobby_pb2.GroupUpdateResponse]  # type: ignore[assignment]
     """Admins: add members (invited as any invitee), remove members, rename the group."""
     RemoveMembers: _aio.UnaryUnaryMultiCallable[_lobby_pb2.MembersRequest, _lobby_pb2.GroupUpdateResponse]  # type: ignore[assignment]
@@ -231,6 +253,41 @@ class LobbyServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_lobby_pb2.GetConversationsResponse, _abc.Awaitable[_lobby_pb2.GetConversationsResponse]]:
         """The latest message of every group, newest first: a conversation list in one call."""
+
+    @_abc_1.abstractmethod
+    def SendFile(
+        self,
+        request_iterator: _MaybeAsyncIterator[_lobby_pb2.SendFileRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_lobby_pb2.SendGroupMessageResponse, _abc.Awaitable[_lobby_pb2.SendGroupMessageResponse]]:
+        """Files and pins. SendFile: a message with a file, the header first, then the file's
+        bytes; the file is encrypted, stored in the group's space and sent once it all came.
+        """
+
+    @_abc_1.abstractmethod
+    def FetchFile(
+        self,
+        request: _lobby_pb2.FetchFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_lobby_pb2.FileChunk], _abc.AsyncIterator[_lobby_pb2.FileChunk]]:
+        """A message's file, decrypted, chunk by chunk, each checked against its address and its
+        key; the stream ends only once the whole file matched its SHA-256 (else DATA_LOSS).
+        """
+
+    @_abc_1.abstractmethod
+    def PinMessage(
+        self,
+        request: _lobby_pb2.PinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lobby_pb2.GroupUpdateResponse, _abc.Awaitable[_lobby_pb2.GroupUpdateResponse]]:
+        """Any member pins or unpins one of the group's messages for the whole group."""
+
+    @_abc_1.abstractmethod
+    def UnpinMessage(
+        self,
+        request: _lobby_pb2.PinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lobby_pb2.GroupUpdateResponse, _abc.Awaitable[_lobby_pb2.GroupUpdateResponse]]: ...
 
     @_abc_1.abstractmethod
     def AddMembers(
