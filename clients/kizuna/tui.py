@@ -335,7 +335,9 @@ class ChatApp(App):
         await messages.insert(0, [self.message_item(r) for r in records])
         if records and not first:
             messages.index = len(records)
-        self.status(f"{len(view.records)} messages shown" + (" (scroll up for older)" if view.older_token else ""))
+        shown = len(view.records)
+        self.status(f"{shown} message{'' if shown == 1 else 's'} shown"
+                    + (" (scroll up for older)" if view.older_token else ""))
         await self.mark_read(records)
 
     @on(MessageList.ReachedTop)
@@ -405,9 +407,9 @@ class ChatApp(App):
                  and is_first_message(view.group_uuid, self.client.cached_groups)
                  and any(r.entry.author != self.agent for r in view.records.values()))
         if shown:
-            inviter = self.names.agent(group.creator)
-            self.line("banner-text").show(f'First message in "{group.name}" (from {inviter}\'s group):'
-                                          " accept, delete or block it?")
+            creator = self.names.agent(group.creator)
+            self.line("banner-text").show(f'First message in "{group.name}" (created by {creator}):'
+                                          " accept, delete or block the group?")
         self.query_one("#banner").set_class(shown, "shown")
 
     @on(Button.Pressed)
