@@ -68,7 +68,7 @@ async def event_source(address: str, token: str, initial: float = RECONNECT_INIT
                 except TimeoutError:
                     continue
                 yield event
-        except (ClientError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever broke the stream, it is opened again
             if not broken:
                 broken = True
                 yield StreamState(live=False, detail=str(exc))
@@ -171,7 +171,7 @@ class ChatApp(App):
         self.reply_to: bytes = b""
         self.typing_at = 0.0
         self.typers: dict[bytes, object] = {}
-        self.view_lock = asyncio.Lock()  # one change of the message list at a time
+        self.view_lock = asyncio.Lock()  # one change of a list (groups, messages) at a time
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -194,7 +194,7 @@ class ChatApp(App):
     # -------------------------------------------------------------- plumbing
 
     def status(self, text: str) -> None:
-        self.query_one("#status", Line).show(text)
+        self.line("status").show(text)
 
     def line(self, widget_id: str) -> Line:
         return self.query_one(f"#{widget_id}", Line)
@@ -255,21 +255,22 @@ class ChatApp(App):
     async def draw_groups(self) -> None:
         """The list again: its rows relabelled in place while the groups and their order hold."""
         groups = self.query_one("#groups", ListView)
-        if [item.id for item in groups.children] == [f"g-{uuid}" for uuid in self.group_uuids()]:
-            for uuid in self.group_uuids():
-                self.redraw_group(uuid)
-            return
-        index = groups.index
-        await groups.clear()
-        await groups.extend(ListItem(Line(self.group_label(c.group)), id=f"g-{c.group.group_uuid}")
-                            for c in self.conversations)
-        groups.index = index
+        async with self.view_lock:
+            if [item.id for item in groups.children] == [f"g-{uuid}" for uuid in self.group_uuids()]:
+                for uuid in self.group_uuids():
+                    self.redraw_group(uuid)
+                return
+            index = groups.index
+            await groups.clear()
+            await groups.extend(ListItem(Line(self.group_label(c.group)), id=f"g-{c.group.group_uuid}")
+                                for c in self.conversations)
+            groups.index = index
 
     def redraw_group(self, group_uuid: str) -> None:
         for c in self.conversations:
             if c.group.group_uuid == group_uuid:
-                for item in self.query(f"#g-{group_uuid}"):
-                    item.query_one(Line).show(self.group_label(c.group))
+                for line in self.query(f"#g-{group_uuid} Line"):
+                    line.show(self.group_label(c.group))
 
     @on(ListView.Selected, "#groups")
     def group_chosen(self, event: ListView.Selected) -> None:
@@ -378,8 +379,8 @@ class ChatApp(App):
     def redraw_message(self, message_hash: bytes) -> None:
         record = self.open.records.get(message_hash) if self.open else None
         if record is not None:
-            for item in self.query(f"#m-{message_hash.hex()}"):
-                item.query_one(Line).show(self.message_text(record))
+            for line in self.query(f"#m-{message_hash.hex()} Line"):
+                line.show(self.message_text(record))
 
     async def add_message(self, record: lobby_pb2.MessageRecord) -> None:
         """Shows a new message of the open group at the bottom (once, however often it comes)."""
@@ -451,7 +452,12 @@ class ChatApp(App):
     async def send(self, text: str) -> None:
         group_uuid, reply_to = self.require_open(), self.reply_to
         self.action_cancel_reply()
-        answer = await self.client.send(group_uuid, text, reply_to=reply_to)
+        try:
+            answer = await self.client.send(group_uuid, text, reply_to=reply_to)
+        except Exception:
+            compose = self.query_one("#compose", Input)
+            compose.value = compose.value or text  # not sent: the words stay, to send again
+            raise
         record = answer.message
         self.outcomes.setdefault(record.message_hash, {}).update({o.receiver: o.status for o in answer.outcomes})
         if self.typing_at:
@@ -464,7 +470,7 @@ class ChatApp(App):
         messages = self.query_one("#messages", MessageList)
         item = messages.highlighted_child
         if item is None or self.open is None:
-            return self.status("highlight a message first (Tab to the messages, then arrows)")
+            return self.status("highlight a message first (ctrl+o, then ↑ ↓)")
         self.reply_to = bytes.fromhex(item.id.removeprefix("m-"))
         self.line("replying").show(f"replying to {self.quote(self.reply_to)} (Esc cancels)")
         self.query_one("#compose", Input).focus()

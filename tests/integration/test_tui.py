@@ -64,6 +64,18 @@ async def chat(network, agent, page_size=PAGE_SIZE):
         yield app, pilot
 
 
+async def click(pilot, selector):
+    """Clicks a widget once it is on the screen (a row just added has no place yet)."""
+    await until(pilot, lambda: pilot.app.query(selector) and pilot.app.query_one(selector).region.height,
+                f"{selector} is on the screen")
+    await pilot.click(selector)
+
+
+async def open_group(pilot, group):
+    await click(pilot, f"#g-{group}")
+    await until(pilot, lambda: pilot.app.open and pilot.app.open.group_uuid == group, "the group opens")
+
+
 def showing(app, *parts):
     return lambda: any(all(p in line for p in parts) for line in screen_lines(app, "messages"))
 
@@ -79,7 +91,7 @@ def test_bobby_sees_a_new_group_with_the_banner_on_its_first_message_and_accept_
                 await until(pilot, showing(app, "alice: welcome, bobby"), "alice's message shows")
                 await until(pilot, lambda: app.query_one("#banner").region.height > 0, "the banner shows")
                 assert "First message" in text(app, "banner-text")
-                await pilot.click("#accept")
+                await click(pilot, "#accept")
                 await until(pilot, lambda: app.query_one("#banner").region.height == 0, "accept hides the banner")
                 assert group in app.client.cached_groups.group_uuids
                 assert "accepted Banner" in text(app, "status")
@@ -124,7 +136,7 @@ def test_alice_sends_from_the_tui_and_sees_delivery_read_receipt_typing_and_repl
                 await until(pilot, showing(app, "bobby: which one?"), "bobby's message shows")
                 assert text(app, "typing") == "", "a message ends its author's typing line"
 
-                await pilot.click(f"#m-{question.message.message_hash.hex()}")
+                await click(pilot, f"#m-{question.message.message_hash.hex()}")
                 await pilot.press("r")
                 assert "replying to bobby" in text(app, "replying")
                 await type_line(pilot, "this one")
@@ -176,13 +188,11 @@ def test_a_group_not_open_counts_its_unread_messages_until_bobby_opens_it_and_al
             shown = (await create_group(clients, "Shown", ["bobby"])).group.group_uuid
             other = (await create_group(clients, "Elsewhere", ["bobby"])).group.group_uuid
             async with chat(network, "bobby") as (app, pilot):
-                await until(pilot, lambda: group_named(app, "Shown"), "bobby's groups load")
-                await pilot.click(f"#g-{shown}")
-                await until(pilot, lambda: app.open and app.open.group_uuid == shown, "bobby opens Shown")
+                await open_group(pilot, shown)
                 sent = [await alice.send(other, text) for text in ("one", "two")]
                 await until(pilot, lambda: "  Elsewhere (2)" in screen_lines(app, "groups"), "two unread in the list")
                 assert not any(line.startswith("alice:") for line in screen_lines(app, "messages"))
-                await pilot.click(f"#g-{other}")
+                await open_group(pilot, other)
                 await until(pilot, showing(app, "alice: two"), "opening it shows the messages")
                 assert "▸ Elsewhere" in screen_lines(app, "groups")
                 for answer in sent:
@@ -205,7 +215,7 @@ def test_history_pages_back_as_bobby_scrolls_up_each_message_once_in_order(netwo
             await wait_until(clients["bobby"], lambda: messages(clients["bobby"], group, payloads[-1]),
                              "bobby has every message")
             async with chat(network, "bobby", page_size=5) as (app, pilot):
-                await pilot.click(f"#g-{group}")
+                await open_group(pilot, group)
                 await until(pilot, lambda: len(screen_lines(app, "messages")) == 5, "the newest page shows")
                 assert [line.split(": ", 1)[1] for line in screen_lines(app, "messages")] == payloads[-5:]
                 app.query_one(MessageList).focus()
@@ -227,18 +237,24 @@ def test_the_tui_says_reconnecting_when_bobbys_lobby_dies_and_shows_messages_aft
             group = (await create_group(clients, "Restart", ["bobby"])).group.group_uuid
             await alice.send(group, "before the crash")
             async with chat(network, "bobby") as (app, pilot):
-                await pilot.click(f"#g-{group}")
+                await open_group(pilot, group)
                 await until(pilot, showing(app, "alice: before the crash"), "the history shows")
                 lobby_pid = net.load(network.directory).node("bobby")["pids"]["lobby"]
                 os.kill(lobby_pid, signal.SIGKILL)
                 await until(pilot, lambda: "reconnecting…" in text(app, "status"), "the TUI says it reconnects")
                 await asyncio.to_thread(wait_dead, lobby_pid)
+                await type_line(pilot, "typed while it was down")
+                await until(pilot, lambda: text(app, "status").startswith("sending: UNAVAILABLE"), "the send fails")
+                assert app.query_one("#compose").value == "typed while it was down", "the words are kept"
                 await alice.send(group, "while your lobby was down")
                 await start_node(network.directory, "bobby")
                 await until(pilot, lambda: text(app, "status") == "reconnected", "the stream is back", RESTART)
                 await alice.send(group, "after the restart")
                 await until(pilot, showing(app, "alice: after the restart"), "a message after the restart shows",
                             RESTART)
+                await type_line(pilot, "")
+                await until(pilot, showing(app, "bobby: typed while it was down", "alice: delivered ✓"),
+                            "the kept words go out after the restart")
                 await app.client.sync_inbox()
                 await until(pilot, showing(app, "alice: while your lobby was down"),
                             "the message sent while it was down shows", RESTART)
