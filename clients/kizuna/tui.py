@@ -536,8 +536,8 @@ class ChatApp(App):
         if item.kind == "message":
             record = item.record
             if view is not None:
-                await self.add_message(record)
                 self.stop_typer(record.entry.author)
+                await self.add_message(record)
                 await self.mark_read([record])
             elif record.entry.author != self.agent:
                 self.unread[item.group_uuid] = self.unread.get(item.group_uuid, 0) + 1
