@@ -26,6 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	@command -v tmux >/dev/null || echo "make install: tmux is not installed; tests/integration/test_tui.py needs it and fails without it (apt-get install tmux)"
 	touch $@
 
 proto: $(STAMP)

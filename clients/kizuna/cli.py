@@ -537,7 +537,13 @@ async def cmd_watch(args, network, client, names) -> int:
     return 0
 
 
+async def cmd_chat(args, network, client, names) -> int:
+    from kizuna.tui import run_chat  # Textual is loaded for the chat only
+    return await run_chat(network, args.as_agent)
+
+
 COMMANDS = {
+    "chat": cmd_chat,
     "groups": cmd_groups,
     "create-group": cmd_create_group,
     "send": cmd_send,
@@ -940,6 +946,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node")
     p.add_argument("--timeout", type=float, default=30.0)
 
+    sub.add_parser("chat", help="chat in this terminal: groups, messages, replies, group commands",
+                   parents=[agent_common])
     sub.add_parser("groups", help="the groups this agent knows", parents=[agent_common])
     p = sub.add_parser("create-group", help="create a group and invite its members", parents=[agent_common])
     p.add_argument("name")

@@ -372,6 +372,12 @@ class Client:
 
     # -------------------------------------------------------------- signals
 
+    @property
+    def live(self) -> bool:
+        """Whether the signal stream is open and past its replay now (False while it is
+        broken and being opened again)."""
+        return self._live.is_set()
+
     async def start_signals(self, timeout: float = 10.0) -> None:
         """Fetches the Groups entry, opens the signal stream and returns once it is live (the
         kept signals after `last_seq` were replayed and `ready` arrived); from then on it
