@@ -24,6 +24,13 @@ def attachment_words(entry) -> str:
     return "".join(f"  [file: {ref.name}, {size_words(ref.size)}]" for ref in entry.attachments)
 
 
+def progress_words(done: int, total: int) -> str:
+    """`[#####.....]  50%  1.0 MiB of 2.0 MiB`"""
+    part = done / total if total else 1.0
+    filled = int(BAR_WIDTH * part)
+    return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {part:4.0%}  {size_words(done)} of {size_words(total)}"
+
+
 class ProgressBar:
     """`bar(done, total)` redraws one plain-text line on stderr; `bar.end()` closes it."""
 
@@ -33,10 +40,7 @@ class ProgressBar:
         self._drawn = False
 
     def __call__(self, done: int, total: int) -> None:
-        part = done / total if total else 1.0
-        filled = int(BAR_WIDTH * part)
-        self._stream.write(f"\r{self._label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {part:4.0%}"
-                           f"  {size_words(done)} of {size_words(total)}")
+        self._stream.write(f"\r{self._label} {progress_words(done, total)}")
         self._stream.flush()
         self._drawn = True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from textual import events, on
 from textual.app import App, ComposeResult
@@ -21,6 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, ListItem, ListView
 
 from kizuna import net
 from kizuna.cli import CliError, Names, participant_refs, update_words
+from kizuna.files_cli import attachment_words, progress_words
 from kizuna.client import BANNER_ACTIONS, Client, ClientError, UiEvent, is_first_message
 from kizuna.v1 import lobby_pb2
 
@@ -37,7 +39,7 @@ DELIVERY_MARKS = {
     lobby_pb2.FAILED: "failed ✗",
 }
 HELP = ("/create NAME a,b · /add a,b · /remove a,b · /rename NAME · /leave · /accept /delete /block /unblock"
-        " · ctrl+o then ↑↓ and r: reply to a message · /help")
+        " · /file PATH · /fetch [DIR] · ctrl+o then ↑↓ and r: reply to a message · /help")
 
 
 @dataclass
@@ -355,6 +357,7 @@ class ChatApp(App):
         if entry.reply_to:
             text = f"{clock(entry.time_sent)} {self.names.agent(entry.author)} ↪ {self.quote(entry.reply_to)}: " \
                    f"{entry.payload}"
+        text += attachment_words(entry)
         if record.warning:
             text += f"  (warning: {record.warning})"
         if entry.author == self.agent and entry.receiver:
@@ -467,6 +470,16 @@ class ChatApp(App):
         await self.add_message(record)
         self.status(f"sent to {self.names.group(group_uuid)}")
 
+    def progress(self, label: str):
+        """A progress callback (done, total) that shows a bar in the status line."""
+        return lambda done, total: self.status(f"{label} {progress_words(done, total)}")
+
+    def highlighted_record(self) -> lobby_pb2.MessageRecord | None:
+        item = self.query_one("#messages", MessageList).highlighted_child
+        if item is None or self.open is None:
+            return None
+        return self.open.records.get(bytes.fromhex(item.id.removeprefix("m-")))
+
     def action_reply(self) -> None:
         messages = self.query_one("#messages", MessageList)
         item = messages.highlighted_child
@@ -517,6 +530,24 @@ class ChatApp(App):
             self.status(f"left {label}")
         elif name in (*BANNER_ACTIONS, "unblock"):
             await self.group_action(name)
+        elif name == "file":
+            path = Path(rest).expanduser()
+            if not rest or not path.is_file():
+                raise CliError("usage: /file PATH (a file of at most 64 MiB)")
+            group_uuid, reply_to = self.require_open(), self.reply_to
+            answer = await self.client.send_file(group_uuid, path, reply_to=reply_to,
+                                                 progress=self.progress(f"sending {path.name}"))
+            self.action_cancel_reply()
+            await self.add_message(answer.message)
+            self.status(f"sent {path.name}")
+        elif name == "fetch":
+            record = self.highlighted_record()
+            if record is None or not record.entry.attachments:
+                raise CliError("highlight a message with a file first (ctrl+o, then ↑ ↓), then /fetch [DIR]")
+            name = record.entry.attachments[0].name
+            saved = await self.client.fetch_file(record, Path(rest or ".").expanduser(),
+                                                 progress=self.progress(f"fetching {name}"))
+            self.status(f"saved {saved} (SHA-256 checked)")
         elif name == "reply":
             self.action_reply()
         elif name == "help":

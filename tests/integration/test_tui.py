@@ -331,3 +331,30 @@ def test_kizuna_chat_in_a_real_terminal_sends_by_keystrokes_and_shows_the_reply(
         eventually(lambda: not tmux.alive(), "kizuna chat quits on ctrl+q")
     finally:
         tmux.kill()
+
+
+def test_a_file_sent_with_slash_file_shows_with_its_size_and_bobby_fetches_it_checked(network, tmp_path):
+    data = os.urandom(700 * 1024)  # more than one piece on the wire
+    source = tmp_path / "notes.bin"
+    source.write_bytes(data)
+    (tmp_path / "inbox").mkdir()
+
+    async def scenario():
+        async with make_clients(network, ("alice", "bobby")) as clients:
+            group = (await create_group(clients, "Files", ["bobby"])).group.group_uuid
+            async with chat(network, "alice") as (app, pilot):
+                await open_group(pilot, group)
+                await type_line(pilot, f"/file {source}")
+                await until(pilot, lambda: text(app, "status") == "sent notes.bin", "alice's file goes")
+                await until(pilot, showing(app, "alice: ", "[file: notes.bin, 700.0 KiB]"), "alice sees it sent")
+            async with chat(network, "bobby") as (app, pilot):
+                await open_group(pilot, group)
+                await until(pilot, showing(app, "[file: notes.bin, 700.0 KiB]"), "bobby sees the file")
+                row = next(item for item in app.query_one("#messages").children
+                           if "notes.bin" in item.query_one(Line).text)
+                await click(pilot, f"#{row.id}")
+                await type_line(pilot, f"/fetch {tmp_path / 'inbox'}")
+                await until(pilot, lambda: text(app, "status").startswith("saved "), "bobby's fetch ends")
+                assert "SHA-256 checked" in text(app, "status")
+    run(scenario(), timeout=150)
+    assert (tmp_path / "inbox" / "notes.bin").read_bytes() == data
