@@ -317,6 +317,8 @@ def floor_encryption(messages: int) -> dict:
 # ---------------------------------------------------------------- the network's agents
 
 
+ACK_SECONDS = 1.0  # how often a Tap acks what it read, as the client does
+
 class Tap:
     """An agent's signal stream, read lean: the arrival time of every message signal by its
     payload, and a count per payload tag."""
@@ -334,6 +336,9 @@ class Tap:
         self._channel = None
         self._stream = None
         self._task = None
+        self._seq = self._acked = 0  # acked about every ACK_SECONDS, as a UI would
+        self._acked_at = time.monotonic()
+        self._acking: asyncio.Task | None = None
 
     async def start(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -342,9 +347,13 @@ class Tap:
             stub = lobby_pb2_grpc.LobbyStub(self._channel)
             self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=(("authorization", f"Bearer {self.token}"),))
             try:
-                first = await asyncio.wait_for(self._stream.read(), max(0.5, deadline - time.monotonic()))
-                if first is grpc.aio.EOF or first.WhichOneof("signal") != "ready":
-                    raise RuntimeError(f"{self.name}'s signal stream did not start with ready")
+                while True:  # what the lobby kept from before is replayed first: not this run's
+                    first = await asyncio.wait_for(self._stream.read(), max(0.5, deadline - time.monotonic()))
+                    if first is grpc.aio.EOF:
+                        raise RuntimeError(f"{self.name}'s signal stream ended before ready")
+                    self._seq = max(self._seq, first.seq)
+                    if first.WhichOneof("signal") == "ready":
+                        break
                 break
             except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
                 self._stream.cancel()
@@ -355,6 +364,11 @@ class Tap:
                 await asyncio.sleep(0.05)
         self._task = asyncio.create_task(self._read())
 
+    async def _ack(self, seq: int) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await lobby_pb2_grpc.LobbyStub(self._channel).AckSignals(
+                lobby_pb2.AckSignalsRequest(seq=seq), metadata=(("authorization", f"Bearer {self.token}"),), timeout=10)
+
     async def _read(self) -> None:
         try:
             while True:
@@ -362,6 +376,10 @@ class Tap:
                 if signal is grpc.aio.EOF:
                     self.error = "stream ended"
                     break
+                self._seq = max(self._seq, signal.seq)
+                if self._seq > self._acked and time.monotonic() - self._acked_at >= ACK_SECONDS:
+                    self._acked, self._acked_at = self._seq, time.monotonic()
+                    self._acking = asyncio.create_task(self._ack(self._seq))
                 if signal.WhichOneof("signal") != "message":
                     continue
                 now = time.perf_counter()

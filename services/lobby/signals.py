@@ -138,7 +138,8 @@ class SignalHub:
         horizon = now_micros() - self._max_age_micros
         while page := self._store.kept_signals(agent, since, through, REPLAY_PAGE):
             for signal in page:
-                if signal.emitted_at >= horizon and self._is_current(agent, _group_of(signal)):
+                gone = signal.WhichOneof("signal") == "message" and not signal.message.message.HasField("entry")
+                if not gone and signal.emitted_at >= horizon and self._is_current(agent, _group_of(signal)):
                     yield signal
             since = page[-1].seq
 

@@ -286,6 +286,13 @@ class LobbyStore:
     # kept signals, in seq order per agent
 
     def keep_signal(self, batch, agent: bytes, signal: lobby_pb2.Signal) -> None:
+        """A message's signal is kept as a reference to the agent's history, which holds the
+        only copy of its text: a replay reads it back from there."""
+        if signal.WhichOneof("signal") == "message":
+            kept = lobby_pb2.Signal()
+            kept.CopyFrom(signal)
+            kept.message.message.ClearField("entry")
+            signal = kept
         batch.put(self._signals, agent + u64(signal.seq), signal.SerializeToString())
         batch.put(self._signal_seqs, agent, u64(signal.seq))
 
@@ -297,11 +304,17 @@ class LobbyStore:
         return dict(collections.Counter(key[:32] for key in self._signals.keys()))
 
     def kept_signals(self, agent: bytes, after: int, through: int, limit: int) -> list[lobby_pb2.Signal]:
-        """Up to `limit` of the agent's kept signals with a seq in (after, through], in order."""
+        """Up to `limit` of the agent's kept signals with a seq in (after, through], in order;
+        a message's record as its history has it now (none if no longer there)."""
         items = self._signals.items(start=agent + u64(after + 1), stop=agent + u64(through + 1))
         out = []
         for _, value in items:
-            out.append(lobby_pb2.Signal.FromString(value))
+            signal = lobby_pb2.Signal.FromString(value)
+            if signal.WhichOneof("signal") == "message":
+                record = self.get_message(agent, signal.message.message.message_hash)
+                if record is not None:  # else its group was deleted, and its history with it: no entry
+                    signal.message.message.CopyFrom(record)
+            out.append(signal)
             if len(out) >= limit:
                 break
         return out
@@ -332,14 +345,27 @@ class LobbyStore:
         return agent + blake2b_256(transaction_id.encode())[:16]
 
     def get_transaction(self, agent: bytes, transaction_id: str) -> lobby_pb2.SendGroupMessageResponse | None:
+        """The first answer, its message read back from the agent's history (which holds
+        the only copy of the text)."""
         raw = self._transactions.get(self._transaction_key(agent, transaction_id))
-        return lobby_pb2.SendGroupMessageResponse.FromString(raw) if raw is not None else None
+        if raw is None:
+            return None
+        answer = lobby_pb2.SendGroupMessageResponse.FromString(raw)
+        record = self.get_message(agent, answer.message.message_hash)
+        if record is not None:
+            answer.message.CopyFrom(record)
+        return answer
 
     def put_transaction(self, agent: bytes, transaction_id: str, answer: lobby_pb2.SendGroupMessageResponse,
                         batch=None) -> None:
         """In `batch` (the message's own write), or on its own and not synced: the answer
-        written after the send, whose loss in a crash leaves the one written with the message."""
-        key, value = self._transaction_key(agent, transaction_id), answer.SerializeToString()
+        written after the send, whose loss in a crash leaves the one written with the message.
+        Its message is kept as a reference only: no text, no files."""
+        kept = lobby_pb2.SendGroupMessageResponse()
+        kept.CopyFrom(answer)
+        kept.message.entry.ClearField("payload")
+        kept.message.entry.ClearField("attachments")
+        key, value = self._transaction_key(agent, transaction_id), kept.SerializeToString()
         if batch is not None:
             batch.put(self._transactions, key, value)
         else:

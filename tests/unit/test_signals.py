@@ -139,11 +139,32 @@ def test_signals_of_groups_left_deleted_or_blocked_are_not_replayed_but_the_depa
         store.put_group_info(batch, ALICE, lobby_pb2.GroupInfo(group_uuid="deleted", state=lobby_pb2.INVITED))
         store.forget_group(batch, ALICE, "deleted")
     for group_uuid in ("kept", "left", "blocked", "deleted", "unknown"):
-        hub.emit_signal(ALICE, message(group_uuid))
+        signal = message(group_uuid)
+        signal.message.message.message_hash = group_uuid.encode().ljust(32, b".")
+        with store.batch() as batch:  # as the lobby keeps a message: in its history, in the same write
+            store.put_message(batch, ALICE, signal.message.message)
+        hub.emit_signal(ALICE, signal)
     hub.emit_signal(ALICE, lobby_pb2.Signal(group_update=lobby_pb2.GroupUpdateSignal(
         group=lobby_pb2.GroupInfo(group_uuid="left", departed=True))))
     kinds = [(s.WhichOneof("signal"), s.seq) for s in replayed(hub, ALICE)]
     assert kinds == [("message", 1), ("group_update", 6)]
+    assert replayed(hub, ALICE)[0].message.message.entry.payload == "hi"  # read back from the history
+
+
+def test_a_kept_message_signal_holds_no_text_and_is_not_replayed_once_its_history_is_gone(tmp_path):
+    store = LobbyStore(str(tmp_path / "lobby"))
+    hub = SignalHub(store)
+    signal = message("g1", text="secret words")
+    signal.message.message.message_hash = b"m" * 32
+    with store.batch() as batch:
+        store.put_group_info(batch, ALICE, lobby_pb2.GroupInfo(group_uuid="g1", state=lobby_pb2.ACCEPTED))
+        store.put_message(batch, ALICE, signal.message.message)
+    hub.emit_signal(ALICE, signal)
+    assert not any(b"secret words" in value for _, value in store._signals.items())
+    assert [s.message.message.entry.payload for s in replayed(hub, ALICE)] == ["secret words"]
+    with store.batch() as batch:
+        store.forget_group(batch, ALICE, "g1")  # a deleted group's history goes with it
+    assert replayed(hub, ALICE) == []
 
 
 # ------------------------------------------------------------------ through the lobby
