@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=clients --grpc_python_out=clients --pyi_out=clients protos/kizuna/v1/*.proto
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=clients --grpc_python_out=clients --pyi_out=clients \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=clients protos/kizuna/v1/*.proto
 
 demo: $(STAMP)
 	$(BIN)/python -m kizuna.demo

@@ -7,6 +7,7 @@ not fail it, while any change to a .proto that was not regenerated does.
 
 import importlib.resources
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTOS = REPO_ROOT / "protos"
 GENERATED = REPO_ROOT / "clients"
 PROTO_FILES = sorted(PROTOS.glob("kizuna/v1/*.proto"))
-OUTPUTS = ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")
+OUTPUTS = ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi", "_pb2_grpc.pyi")
+BIN = Path(sys.executable).parent
 
 _VERSION_STAMPS = [
     re.compile(r"^# Protobuf Python Version: .*$", re.M),
@@ -47,6 +49,8 @@ def regenerated(tmp_path_factory) -> Path:
         f"--python_out={out}",
         f"--grpc_python_out={out}",
         f"--pyi_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_grpc_out={out}",
         *map(str, PROTO_FILES),
     ]
     assert protoc.main(args) == 0, "protoc failed on protos/kizuna/v1"

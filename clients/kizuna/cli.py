@@ -4,12 +4,17 @@
     kizuna [--dir DIR] --as AGENT groups|create-group|send|reply|history|conversations|accept|delete|
                                   block|unblock|block-agent|unblock-agent|add|remove|rename|leave|
                                   read|watch|blocked-agents|send-file|fetch-file|pin|unpin|pins
-    kizuna [--dir DIR] tokens list [NODE] | issue AGENT | revoke TOKEN_ID [--node NODE]
+    kizuna [--dir DIR] tokens list [NODE] | issue AGENT [--save] | revoke TOKEN_ID [--node NODE]
     kizuna [--dir DIR] admin outbox NODE | retry NODE [--item HASH] [--receiver AGENT] | signals NODE | spaces NODE
 
-Addresses and tokens come from DIR/network.json (DIR defaults to ./net); the token
-commands call a node's conductor with the node's secret from its data directory. Output is one
-line per item with names resolved; an error is one line on stderr and exit code 1.
+Addresses and tokens come from DIR/network.json (DIR defaults to $KIZUNA_DIR, else ./net;
+the agent to $KIZUNA_AS; its token to $KIZUNA_TOKEN, else network.json's); the token and
+admin commands call a node's services with the node's secret from its data directory.
+
+Output is one line per item with names resolved, or with `--json` one JSON document
+(protobuf's JSON mapping: bytes in base64), one per line for `watch` and `history`. An
+error is one line on stderr (a JSON object with `--json`) and an exit code that tells
+what went wrong: see EXIT_CODES.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import base64
 import binascii
 import datetime
 import importlib.metadata
+import json
 import os
 import sys
 from pathlib import Path
 
 import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from kizuna import files_cli, net
 from kizuna import node as node_config
@@ -35,8 +43,67 @@ from kizuna.v1 import (admin_pb2, admin_pb2_grpc, conductor_pb2, conductor_pb2_g
 DEFAULT_DIR = "net"
 
 
+# What a script can tell apart by the exit code alone.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAUTHENTICATED, EXIT_UNREACHABLE = range(7)
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "failed for another reason",
+    EXIT_USAGE: "usage: a wrong command, option or argument (INVALID_ARGUMENT included)",
+    EXIT_NOT_FOUND: "not found: no such group, agent, message, node or token",
+    EXIT_REFUSED: "refused: not allowed, or not in a state that allows it",
+    EXIT_UNAUTHENTICATED: "unauthenticated: the app token is missing, wrong or revoked",
+    EXIT_UNREACHABLE: "unreachable: a node or service did not answer",
+}
+EXIT_BY_STATUS = {
+    "INVALID_ARGUMENT": EXIT_USAGE, "OUT_OF_RANGE": EXIT_USAGE,
+    "NOT_FOUND": EXIT_NOT_FOUND,
+    "PERMISSION_DENIED": EXIT_REFUSED, "FAILED_PRECONDITION": EXIT_REFUSED, "ALREADY_EXISTS": EXIT_REFUSED,
+    "RESOURCE_EXHAUSTED": EXIT_REFUSED, "ABORTED": EXIT_REFUSED,
+    "UNAUTHENTICATED": EXIT_UNAUTHENTICATED,
+    "UNAVAILABLE": EXIT_UNREACHABLE, "DEADLINE_EXCEEDED": EXIT_UNREACHABLE,
+}
+
+
 class CliError(Exception):
-    """A mistake in what the person asked for; printed as one line."""
+    """What went wrong, printed as one line; `exit_code` tells its kind (EXIT_CODES)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def not_found(message: str) -> CliError:
+    return CliError(message, EXIT_NOT_FOUND)
+
+
+# ---------------------------------------------------------------- output
+
+
+def to_json(value):
+    """A protobuf message (protobuf's JSON mapping), or a dict or list holding some."""
+    if isinstance(value, Message):
+        return json_format.MessageToDict(value, preserving_proto_field_name=True)
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def say(args, text: str | None, value=None) -> None:
+    """`text` for a person, or with --json `value` as one line of JSON (nothing if None)."""
+    if getattr(args, "json", False):
+        if value is not None:
+            print(json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False), flush=True)
+    elif text is not None:
+        print(text, flush=True)
+
+
+def say_lines(args, lines: list[str], value) -> None:
+    """Several lines for a person, or one JSON document."""
+    say(args, "\n".join(lines) if lines else None, value)
 
 
 # ---------------------------------------------------------------- formatting
@@ -186,7 +253,7 @@ async def resolve_group(client: Client, text: str) -> str:
         return by_name[0]
     if len(by_prefix) > 1 or len(by_name) > 1:
         raise CliError(f"{text!r} names more than one group; use more of the group id")
-    raise CliError(f"no group {text!r} known to this agent (see `kizuna groups`)")
+    raise not_found(f"no group {text!r} known to this agent (see `kizuna groups`)")
 
 
 async def resolve_agent(network: net.Network, client: Client, text: str) -> bytes:
@@ -207,7 +274,7 @@ async def resolve_agent(network: net.Network, client: Client, text: str) -> byte
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != 32:
-        raise CliError(f"no agent {text!r}: not a known username nor a base64 agent key")
+        raise not_found(f"no agent {text!r}: not a known username nor a base64 agent key")
     return key
 
 
@@ -217,9 +284,10 @@ async def resolve_agent(network: net.Network, client: Client, text: str) -> byte
 async def run_agent_command(args) -> int:
     network = net.load(args.dir)
     try:
-        address, token = network.lobby_address(args.as_agent), network.token(args.as_agent)
+        address = network.lobby_address(args.as_agent)
+        token = args.token or network.token(args.as_agent)
     except net.NetError as exc:
-        raise CliError(str(exc)) from None
+        raise not_found(str(exc)) from None
     async with Client(address, token) as client:
         names = Names(network, client)
         try:
@@ -228,30 +296,27 @@ async def run_agent_command(args) -> int:
         except ClientError as exc:
             if exc.code.name == "UNAVAILABLE" and "connect" in exc.details:
                 raise CliError(
-                    f"{args.as_agent}'s lobby at {address} is not reachable (see `kizuna net status --dir {args.dir}`)"
-                ) from None
+                    f"{args.as_agent}'s lobby at {address} is not reachable (see `kizuna net status --dir {args.dir}`)",
+                    EXIT_UNREACHABLE) from None
+            if exc.code.name == "UNAUTHENTICATED":
+                raise CliError(f"{exc}; if the token was revoked, `kizuna tokens issue {args.as_agent} --save`"
+                               " gives this agent a new one", EXIT_UNAUTHENTICATED) from None
             raise
 
 
 async def cmd_groups(args, network, client, names) -> int:
     answer = await client.groups()
-    if not answer.details and not answer.groups.group_uuids and not answer.groups.blocked:
-        print("no groups")
-        return 0
-    shown = set()
+    lines, shown = [], set()
     for g in answer.details:
         shown.add(g.group_uuid)
-        print(
+        lines.append(
             f"{g.group_uuid[:8]}  {g.name or '(unnamed)'}  [{STATE_WORDS.get(g.state, 'unknown')}]"
             f"  by {names.agent(g.creator)}, members: {names.agents(g.members or g.initial_members)},"
             f" admins: {names.agents(g.admins) or names.agent(g.creator)}, since {when(g.timestamp)}"
         )
-    for uuid in answer.groups.group_uuids:
-        if uuid not in shown:
-            print(f"{uuid[:8]}  (no details)  [accepted]")
-    for uuid in answer.groups.blocked:
-        if uuid not in shown:
-            print(f"{uuid[:8]}  (no details)  [blocked]")
+    for state, uuids in (("accepted", answer.groups.group_uuids), ("blocked", answer.groups.blocked)):
+        lines.extend(f"{uuid[:8]}  (no details)  [{state}]" for uuid in uuids if uuid not in shown)
+    say_lines(args, lines or ["no groups"], answer)
     return 0
 
 
@@ -269,47 +334,52 @@ def participant_refs(network, participants) -> list[str]:
 async def cmd_create_group(args, network, client, names) -> int:
     answer = await client.create_group(args.name, participant_refs(network, args.participants))
     g = answer.group
-    print(f'created "{g.name}" ({g.group_uuid}), members: {names.agents(g.initial_members)}')
-    for outcome in answer.invites:
-        print(outcome_line(names, outcome, what="invite to "))
+    say_lines(args, [f'created "{g.name}" ({g.group_uuid}), members: {names.agents(g.initial_members)}',
+                     *(outcome_line(names, outcome, what="invite to ") for outcome in answer.invites)], answer)
     return 0
 
 
 async def resolve_message(client: Client, group_uuid: str, prefix: str) -> bytes:
-    """A message_hash in the group from a unique hex prefix of it."""
+    """A message_hash in the group from a unique hex prefix of it, or the whole hash in
+    base64 (as `--json` shows it)."""
     wanted = prefix.lower()
     if not wanted or any(c not in "0123456789abcdef" for c in wanted):
-        raise CliError(f"{prefix!r} is not a message hash (hex, as `kizuna history` shows)")
+        try:
+            wanted = base64.b64decode(prefix, validate=True).hex()
+        except (binascii.Error, ValueError):
+            wanted = ""
+        if len(wanted) != 64:
+            raise CliError(f"{prefix!r} is not a message hash (hex, as `kizuna history` shows, or base64)")
     found = [r.message_hash for r in await client.all_history(group_uuid) if r.message_hash.hex().startswith(wanted)]
     if len(found) > 1:
         raise CliError(f"{prefix!r} names more than one message; use more of its hash")
     if not found:
-        raise CliError(f"no message {prefix!r} in this group (see `kizuna history`)")
+        raise not_found(f"no message {prefix!r} in this group (see `kizuna history`)")
     return found[0]
 
 
-async def _send(client, names, group_uuid: str, text: str, reply_to: bytes = b"") -> int:
+async def _send(args, client, names, group_uuid: str, text: str, reply_to: bytes = b"") -> int:
     answer = await client.send(group_uuid, text, reply_to=reply_to)
-    return print_sent(names, group_uuid, answer, f"reply to {reply_to.hex()[:8]}" if reply_to else "sent")
+    return say_sent(args, names, group_uuid, answer, f"reply to {reply_to.hex()[:8]}" if reply_to else "sent")
 
 
-def print_sent(names, group_uuid: str, answer, what: str) -> int:
-    print(f"{what} to {names.group(group_uuid)} at {when(answer.message.entry.time_sent)}"
-          f" ({answer.message.message_hash.hex()[:8]})")
-    for outcome in answer.outcomes:
-        print(outcome_line(names, outcome))
+def say_sent(args, names, group_uuid: str, answer, what: str) -> int:
+    say_lines(args, [f"{what} to {names.group(group_uuid)} at {when(answer.message.entry.time_sent)}"
+                     f" ({answer.message.message_hash.hex()[:8]})",
+                     *(outcome_line(names, outcome) for outcome in answer.outcomes)], answer)
     return 0
 
 
 async def cmd_send(args, network, client, names) -> int:
     group_uuid = await resolve_group(client, args.group)
     reply_to = await resolve_message(client, group_uuid, args.reply_to) if args.reply_to else b""
-    return await _send(client, names, group_uuid, args.text, reply_to)
+    return await _send(args, client, names, group_uuid, args.text, reply_to)
 
 
 async def cmd_reply(args, network, client, names) -> int:
     group_uuid = await resolve_group(client, args.group)
-    return await _send(client, names, group_uuid, args.text, await resolve_message(client, group_uuid, args.message))
+    return await _send(args, client, names, group_uuid, args.text,
+                       await resolve_message(client, group_uuid, args.message))
 
 
 def parse_time(text: str) -> int:
@@ -338,27 +408,31 @@ async def cmd_history(args, network, client, names) -> int:
         if not token or not page.messages:
             break
     if not records:
-        print(f"no messages in {names.group(group_uuid)}")
+        say(args, f"no messages in {names.group(group_uuid)}")
     if not args.newer:
         records.reverse()  # oldest first, as people read
     for record in records:
-        print(message_line(names, record, with_hash=True))
+        say(args, message_line(names, record, with_hash=True), record)
     return 0
 
 
 async def cmd_conversations(args, network, client, names) -> int:
     conversations = await client.conversations()
-    if not conversations:
-        print("no conversations")
+    lines = []
     for c in conversations:
         g = c.group
         head = f"{g.group_uuid[:8]}  {g.name or '(unnamed)'}  [{STATE_WORDS.get(g.state, 'unknown')}]"
         if c.HasField("latest"):
             entry = c.latest.entry
-            print(f"{head}  {when(entry.time_sent)}  {names.agent(entry.author)}: {entry.payload}")
+            lines.append(f"{head}  {when(entry.time_sent)}  {names.agent(entry.author)}: {entry.payload}")
         else:
-            print(f"{head}  no messages yet")
+            lines.append(f"{head}  no messages yet")
+    say_lines(args, lines or ["no conversations"], {"conversations": conversations})
     return 0
+
+
+def say_update(args, names, answer, text: str) -> None:
+    say_lines(args, [text, *(outcome_line(names, outcome, what="told ") for outcome in answer.outcomes)], answer)
 
 
 def _members_command(method: str, verb: str):
@@ -366,9 +440,8 @@ def _members_command(method: str, verb: str):
         group_uuid = await resolve_group(client, args.group)
         answer = await getattr(client, method)(group_uuid, participant_refs(network, args.participants))
         g = answer.group
-        print(f'{verb} {", ".join(args.participants)} in "{g.name}"; members: {names.agents(g.members)}')
-        for outcome in answer.outcomes:
-            print(outcome_line(names, outcome, what="told "))
+        say_update(args, names, answer, f'{verb} {", ".join(args.participants)} in "{g.name}";'
+                                        f' members: {names.agents(g.members)}')
         return 0
 
     return command
@@ -378,9 +451,7 @@ async def cmd_rename(args, network, client, names) -> int:
     group_uuid = await resolve_group(client, args.group)
     old = names.group(group_uuid)
     answer = await client.rename(group_uuid, args.name)
-    print(f'renamed "{old}" to "{answer.group.name}"')
-    for outcome in answer.outcomes:
-        print(outcome_line(names, outcome, what="told "))
+    say_update(args, names, answer, f'renamed "{old}" to "{answer.group.name}"')
     return 0
 
 
@@ -388,9 +459,7 @@ async def cmd_leave(args, network, client, names) -> int:
     group_uuid = await resolve_group(client, args.group)
     label = names.group(group_uuid)
     answer = await client.leave(group_uuid)
-    print(f'left "{label}"')
-    for outcome in answer.outcomes:
-        print(outcome_line(names, outcome, what="told "))
+    say_update(args, names, answer, f'left "{label}"')
     return 0
 
 
@@ -402,7 +471,8 @@ async def cmd_read(args, network, client, names) -> int:
     marked = 0
     for start in range(0, len(hashes), 100):
         marked += await client.mark_read(group_uuid, hashes[start:start + 100])
-    print(f"marked {marked} message{'' if marked == 1 else 's'} read in {names.group(group_uuid)}")
+    say(args, f"marked {marked} message{'' if marked == 1 else 's'} read in {names.group(group_uuid)}",
+        {"group_uuid": group_uuid, "marked": marked})
     return 0
 
 
@@ -410,8 +480,8 @@ def _group_state_command(method: str, verb: str):
     async def command(args, network, client, names) -> int:
         group_uuid = await resolve_group(client, args.group)
         label = names.group(group_uuid)
-        await getattr(client, method)(group_uuid)
-        print(f"{verb} {label}")
+        groups = await getattr(client, method)(group_uuid)
+        say(args, f"{verb} {label}", groups)
         return 0
 
     return command
@@ -421,7 +491,7 @@ def _agent_block_command(method: str, verb: str):
     async def command(args, network, client, names) -> int:
         key = await resolve_agent(network, client, args.agent)
         blocked = await getattr(client, method)(key)
-        print(f"{verb} {names.agent(key)}; blocked agents: {names.agents(blocked.agents) or 'none'}")
+        say(args, f"{verb} {names.agent(key)}; blocked agents: {names.agents(blocked.agents) or 'none'}", blocked)
         return 0
 
     return command
@@ -429,11 +499,21 @@ def _agent_block_command(method: str, verb: str):
 
 async def cmd_blocked_agents(args, network, client, names) -> int:
     blocked = await client.blocked_agents()
-    for key in blocked.agents:
-        print(names.agent(key))
-    if not blocked.agents:
-        print("no blocked agents")
+    say_lines(args, [names.agent(key) for key in blocked.agents] or ["no blocked agents"], blocked)
     return 0
+
+
+def event_json(event: UiEvent) -> dict:
+    """One line of `watch --json`: the event's kind and group, the signal as it came, and
+    what the UI decided for it (the banner, a warning)."""
+    value = {"kind": event.kind, "group_uuid": event.group_uuid, "signal": event.signal}
+    if event.first_message:
+        value["banner"] = list(event.actions)
+    if event.warning:
+        value["warning"] = event.warning
+    if event.receipt is not None:
+        value["receipt"] = event.receipt  # the signal may carry several: this event is for this one
+    return value
 
 
 async def cmd_watch(args, network, client, names) -> int:
@@ -452,8 +532,7 @@ async def cmd_watch(args, network, client, names) -> int:
             if deadline is None:
                 continue
             break
-        for line in event_lines(names, event):
-            print(line, flush=True)
+        say_lines(args, event_lines(names, event), event_json(event))
         seen += 1
     return 0
 
@@ -491,7 +570,8 @@ def node_call(network: net.Network, node: str, service: str, stub_class, method:
     try:
         metadata = net.conductor_metadata(record)
     except OSError as exc:
-        raise CliError(f"cannot read node {node}'s secret at {net.secret_path(record)}: {exc.strerror}") from None
+        raise CliError(f"cannot read node {node}'s secret at {net.secret_path(record)}: {exc.strerror}",
+                       EXIT_REFUSED) from None
     with grpc.insecure_channel(record[service]) as channel:
         try:
             return getattr(stub_class(channel), method)(request, metadata=metadata, timeout=net.RPC_TIMEOUT)
@@ -499,9 +579,9 @@ def node_call(network: net.Network, node: str, service: str, stub_class, method:
             if exc.code() in net.TRANSIENT:
                 raise CliError(
                     f"node {node}'s {service} at {record[service]} is not reachable"
-                    f" (see `kizuna net status --dir {network.directory}`)"
-                ) from None
-            raise CliError(f"node {node}'s {service}: {exc.code().name}: {exc.details()}") from None
+                    f" (see `kizuna net status --dir {network.directory}`)", EXIT_UNREACHABLE) from None
+            raise CliError(f"node {node}'s {service}: {exc.code().name}: {exc.details()}",
+                           EXIT_BY_STATUS.get(exc.code().name, EXIT_FAILED)) from None
 
 
 def conductor_call(network: net.Network, node: str, method: str, request):
@@ -516,16 +596,15 @@ def token_line(names: Names, node: str, token) -> str:
 def cmd_tokens_list(args, network: net.Network, names: Names) -> int:
     nodes = [args.node] if args.node else list(network.nodes)
     if not nodes:
-        raise CliError(f"no nodes in {net.config_path(network.directory)}")
-    shown = 0
+        raise not_found(f"no nodes in {net.config_path(network.directory)}")
+    lines, listing = [], []
     for node in nodes:
         network.node(node)
         listed = conductor_call(network, node, "ListAppTokens", conductor_pb2.ListAppTokensRequest())
         for token in sorted(listed.tokens, key=lambda t: (t.created, t.token_id)):
-            print(token_line(names, node, token))
-            shown += 1
-    if not shown:
-        print("no app tokens")
+            lines.append(token_line(names, node, token))
+            listing.append({"node": node, "token": token})
+    say_lines(args, lines or ["no app tokens"], {"tokens": listing})
     return 0
 
 
@@ -533,9 +612,14 @@ def cmd_tokens_issue(args, network: net.Network, names: Names) -> int:
     record = network.agent(args.agent)
     node, key = record["node"], base64.b64decode(record["agent"])
     answer = conductor_call(network, node, "IssueAppToken", conductor_pb2.IssueAppTokenRequest(agent=key))
-    print(f"issued token {answer.token.token_id} for {names.agent(key)} on node {node}:")
-    print(f"  {answer.app_token}")
-    print(f"it is shown only now; `kizuna tokens revoke {answer.token.token_id}` revokes it")
+    lines = [f"issued token {answer.token.token_id} for {names.agent(key)} on node {node}:", f"  {answer.app_token}"]
+    if args.save:
+        net.save_token(network, args.agent, answer.app_token)
+        lines.append(f"saved in {net.config_path(network.directory)}: the CLI now uses it for {args.agent}")
+    else:
+        lines.append("it is shown only now (unless saved with --save)")
+    lines.append(f"`kizuna tokens revoke {answer.token.token_id}` revokes it")
+    say_lines(args, lines, {"node": node, "token": answer.token, "app_token": answer.app_token, "saved": args.save})
     return 0
 
 
@@ -559,12 +643,13 @@ def cmd_tokens_revoke(args, network: net.Network, names: Names) -> int:
         token = conductor_call(network, node, "RevokeAppToken",
                                conductor_pb2.RevokeAppTokenRequest(token_id=args.token_id)).token
         note = " (it already was)" if was_revoked else ""
-        print(f"revoked token {token.token_id} of {names.agent(token.agent)} on node {node}{note}")
+        say(args, f"revoked token {token.token_id} of {names.agent(token.agent)} on node {node}{note}",
+            {"node": node, "token": token, "already_revoked": was_revoked})
         return 0
     where = f"node {args.node}" if args.node else "any node"
     if unreachable:
         where += f" (not reachable: {', '.join(unreachable)})"
-    raise CliError(f"no app token {args.token_id} on {where}; see `kizuna tokens list`")
+    raise not_found(f"no app token {args.token_id} on {where}; see `kizuna tokens list`")
 
 
 TOKEN_COMMANDS = {"list": cmd_tokens_list, "issue": cmd_tokens_issue, "revoke": cmd_tokens_revoke}
@@ -585,12 +670,15 @@ def admin_call(network: net.Network, node: str, method: str, request):
 
 def cmd_admin_outbox(args, network: net.Network, names: Names) -> int:
     listed = admin_call(network, args.node, "ListOutbox", admin_pb2.ListOutboxRequest(limit=args.limit))
+    lines = []
     for item in listed.items:
         state = "sending now" if item.in_flight else f"next try {when(item.next_attempt)}"
-        print(f"{item.kind} {item.item_hash.hex()[:16]}  from {names.agent(item.author)} to {names.agent(item.receiver)}"
-              f"  group {item.group_uuid}  queued {when(item.queued_at)}  tries {item.attempts}  {state}")
-    print(f"{listed.total} items in node {args.node}'s outbox" + (f" ({len(listed.items)} shown)"
-                                                                   if len(listed.items) < listed.total else ""))
+        lines.append(f"{item.kind} {item.item_hash.hex()[:16]}  from {names.agent(item.author)} to"
+                     f" {names.agent(item.receiver)}  group {item.group_uuid}  queued {when(item.queued_at)}"
+                     f"  tries {item.attempts}  {state}")
+    lines.append(f"{listed.total} items in node {args.node}'s outbox"
+                 + (f" ({len(listed.items)} shown)" if len(listed.items) < listed.total else ""))
+    say_lines(args, lines, listed)
     return 0
 
 
@@ -608,28 +696,28 @@ def cmd_admin_retry(args, network: net.Network, names: Names) -> int:
     receiver = base64.b64decode(network.agent(args.receiver)["agent"]) if args.receiver else b""
     answer = admin_call(network, args.node, "RetryOutbox",
                         admin_pb2.RetryOutboxRequest(item_hash=item_hash, receiver=receiver))
-    print(f"{answer.retried} items of node {args.node}'s outbox are being tried now")
+    say(args, f"{answer.retried} items of node {args.node}'s outbox are being tried now", answer)
     return 0
 
 
 def cmd_admin_signals(args, network: net.Network, names: Names) -> int:
     listed = admin_call(network, args.node, "ListQueuedSignals", admin_pb2.ListQueuedSignalsRequest())
-    for queued in listed.agents:
-        print(f"{names.agent(queued.agent)}  {queued.count} signals waiting for a UI stream")
-    if not listed.agents:
-        print(f"no signals wait on node {args.node}")
+    say_lines(args, [f"{names.agent(queued.agent)}  {queued.count} signals kept, not yet acked by a UI"
+                     for queued in listed.agents] or [f"no signals kept on node {args.node}"], listed)
     return 0
 
 
 def cmd_admin_spaces(args, network: net.Network, names: Names) -> int:
     listed = node_call(network, args.node, "group_dht", group_dht_pb2_grpc.GroupDhtStub, "ListSpaces",
                        group_dht_pb2.ListSpacesRequest())
+    lines = []
     for space in listed.spaces:
         what = "the Lobby space" if space.template != "group" else f"group {space.name or space.properties.name}"
         nodes = ", ".join(n.hex()[:16] for n in space.nodes)
-        print(f"{space.space.hex()[:16]}  {what}  {space.ops} ops  {len(space.agents)} agents here"
-              f"  {len(space.members)} members  repair rounds {space.sync.rounds} (ops repaired {space.sync.ops_repaired})"
-              f"  held by {len(space.nodes)} nodes: {nodes}")
+        lines.append(f"{space.space.hex()[:16]}  {what}  {space.ops} ops  {len(space.agents)} agents here"
+                     f"  {len(space.members)} members  repair rounds {space.sync.rounds}"
+                     f" (ops repaired {space.sync.ops_repaired})  held by {len(space.nodes)} nodes: {nodes}")
+    say_lines(args, lines, listed)
     return 0
 
 
@@ -652,27 +740,32 @@ def run_net_command(args) -> int:
         else:
             nodes = tuple(n for n in args.nodes.split(",") if n) if args.nodes else net.DEFAULT_NODES
         network = net.up(args.dir, nodes=nodes, timeout=args.timeout, agents_per_node=args.agents_per_node)
+        lines = []
         for name, node in network.nodes.items():
             agents = net.agent_names(name, node.get("agents_per_node", 1))
             hosting = f"  agents {agents[0]}..{agents[-1]} ({len(agents)})" if len(agents) > 1 else ""
-            print(f"{name}: lobby {node['lobby']}  conductor {node['conductor']}  dht {node['group_dht']}{hosting}")
-        print(f"network in {network.directory / net.CONFIG_NAME}")
+            lines.append(f"{name}: lobby {node['lobby']}  conductor {node['conductor']}  dht {node['group_dht']}{hosting}")
+        config = network.directory / net.CONFIG_NAME
+        say_lines(args, [*lines, f"network in {config}"], {"config": str(config), "nodes": network.nodes})
     elif args.net_command == "down":
         net.down(args.dir)
-        print("stopped")
+        say(args, "stopped", {"stopped": True})
     elif args.net_command == "status":
-        for name, services in net.status(args.dir).items():
+        status = net.status(args.dir)
+        lines = []
+        for name, services in status.items():
             parts = []
             for service, s in services.items():
                 state = "healthy" if s["healthy"] else "running, not healthy" if s["running"] else "stopped"
                 parts.append(f"{service} {s['address']} {state}")
-            print(f"{name}: " + ", ".join(parts))
+            lines.append(f"{name}: " + ", ".join(parts))
+        say_lines(args, lines, status)
     elif args.net_command == "stop":
         net.stop_node(args.dir, args.node, kill=args.kill)
-        print(f"{args.node} {'killed' if args.kill else 'stopped'}")
+        say(args, f"{args.node} {'killed' if args.kill else 'stopped'}", {"node": args.node, "stopped": True})
     elif args.net_command == "start":
         net.start_node(args.dir, args.node, timeout=args.timeout)
-        print(f"{args.node} started")
+        say(args, f"{args.node} started", {"node": args.node, "started": True})
     return 0
 
 
@@ -705,21 +798,20 @@ def run_node_command(args) -> int:
                                                                                  "advertise_host", "bootstrap"))
                 if value})
             config = node_config.load_config(directory, overrides=overrides)
-            print("\n".join(_describe(node_config.node_record(config))))
-            print(f"settings in {Path(directory).resolve() / node_config.CONFIG_FILE}; start it with"
-                  f" `kizuna node run --dir {directory}`")
+            record = node_config.node_record(config)
+            say_lines(args, [*_describe(record), f"settings in {Path(directory).resolve() / node_config.CONFIG_FILE};"
+                                                 f" start it with `kizuna node run --dir {directory}`"], record)
             return 0
         record = node_config.node_record(node_config.load_config(directory, overrides=overrides))
     except node_config.ConfigError as exc:
         raise CliError(str(exc)) from None
     if args.node_command == "info":
-        print("\n".join(_describe(record)))
+        say_lines(args, _describe(record), record)
         return 0
 
     def ready(network):
-        print("\n".join(_describe(record)))
-        print(f"serving; chat with `kizuna --dir {directory} --as {record['name']} ...`; Ctrl-C stops the node",
-              flush=True)
+        say_lines(args, [*_describe(record), f"serving; chat with `kizuna --dir {directory} --as {record['name']} ...`;"
+                                             " Ctrl-C stops the node"], {**record, "serving": True})
 
     return net.run_node(directory, record, timeout=args.timeout, on_ready=ready)
 
@@ -728,19 +820,88 @@ def run_node_command(args) -> int:
 
 
 def _version() -> str:
-    try:
-        return importlib.metadata.version("kizuna")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+    for distribution in ("kizuna", "kizuna-client"):  # the whole node, or the client alone
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return "unknown (not installed)"
+
+
+EXAMPLES = {  # one per command, shown at the end of its --help
+    "net up": "kizuna net up --dir net --nodes alice,bobby,charlie",
+    "net down": "kizuna net down --dir net",
+    "net status": "kizuna net status --json",
+    "net stop": "kizuna net stop charlie --kill",
+    "net start": "kizuna net start charlie",
+    "groups": "kizuna --as alice groups --json",
+    "create-group": "kizuna --as alice create-group Family bobby charlie",
+    "send": "kizuna --as alice send Family 'dinner at 8?'",
+    "reply": "kizuna --as bobby reply Family 3fa2 'yes!'",
+    "history": "kizuna --as bobby history Family --limit 20 --json",
+    "conversations": "kizuna --as bobby conversations",
+    "add": "kizuna --as alice add Family dana",
+    "remove": "kizuna --as alice remove Family dana",
+    "rename": "kizuna --as alice rename Family 'The Family'",
+    "leave": "kizuna --as charlie leave Family",
+    "read": "kizuna --as bobby read Family",
+    "accept": "kizuna --as bobby accept Family",
+    "delete": "kizuna --as bobby delete Family",
+    "block": "kizuna --as bobby block Family",
+    "unblock": "kizuna --as bobby unblock Family",
+    "block-agent": "kizuna --as bobby block-agent charlie",
+    "unblock-agent": "kizuna --as bobby unblock-agent charlie",
+    "blocked-agents": "kizuna --as bobby blocked-agents",
+    "watch": "kizuna --as bobby watch --json --count 10 --timeout 60",
+    "admin outbox": "kizuna admin outbox alice",
+    "admin retry": "kizuna admin retry alice --receiver charlie",
+    "admin signals": "kizuna admin signals bobby",
+    "admin spaces": "kizuna admin spaces alice --json",
+    "tokens list": "kizuna tokens list alice",
+    "tokens issue": "kizuna tokens issue alice --save",
+    "tokens revoke": "kizuna tokens revoke 5d1c0e2a",
+    "node init": "kizuna node init --dir ~/kizuna --name alice --advertise-host 192.168.1.20",
+    "node run": "kizuna node run --dir ~/kizuna",
+    "node info": "kizuna node info --dir ~/kizuna",
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default when it has one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings
+                or action.default in (None, False, True, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _finish_help(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Every command's help: defaults shown, the exit codes, and its example."""
+    parser.formatter_class = HelpFormatter
+    codes = "exit codes: " + ", ".join(f"{code} {words.split(':')[0]}" for code, words in EXIT_CODES.items())
+    parser.epilog = (f"example:\n  {EXAMPLES[path]}\n\n" if path in EXAMPLES else "") + codes
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                _finish_help(child, f"{path} {name}".strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # --dir and --as may come before or after the command; SUPPRESS keeps a subcommand
-    # from overwriting what was given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", default=argparse.SUPPRESS, help=f"network directory (default ./{DEFAULT_DIR})")
+    # --dir, --as, --token and --json may come before or after the command; SUPPRESS keeps
+    # a subcommand from overwriting what was given before it.
+    json_common = argparse.ArgumentParser(add_help=False)
+    json_common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                             help="print JSON (one document per line for watch and history)")
+    common = argparse.ArgumentParser(add_help=False, parents=[json_common])
+    common.add_argument("--dir", default=argparse.SUPPRESS,
+                        help=f"network directory (default: $KIZUNA_DIR, else ./{DEFAULT_DIR})")
     agent_common = argparse.ArgumentParser(add_help=False, parents=[common])
-    agent_common.add_argument("--as", dest="as_agent", default=argparse.SUPPRESS, metavar="AGENT", help="act as this agent")
+    agent_common.add_argument("--as", dest="as_agent", default=argparse.SUPPRESS, metavar="AGENT",
+                              help="act as this agent (default: $KIZUNA_AS)")
+    agent_common.add_argument("--token", default=argparse.SUPPRESS,
+                              help="the agent's app token (default: $KIZUNA_TOKEN, else the one in network.json)")
 
     parser = argparse.ArgumentParser(prog="kizuna", description="Kizuna group messaging on a local network")
     parser.add_argument("--version", action="version", version=f"kizuna {_version()}")
@@ -748,6 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"network directory (default: $KIZUNA_DIR, else ./{DEFAULT_DIR})")
     parser.add_argument("--as", dest="as_agent", metavar="AGENT", default=os.environ.get("KIZUNA_AS"),
                         help="act as this agent (default: $KIZUNA_AS)")
+    parser.add_argument("--token", default=os.environ.get("KIZUNA_TOKEN"),
+                        help="the agent's app token (default: $KIZUNA_TOKEN, else the one in network.json)")
+    parser.add_argument("--json", action="store_true", default=False,
+                        help="print JSON (one document per line for watch and history)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -829,15 +994,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node")
     p.add_argument("--item", help="only the item with this hash (or a prefix of it, as `outbox` shows)")
     p.add_argument("--receiver", help="only the items for this agent")
-    p = admin_sub.add_parser("signals", help="signals waiting for each agent's UI stream", parents=[common])
+    p = admin_sub.add_parser("signals", help="signals kept for each agent until its UI acks them", parents=[common])
     p.add_argument("node")
     p = admin_sub.add_parser("spaces", help="the DHT spaces a node holds, with op counts", parents=[common])
     p.add_argument("node")
     tokens_parser = sub.add_parser("tokens", help="app tokens: list, issue, revoke (node-internal)", parents=[common])
-    node_parser = sub.add_parser("node", help="one node of your own: init, run, info")
+    node_parser = sub.add_parser("node", help="one node of your own: init, run, info", parents=[json_common])
     node_sub = node_parser.add_subparsers(dest="node_command", metavar="init|run|info")
     node_sub.required = True
-    node_common = argparse.ArgumentParser(add_help=False)
+    node_common = argparse.ArgumentParser(add_help=False, parents=[json_common])
     node_common.add_argument("--dir", dest="node_dir", required=True, help="the node's directory")
     node_common.add_argument("--ui", help="the UI's address: loopback host:port or unix:PATH")
     node_common.add_argument("--lobby-peer", help="host:port other lobbies reach this one at (TLS)")
@@ -858,9 +1023,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node", nargs="?", metavar="NODE", help="only this node's")
     p = tokens_sub.add_parser("issue", help="a new app token for an agent", parents=[common])
     p.add_argument("agent", metavar="AGENT", help="an agent's name or username in network.json")
+    p.add_argument("--save", action="store_true", help="record it in network.json, where the CLI takes tokens from")
     p = tokens_sub.add_parser("revoke", help="revoke an app token by its id", parents=[common])
     p.add_argument("token_id", metavar="TOKEN_ID")
     p.add_argument("--node", metavar="NODE", help="the node that issued it (default: look on every node)")
+    _finish_help(parser)
     return parser
 
 
@@ -888,10 +1055,26 @@ def main(argv=None) -> int:
             code = asyncio.run(run_agent_command(args))
     except KeyboardInterrupt:
         code = 130
-    except (CliError, ClientError, net.NetError, TimeoutError) as exc:
-        print(f"kizuna: {one_line(str(exc))}", file=sys.stderr)
-        code = 1
     except Exception as exc:  # noqa: BLE001 - a person sees one line, never a traceback
-        print(f"kizuna: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
-        code = 1
+        code, message = failure(exc)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"exit_code": code, "kind": EXIT_CODES[code].split(":")[0],
+                                        "message": message}}), file=sys.stderr)
+        else:
+            print(f"kizuna: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and the one line a person reads for what went wrong."""
+    if isinstance(exc, CliError):
+        return exc.exit_code, one_line(str(exc))
+    if isinstance(exc, ClientError):
+        return EXIT_BY_STATUS.get(exc.code.name, EXIT_FAILED), one_line(str(exc))
+    if isinstance(exc, net.NotFound):
+        return EXIT_NOT_FOUND, one_line(str(exc))
+    if isinstance(exc, net.NetError):
+        return EXIT_FAILED, one_line(str(exc))
+    if isinstance(exc, TimeoutError):
+        return EXIT_UNREACHABLE, one_line(str(exc)) if str(exc) else "timed out"
+    return EXIT_FAILED, f"{type(exc).__name__}: {one_line(str(exc))}"

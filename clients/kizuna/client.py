@@ -1,28 +1,45 @@
 """An agent's UI as a Python object: the seed's UI calls on its lobby, and its signals as UI events.
 
-`Client` talks to one lobby with one app token. `start_signals` opens the signal stream;
-each signal after `ready` becomes a `UiEvent`, and a message from a group that is not
-among the accepted `group_uuids` of the agent's Groups entry carries the banner
-(`first_message`, with the actions accept, delete and block).
+`Client` talks to one lobby with one app token. `start_signals` (or `events()`) opens the
+signal stream; each signal becomes a `UiEvent`, and the first message of a group that is
+not among the accepted `group_uuids` of the agent's Groups entry carries the banner
+(`first_message`, with the actions accept, delete and block). When the stream breaks (the
+lobby restarts, say), the client opens it again with backoff from the last seq it saw, so
+the UI sees every signal once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import inspect
+import logging
 import mimetypes
 import os
+import random
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 import grpc
 
 from kizuna.v1 import common_pb2, lobby_pb2, lobby_pb2_grpc
 
+log = logging.getLogger("kizuna.client")
+
 RPC_TIMEOUT = 30.0
 SOURCE_CHAIN_PAGE = 1000
 BANNER_ACTIONS = ("accept", "delete", "block")
+KINDS = ("message", "invite", "delivery", "group_update", "receipt", "typing")
+EVENT_BUFFER = 10_000  # events waiting for the consumer; when full, the stream is read no further until it takes some
+EVENT_HISTORY = 10_000  # events_so_far() keeps the newest this many
+ACK_INTERVAL = 1.0  # seconds between acks of the events the consumer took
+RECONNECT_INITIAL, RECONNECT_MAX = 0.1, 5.0  # the wait before opening a broken stream again, doubling
+SEND_ATTEMPTS = 3  # tries of one send (same transaction id) when the lobby is unreachable or slow
+RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+RESUMED = (*RETRIED, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 FILE_PIECE = 256 * 1024  # bytes per SendFile request
 FILE_SECONDS_PER_MIB = 1.0  # added to a file call's deadline for each MiB it carries
 
@@ -40,10 +57,11 @@ class ClientError(Exception):
         return f"{name}: {self.details}" if self.details else name
 
 
-def is_first_message(group_uuid: str, groups: common_pb2.Groups | None) -> bool:
-    """The banner rule: a message is its group's first for this agent when the group is not
-    among the accepted `group_uuids` of the agent's Groups entry."""
-    return groups is None or group_uuid not in groups.group_uuids
+def is_first_message(group_uuid: str, groups: common_pb2.Groups | None, first_in_history: bool = True) -> bool:
+    """The banner rule: a message shows the banner when it is the first of its group in the
+    agent's history (the lobby flags it) and the group is not among the accepted
+    `group_uuids` of the agent's Groups entry."""
+    return first_in_history and (groups is None or group_uuid not in groups.group_uuids)
 
 
 @dataclass
@@ -57,6 +75,7 @@ class UiEvent:
     warning: str = ""
     first_message: bool = False
     actions: tuple[str, ...] = field(default=())
+    seq: int = 0  # the signal's seq (0: a typing signal, never kept)
 
     @property
     def group(self) -> lobby_pb2.GroupInfo | None:
@@ -92,10 +111,17 @@ class Client:
     """One agent's UI on its lobby. Use as `async with Client(address, token) as c:`.
 
     `stub` is a Lobby stub to call instead of opening a channel to `lobby_address` (one on a
-    channel of the UI's own, or a stand-in for the lobby); the client never closes it."""
+    channel of the UI's own, or a stand-in for the lobby); the client never closes it.
+    `since`: the last seq the UI saw before (0: none), where the signal stream starts;
+    `last_seq` follows what arrives. With `auto_ack`, the events the consumer took are acked
+    every ACK_INTERVAL, so the lobby drops them. At most `buffer` events wait for the
+    consumer: a slower one makes the client stop reading the stream, the lobby keeps the
+    rest (and should the stream fall 10,000 behind, closes it, and the client resumes from
+    `last_seq`), so nothing is lost."""
 
     def __init__(self, lobby_address: str, app_token: str, timeout: float = RPC_TIMEOUT,
-                 stub: lobby_pb2_grpc.LobbyStub | None = None):
+                 stub: lobby_pb2_grpc.LobbyStub | None = None, since: int = 0, auto_ack: bool = True,
+                 buffer: int = EVENT_BUFFER):
         self.lobby_address = lobby_address
         self._metadata = (("authorization", f"Bearer {app_token}"),)
         self._timeout = timeout
@@ -108,8 +134,26 @@ class Client:
         self._stream_task: asyncio.Task | None = None
         self._stream_error: ClientError | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
-        self._events: list[UiEvent] = []
+        self._buffer = buffer
+        self._taken = asyncio.Event()
+        self._live = asyncio.Event()
+        self._ack_task: asyncio.Task | None = None
+        self._auto_ack = auto_ack
+        self._events: collections.deque[UiEvent] = collections.deque(maxlen=EVENT_HISTORY)
+        self._callbacks: dict[str, list[Callable]] = collections.defaultdict(list)
+        self.last_seq = since
+        self._taken_seq = self._acked_seq = since
+        self.reconnects = 0
         self.agent: bytes | None = None
+
+    @classmethod
+    def from_network(cls, directory, agent: str, **options) -> "Client":
+        """A client for `agent` (its name or username) of the `kizuna net` network in
+        `directory`, with its lobby address and app token from network.json."""
+        from kizuna import net
+
+        network = net.load(directory)
+        return cls(network.lobby_address(agent), network.token(agent), **options)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -127,15 +171,21 @@ class Client:
         return self._stub
 
     async def close(self) -> None:
-        """Stops the signal stream and closes the channel."""
+        """Stops the signal stream (acking what the consumer took) and closes the channel."""
         if self._stream is not None:
             self._stream.cancel()
+        for task in (self._stream_task, self._ack_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._stream_task is not None:
-            self._stream_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._stream_task
+            self._queue.put_nowait(_STREAM_END)
+            if self._auto_ack and self._taken_seq > self._acked_seq:
+                with contextlib.suppress(ClientError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self.ack(), 2.0)
         self._stream = None
-        self._stream_task = None
+        self._stream_task = self._ack_task = None
         if self._channel is not None:
             await self._channel.close()
         self._channel = None
@@ -259,12 +309,22 @@ class Client:
 
     # -------------------------------------------------------------- messages
 
-    async def send(self, group_uuid: str, payload: str, reply_to: bytes = b"") -> lobby_pb2.SendGroupMessageResponse:
-        """`reply_to`: the message_hash of the message (in the same group) this one answers."""
-        return await self._call(
-            "SendGroupMessage",
-            lobby_pb2.SendGroupMessageRequest(group_uuid=group_uuid, payload=payload, reply_to=reply_to),
-        )
+    async def send(self, group_uuid: str, payload: str, reply_to: bytes = b"",
+                   transaction_id: str | None = None) -> lobby_pb2.SendGroupMessageResponse:
+        """`reply_to`: the message_hash of the message (in the same group) this one answers.
+        The lobby answers a send repeated with the same `transaction_id` (1 to 64 printable
+        ASCII characters) as it did the first, sending nothing again; without one the client
+        makes one, so that its own tries (up to SEND_ATTEMPTS, when the lobby is unreachable
+        or too slow) send the message once."""
+        request = lobby_pb2.SendGroupMessageRequest(group_uuid=group_uuid, payload=payload, reply_to=reply_to,
+                                                    transaction_id=transaction_id or uuid.uuid4().hex)
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await self._call("SendGroupMessage", request)
+            except ClientError as exc:
+                if exc.code not in RETRIED or attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(RECONNECT_INITIAL * 2 ** attempt)
 
     async def history(self, group_uuid: str, page_size: int = 50, page_token: str = "", cursor_message: bytes = b"",
                       cursor_time: int = 0, newer: bool = False, author: bytes = b"") -> lobby_pb2.GetMessagesResponse:
@@ -313,44 +373,102 @@ class Client:
     # -------------------------------------------------------------- signals
 
     async def start_signals(self, timeout: float = 10.0) -> None:
-        """Fetches the Groups entry, opens the signal stream and returns once it is live
-        (its first signal, `ready`, arrived); later signals become UiEvents."""
+        """Fetches the Groups entry, opens the signal stream and returns once it is live (the
+        kept signals after `last_seq` were replayed and `ready` arrived); from then on it
+        resumes by itself when it breaks, until `close`. Signals become UiEvents."""
         if self._stream_task is not None:
             return
-        stub = self._ensure_channel()
+        self._ensure_channel()
         await self.groups()
-        self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=self._metadata)
-        try:
-            first = await asyncio.wait_for(self._stream.read(), timeout)
-        except asyncio.TimeoutError:
-            self._stream.cancel()
-            self._stream = None
-            raise TimeoutError(f"no ready signal from {self.lobby_address} within {timeout}s") from None
-        except grpc.aio.AioRpcError as exc:
-            self._stream = None
-            raise ClientError(exc.code(), exc.details()) from None
-        if first is grpc.aio.EOF or first.WhichOneof("signal") != "ready":
-            self._stream.cancel()
-            self._stream = None
-            raise ClientError(grpc.StatusCode.INTERNAL, "signal stream did not start with `ready`")
-        self.agent = first.ready.agent
-        self._stream_task = asyncio.create_task(self._read_signals(self._stream))
+        self._stream_task = asyncio.create_task(self._follow_signals())
+        live = asyncio.create_task(self._live.wait())
+        await asyncio.wait({live, self._stream_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not live.done():
+            live.cancel()
+            task, self._stream_task = self._stream_task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if self._stream_error is not None:
+                raise self._stream_error
+            raise TimeoutError(f"no ready signal from {self.lobby_address} within {timeout}s")
+        if self._auto_ack:
+            self._ack_task = asyncio.create_task(self._ack_taken())
 
-    async def _read_signals(self, stream) -> None:
+    async def _follow_signals(self) -> None:
+        """Reads the signal stream and opens it again after a break (backoff with jitter),
+        from `last_seq`, until the lobby refuses it for good (`_stream_error`)."""
+        wait = RECONNECT_INITIAL
+        while True:
+            try:
+                await self._read_stream()
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RESUMED:
+                    self._stream_error = ClientError(exc.code(), exc.details())
+                    self._queue.put_nowait(_STREAM_END)
+                    return
+                log.info("signal stream broke (%s); resuming from seq %d", exc.code().name, self.last_seq)
+            except Exception as exc:  # noqa: BLE001 - a consumer waiting must hear that the stream ended
+                log.exception("reading the signal stream failed")
+                self._stream_error = ClientError(grpc.StatusCode.INTERNAL, f"reading the signal stream failed: {exc}")
+                self._queue.put_nowait(_STREAM_END)
+                return
+            if self._live.is_set():
+                wait = RECONNECT_INITIAL
+            self._live.clear()
+            self.reconnects += 1
+            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+            wait = min(wait * 2, RECONNECT_MAX)
+
+    async def _read_stream(self) -> None:
+        """One signal stream from `last_seq`: the replay, `ready`, then live signals; a
+        signal seen already (seq not past `last_seq`) is skipped."""
+        stream = self._stream = self._stub.Signals(lobby_pb2.SignalsRequest(since=self.last_seq),
+                                                    metadata=self._metadata)
         try:
-            while True:
-                signal = await stream.read()
-                if signal is grpc.aio.EOF:
-                    self._stream_error = ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
-                    break
-                await self.feed_signal(signal)
-        except asyncio.CancelledError:
-            raise
-        except grpc.aio.AioRpcError as exc:
-            self._stream_error = ClientError(exc.code(), exc.details())
-        except ClientError as exc:
-            self._stream_error = exc
-        self._queue.put_nowait(_STREAM_END)
+            while (signal := await stream.read()) is not grpc.aio.EOF:
+                if signal.WhichOneof("signal") == "ready":
+                    self.agent = signal.ready.agent
+                    if self.reconnects:
+                        await self._refresh_groups_quietly()
+                    self._live.set()
+                elif not signal.seq or signal.seq > self.last_seq:
+                    self.last_seq = max(self.last_seq, signal.seq)
+                    await self.feed_signal(signal)
+        finally:
+            stream.cancel()
+
+    async def _ack_taken(self) -> None:
+        while True:
+            await asyncio.sleep(ACK_INTERVAL)
+            if self._taken_seq > self._acked_seq:
+                with contextlib.suppress(ClientError):
+                    await self.ack()
+
+    async def ack(self, seq: int | None = None) -> int:
+        """Tells the lobby the UI saw the signals up to `seq` (by default, those of the events
+        taken so far): it keeps them no longer. How many it still keeps."""
+        seq = self._taken_seq if seq is None else seq
+        kept = (await self._call("AckSignals", lobby_pb2.AckSignalsRequest(seq=seq))).kept
+        self._acked_seq = max(self._acked_seq, seq)
+        return kept
+
+    def on(self, kind: str, callback: Callable[[UiEvent], object]) -> Callable:
+        """Calls `callback(event)` (a function or a coroutine function) for every event of
+        `kind` (one of KINDS) as it arrives, before it waits for `next_event`; returns it."""
+        if kind not in KINDS:
+            raise ValueError(f"kind is one of {', '.join(KINDS)}")
+        self._callbacks[kind].append(callback)
+        return callback
+
+    async def _run_callbacks(self, event: UiEvent) -> None:
+        for callback in self._callbacks.get(event.kind, ()):
+            try:
+                result = callback(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # noqa: BLE001 - a UI's callback must not end the stream
+                log.exception("a %s callback failed", event.kind)
 
     async def feed_signal(self, signal: lobby_pb2.Signal) -> list[UiEvent]:
         """Takes `signal` as if it had arrived on the signal stream: its UI events (see
@@ -359,7 +477,12 @@ class Client:
         gets signals another way may feed them too."""
         events = await self.to_events(signal)
         for event in events:
+            event.seq = signal.seq
             self._events.append(event)
+            await self._run_callbacks(event)
+            while self._queue.qsize() >= self._buffer:
+                self._taken.clear()
+                await self._taken.wait()
             self._queue.put_nowait(event)
         return events
 
@@ -381,7 +504,7 @@ class Client:
         if kind == "message":
             record = signal.message.message
             group_uuid = record.entry.group_uuid
-            first = await self.is_first_message(group_uuid)
+            first = signal.message.first_message and await self.is_first_message(group_uuid)
             return UiEvent(
                 kind="message",
                 group_uuid=group_uuid,
@@ -427,7 +550,7 @@ class Client:
             pass  # decide on the cached entry; one failed refresh must not end the stream
         return is_first_message(group_uuid, self._groups)
 
-    async def next_event(self, timeout: float = 10.0) -> UiEvent:
+    async def next_event(self, timeout: float | None = 10.0) -> UiEvent:
         """The next UI event not yet taken; TimeoutError when none comes within `timeout`."""
         try:
             item = await asyncio.wait_for(self._queue.get(), timeout)
@@ -436,7 +559,22 @@ class Client:
         if item is _STREAM_END:
             self._queue.put_nowait(_STREAM_END)
             raise self._stream_error or ClientError(grpc.StatusCode.CANCELLED, "signal stream ended")
+        self._taken.set()
+        self._taken_seq = max(self._taken_seq, item.seq)
         return item
+
+    async def events(self) -> AsyncIterator[UiEvent]:
+        """`async for event in client.events()`: every UI event as it comes, the stream
+        opened first when it is not open (`start_signals`). Ends when the client closes;
+        raises ClientError when the lobby refuses the stream for good."""
+        await self.start_signals()
+        while True:
+            try:
+                yield await self.next_event(timeout=None)
+            except ClientError:
+                if self._stream_error is not None:
+                    raise
+                return
 
     async def wait_for(self, predicate: Callable[[UiEvent], bool], timeout: float = 10.0) -> UiEvent:
         """Takes events until one satisfies `predicate` and returns it; the others stay in

@@ -50,13 +50,13 @@ async def cmd_send_file(args, network, client, names) -> int:
     group_uuid = await cli.resolve_group(client, args.group)
     path = Path(args.path)
     if not path.is_file():
-        raise cli.CliError(f"{args.path}: no such file")
+        raise cli.not_found(f"{args.path}: no such file")
     bar = ProgressBar(f"sending {path.name}")
     try:
         answer = await client.send_file(group_uuid, path, text=args.text, progress=bar)
     finally:
         bar.end()
-    return cli.print_sent(names, group_uuid, answer, f"{path.name} ({size_words(path.stat().st_size)}) sent")
+    return cli.say_sent(args, names, group_uuid, answer, f"{path.name} ({size_words(path.stat().st_size)}) sent")
 
 
 async def cmd_fetch_file(args, network, client, names) -> int:
@@ -64,13 +64,14 @@ async def cmd_fetch_file(args, network, client, names) -> int:
     message_hash = await cli.resolve_message(client, group_uuid, args.message)
     record = next(r for r in await client.all_history(group_uuid) if r.message_hash == message_hash)
     if args.attachment >= len(record.entry.attachments):
-        raise cli.CliError(f"message {args.message} has no file {args.attachment}")
+        raise cli.not_found(f"message {args.message} has no file {args.attachment}")
     bar = ProgressBar(f"fetching {record.entry.attachments[args.attachment].name}")
     try:
         dest = await client.fetch_file(record, args.dest, progress=bar, attachment=args.attachment)
     finally:
         bar.end()
-    print(f"saved {dest} ({size_words(dest.stat().st_size)}, SHA-256 checked)")
+    cli.say(args, f"saved {dest} ({size_words(dest.stat().st_size)}, SHA-256 checked)",
+            {"path": str(dest), "size": dest.stat().st_size})
     return 0
 
 
@@ -79,8 +80,8 @@ def _pin_command(method: str, verb: str):
         group_uuid = await cli.resolve_group(client, args.group)
         message_hash = await cli.resolve_message(client, group_uuid, args.message)
         answer = await getattr(client, method)(group_uuid, message_hash)
-        print(f"{verb} {message_hash.hex()[:8]} in {names.group(group_uuid)}"
-              f" ({len(answer.group.pinned)} pinned)")
+        cli.say(args, f"{verb} {message_hash.hex()[:8]} in {names.group(group_uuid)}"
+                f" ({len(answer.group.pinned)} pinned)", answer)
         return 0
     return command
 
@@ -88,10 +89,8 @@ def _pin_command(method: str, verb: str):
 async def cmd_pins(args, network, client, names) -> int:
     group_uuid = await cli.resolve_group(client, args.group)
     pinned = await client.pins(group_uuid)
-    if not pinned:
-        print(f"no pinned messages in {names.group(group_uuid)}")
-    for record in pinned:
-        print(cli.message_line(names, record, with_hash=True))
+    lines = [cli.message_line(names, record, with_hash=True) for record in pinned]
+    cli.say_lines(args, lines or [f"no pinned messages in {names.group(group_uuid)}"], {"messages": pinned})
     return 0
 
 
@@ -104,21 +103,29 @@ COMMANDS = {
 }
 
 
+EXAMPLES = {  # shown at the end of each command's --help
+    "send-file": "kizuna --as alice send-file Family photo.jpg --text 'the view'",
+    "fetch-file": "kizuna --as bobby fetch-file Family 3fa2 ~/Downloads",
+    "pin": "kizuna --as bobby pin Family 3fa2",
+    "unpin": "kizuna --as alice unpin Family 3fa2",
+    "pins": "kizuna --as charlie pins Family",
+}
+
+
 def add_parsers(sub, agent_common) -> None:
+    cli.EXAMPLES.update(EXAMPLES)
     p = sub.add_parser("send-file", help="send a file (at most 64 MiB) to a group, with a progress bar",
-                       parents=[agent_common], epilog="example: kizuna --as alice send-file friends photo.jpg --text 'us'")
+                       parents=[agent_common])
     p.add_argument("group", metavar="GROUP")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--text", default="", help="a text to go with the file (default: none)")
-    p = sub.add_parser("fetch-file", help="fetch a message's file, checked against its hash",
-                       parents=[agent_common], epilog="example: kizuna --as bobby fetch-file friends 3fa2c1d0 .")
+    p = sub.add_parser("fetch-file", help="fetch a message's file, checked against its hash", parents=[agent_common])
     p.add_argument("group", metavar="GROUP")
     p.add_argument("message", metavar="MESSAGE_HASH_PREFIX")
     p.add_argument("dest", metavar="DEST", help="a file to write, or a directory to put the file in by its name")
-    p.add_argument("--attachment", type=int, default=0, help="which of the message's files (default: 0, the first)")
+    p.add_argument("--attachment", type=int, default=0, help="which of the message's files, 0 the first")
     for name, text in (("pin", "pin a message for the whole group"), ("unpin", "unpin a pinned message")):
-        p = sub.add_parser(name, help=text, parents=[agent_common],
-                           epilog=f"example: kizuna --as alice {name} friends 3fa2c1d0")
+        p = sub.add_parser(name, help=text, parents=[agent_common])
         p.add_argument("group", metavar="GROUP")
         p.add_argument("message", metavar="MESSAGE_HASH_PREFIX")
     p = sub.add_parser("pins", help="a group's pinned messages, oldest pin first", parents=[agent_common])

@@ -48,6 +48,10 @@ class NetError(Exception):
     """A local network could not be started, found or stopped; the message says why."""
 
 
+class NotFound(NetError):
+    """No such network, node or agent."""
+
+
 @dataclass
 class Network:
     """What `DIR/network.json` says about a local network."""
@@ -66,12 +70,12 @@ class Network:
             if record.get("username") == name:
                 return record
         known = ", ".join(sorted(self.agents)) or "none"
-        raise NetError(f"no agent named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
+        raise NotFound(f"no agent named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
 
     def node(self, name: str) -> dict:
         if name not in self.nodes:
             known = ", ".join(sorted(self.nodes)) or "none"
-            raise NetError(f"no node named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
+            raise NotFound(f"no node named {name!r} in {self.directory / CONFIG_NAME} (known: {known})")
         return self.nodes[name]
 
     def lobby_address(self, name: str) -> str:
@@ -148,6 +152,15 @@ def save(network: Network) -> None:
     write_json_atomic(config_path(network.directory), network.to_json())
 
 
+def save_token(network: Network, name: str, app_token: str) -> None:
+    """Records `app_token` as the token of agent `name` (its name or username), read
+    afresh from disk so nothing written meanwhile is lost."""
+    current = load(network.directory)
+    current.agent(name)["app_token"] = app_token
+    save(current)
+    network.agent(name)["app_token"] = app_token
+
+
 def load(directory) -> Network:
     """The network recorded in `DIR/network.json`."""
     directory = Path(directory).resolve()
@@ -155,7 +168,7 @@ def load(directory) -> Network:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise NetError(f"no network in {directory} (no {CONFIG_NAME}; run `kizuna net up --dir {directory}`)") from None
+        raise NotFound(f"no network in {directory} (no {CONFIG_NAME}; run `kizuna net up --dir {directory}`)") from None
     except json.JSONDecodeError as exc:
         raise NetError(f"{path} is not valid JSON: {exc}") from None
     return Network(

@@ -44,7 +44,6 @@ class Conductor:
         self._join_space = join_space
         self._leave_space = leave_space
         self._key_cache: dict[bytes, tuple] = {}
-        self._olm_keys: dict[bytes, tuple[bytes, bytes]] = {}
         self._pickle_keys: dict[bytes, bytes] = {}
         self.crypto = GroupCrypto(store, self._pickle_key, lambda agent, data: self._keys(agent)[0].sign(data),
                                   **rotation)
@@ -59,10 +58,7 @@ class Conductor:
 
     def _with_olm_keys(self, agent: conductor_pb2.Agent) -> conductor_pb2.Agent:
         """The agent with its Olm identity and fallback keys (its account made on first use)."""
-        keys = self._olm_keys.get(agent.agent)
-        if keys is None:
-            keys = self._olm_keys[agent.agent] = self.crypto.olm_keys(agent.agent)
-        agent.olm_identity_key, agent.olm_fallback_key = keys
+        agent.olm_identity_key, agent.olm_fallback_key = self.crypto.olm_keys(agent.agent)
         return agent
 
     def create_agent(self, name: str) -> tuple[conductor_pb2.Agent, str, conductor_pb2.Cell]:

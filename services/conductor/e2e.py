@@ -49,6 +49,10 @@ class GroupCrypto:
         self._sign = sign
         self.rotation_messages = rotation_messages
         self.rotation_seconds = rotation_seconds
+        # What every message and key share would otherwise read and unpickle again; each
+        # change is still written at once. The Olm keys never change once made.
+        self._olm_keys: dict[bytes, tuple[bytes, bytes]] = {}
+        self._outbound: dict[tuple[bytes, str], tuple[conductor_pb2.StoredGroupSession, vodozemac.GroupSession]] = {}
 
     # -- Olm: one agent to another ------------------------------------------------------
 
@@ -63,9 +67,12 @@ class GroupCrypto:
 
     def olm_keys(self, agent: bytes) -> tuple[bytes, bytes]:
         """The agent's Olm identity key and fallback key (its account is made on first use)."""
-        account = self._account(agent)
-        fallback = list(account.fallback_key.values())
-        return account.curve25519_key.to_bytes(), fallback[0].to_bytes()
+        keys = self._olm_keys.get(agent)
+        if keys is None:
+            account = self._account(agent)
+            fallback = list(account.fallback_key.values())
+            keys = self._olm_keys[agent] = (account.curve25519_key.to_bytes(), fallback[0].to_bytes())
+        return keys
 
     def _olm_encrypt(self, agent: bytes, holder: conductor_pb2.KeyHolder, plaintext: bytes, changes: dict):
         """(type, ciphertext) of `plaintext` for the holder, on the agent's newest Olm session
@@ -173,12 +180,14 @@ class GroupCrypto:
         for holder in receivers:
             check_agent_key(holder.agent, "receiver")
             holders[holder.agent] = holder
-        stored = self._store.current_session(agent, group_uuid)
+        stored, session = self._outbound.pop((agent, group_uuid), None) or (
+            self._store.current_session(agent, group_uuid), None)
         rotated = self._due(stored, set(holders))
         if rotated:
-            stored = self._new_outbound(agent, group_uuid)
+            stored, session = self._new_outbound(agent, group_uuid), None
         key = self._pickle_key(agent)
-        session = vodozemac.GroupSession.from_pickle(stored.pickle, key)
+        if session is None:
+            session = vodozemac.GroupSession.from_pickle(stored.pickle, key)
         changes: dict = {"outbound": stored, "current": rotated}
         entitled = {e.agent for e in stored.entitled}
         shares = []
@@ -197,6 +206,7 @@ class GroupCrypto:
         stored.info.message_index = session.message_index
         stored.info.shared_with = len(stored.entitled)
         self._write(agent, changes)
+        self._outbound[(agent, group_uuid)] = (stored, session)  # kept only once written: a failure reads it again
         return common_pb2.EncryptedPayload(session_id=stored.info.session_id, ciphertext=ciphertext), shares, rotated
 
     def share(self, agent: bytes, group_uuid: str, session_id: str, holder: conductor_pb2.KeyHolder) -> common_pb2.Signed:

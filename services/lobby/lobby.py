@@ -26,6 +26,7 @@ from services.lobby.receipts import RECEIPT_BATCH_SECONDS, Receipts
 from services.lobby.signals import SignalHub
 from services.lobby.source_chain import SourceChain
 from services.lobby.store import LobbyStore
+from services.lobby.transactions import Transactions
 
 
 class Lobby:
@@ -36,7 +37,7 @@ class Lobby:
     The workflows, by the behaviour they hold: `hosting` (hosted agents, usernames),
     `groups` (the Groups entry, blocking), `invites` (creating a group, receiving an
     invite), `group_changes`, `messaging` (send, and the seed's receive rules),
-    `receipts`, `presence` (typing), `attachments` (files sent with messages), `group_keys` (the Megolm session keys), `delivery` (call_remote, then the group's DHT, then
+    `transactions` (idempotent sends), `receipts`, `presence` (typing), `attachments` (files sent with messages), `group_keys` (the Megolm session keys), `delivery` (call_remote, then the group's DHT, then
     the outbox), `catch_up` (the inboxes), `history`, and `peer` (the incoming
     `rpc_receive_*` calls)."""
 
@@ -45,7 +46,7 @@ class Lobby:
                  limits: Limits = Limits(), receipt_batch_seconds: float = RECEIPT_BATCH_SECONDS,
                  tls_certificate: bytes = b""):
         self.store = store
-        self.signals = SignalHub()
+        self.signals = SignalHub(store)
         self.background = Background()
         chain = SourceChain(store, conductor.sign)
         directory = Directory(dht, conductor.sign)
@@ -69,6 +70,7 @@ class Lobby:
         self.group_keys = GroupKeys(store, conductor, self.hosting, directory, calls, self.background, retry_policy)
         self.messaging = Messaging(store, conductor, self.hosting, self.groups, self.invites, self.group_changes,
                                    self.receipts, calls, self.delivery, self.signals, limits, self.group_keys)
+        self.transactions = Transactions(store, conductor, self.messaging, self.delivery.outbox)
         self.attachments = Attachments(store, conductor, dht, self.groups, self.messaging)
         self.catch_up = CatchUp(store, self.hosting, inbox, self.invites, self.group_changes, self.receipts,
                                 self.messaging, self.background, self.group_keys)

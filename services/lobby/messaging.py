@@ -70,15 +70,16 @@ class Messaging:
         group_keys.apply_held = self.receive_held
 
     async def send_group_message(self, agent: bytes, group_uuid: str, payload: str, reply_to: bytes = b"",
-                                 app_token: str = "", attachments=()):
+                                 app_token: str = "", transaction_id: str = "", attachments=()):
         """Encrypts the text once for the group (the author's Megolm session), signs the
         MessageEntry, stores it in the sender's history, and delivers it to every receiver
         (the group's members now) at once, one call per other lobby that hosts some of them,
         and in-process (no call) to those this lobby hosts; one outcome per receiver.
         Receivers that do not hold the session yet get its key first. The entry and each
         lobby's first envelope are signed in one conductor call, which also checks
-        `app_token` when given. `attachments` (FileRefs of files stored in the group's
-        space) are encrypted with the text. Returns (record, outcomes, the call_remote attempts made)."""
+        `app_token` when given; `transaction_id`, when given, is kept with the message (see
+        Transactions). `attachments` (FileRefs of files stored in the group's space) are
+        encrypted with the text. Returns (record, outcomes, the call_remote attempts made)."""
         info, entry = self._prepare_message(agent, group_uuid, payload, reply_to, attachments)
         encrypted, shares = await self._conductor.encrypt_group_message(
             agent, group_uuid, content_plaintext(payload, attachments), await self._group_keys.holders(entry.receiver),
@@ -107,6 +108,9 @@ class Messaging:
         with self._store.batch() as batch:  # the history and what is owed to each receiver, at once
             self._store.put_message(batch, agent, record)
             outbox.in_flight(batch, key_items + every_item)
+            if transaction_id:
+                self._store.put_transaction(agent, transaction_id, lobby_pb2.SendGroupMessageResponse(message=record),
+                                            batch)
         if key_items:  # before the message, so that it decrypts on arrival
             await self._deliver_keys(agent, key_items)
         per_lobby = []
@@ -221,15 +225,18 @@ class Messaging:
                 outcomes[agent] = (record is not None, None)
                 if record is not None:
                     taken.append((agent, entry, info, record))
-            receipts = []
+            receipts, signals = [], []
             with self._store.batch() as batch:
                 for agent, entry, info, record in taken:
+                    first = info.state != lobby_pb2.ACCEPTED and not self._store.has_messages(agent, entry.group_uuid)
                     self._store.put_message(batch, agent, record)
                     self._store.restore_group(batch, agent, entry.group_uuid)  # shows the banner again
                     receipts.append(self._receipts.owe_receipt(batch, agent, record.entry, message_hash,
                                                                info.dna_hash))
-            for (agent, _, _, record), receipt in zip(taken, receipts):
-                self._signals.emit_signal(agent, lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record)))
+                    signals.append(self._signals.keep(batch, agent, lobby_pb2.Signal(
+                        message=lobby_pb2.MessageSignal(message=record, first_message=first))))
+            for (agent, _, _, _), receipt, signal in zip(taken, receipts, signals):
+                self._signals.publish(agent, signal)
                 self._receipts.queue_receipt(*receipt)
         return [outcomes[agent] for agent in to_agents]
 

@@ -114,6 +114,8 @@ async def _catch_up_every(lobby: Lobby, interval: float, agents_per_round: int) 
             await lobby.catch_up.sync_all(at_most)
             at_most = max(1, agents_per_round)
             lobby.envelopes.forget_expired()
+            lobby.signals.expire()
+            lobby.transactions.expire()
         except Exception:  # noqa: BLE001 - one bad round must not end catch-up for good
             log.exception("catch-up round failed")
         await asyncio.sleep(interval)

@@ -133,8 +133,8 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     @rpc_method
     async def SendGroupMessage(self, request, context):
         def send(agent, app_token):
-            return self._lobby.messaging.send_group_message(agent, request.group_uuid, request.payload,
-                                                            request.reply_to, app_token=app_token)
+            return self._lobby.transactions.send_group_message(agent, request.transaction_id, request.group_uuid,
+                                                               request.payload, request.reply_to, app_token)
 
         record, outcomes, lobby_calls = await self._auth.send_as(bearer_token(context), send)
         return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes, lobby_calls=lobby_calls)
@@ -229,16 +229,22 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
     @rpc_method
     async def Signals(self, request, context):
         agent = await self._agent(context)
-        subscription = self._lobby.signals.subscribe(agent)
+        hub = self._lobby.signals
+        subscription = hub.subscribe(agent, request.since)
         try:
-            yield lobby_pb2.Signal(ready=lobby_pb2.Ready(agent=agent))
-            while True:
-                signal = await subscription.next()
-                if signal is None:
-                    break
+            for signal in hub.replay(agent, request.since, subscription.replayed_to):
                 yield signal
+            yield lobby_pb2.Signal(ready=lobby_pb2.Ready(agent=agent, replayed_to=subscription.replayed_to))
+            while (signal := await subscription.next()) is not None:
+                if not signal.seq or signal.seq > subscription.replayed_to:
+                    yield signal
         finally:
-            self._lobby.signals.unsubscribe(agent, subscription)
+            hub.unsubscribe(agent, subscription)
+
+    @rpc_method
+    async def AckSignals(self, request, context):
+        kept = self._lobby.signals.ack(await self._agent(context), request.seq)
+        return lobby_pb2.AckSignalsResponse(kept=kept)
 
     @rpc_method
     async def SyncInbox(self, request, context):

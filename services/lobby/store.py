@@ -1,11 +1,14 @@
 """The lobby's records: source chains, the state derived from them, message history, the
-outbox, owed receipts and seen envelope nonces. The only code that knows their keys.
+outbox, owed receipts, kept signals, send transactions and seen envelope nonces. The only
+code that knows their keys.
 
 Keys: a prefix per kind, agent keys (32 bytes) first, fixed-width big-endian numbers
 where order matters. A change that touches several records takes a `batch()` and the
 named operations below write into it, so a chain action and the state it changes are
 written together.
 """
+
+import collections
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common.hashing import blake2b_256
@@ -56,6 +59,10 @@ class LobbyStore:
         # agent + session key + message hash -> Signed{MessageEntry}: a message received
         # before the key of its Megolm session, held (encrypted) until the key comes
         self._held = self._store.table(b"held:")
+        self._signals = self._store.table(b"signal:")  # agent + u64 seq -> Signal, kept until acked or expired
+        self._signal_seqs = self._store.table(b"sigseq:")  # agent -> u64 the last seq given to its signals
+        # agent + transaction key -> SendGroupMessageResponse: a send's first answer
+        self._transactions = self._store.table(b"txn:")
 
     def batch(self, sync: bool = True):
         return self._store.batch(sync)
@@ -215,6 +222,10 @@ class LobbyStore:
                 break
         return out, last
 
+    def has_messages(self, agent: bytes, group_uuid: str) -> bool:
+        """Whether the agent's history holds any message of the group."""
+        return any(True for _ in self._messages.keys(prefix=agent + _group_key(group_uuid)))
+
     def is_read(self, agent: bytes, message_hash: bytes) -> bool:
         return self._read.get(agent + message_hash) is not None
 
@@ -271,6 +282,77 @@ class LobbyStore:
 
     def outbox_count(self) -> int:
         return self._outbox.count()
+
+    # kept signals, in seq order per agent
+
+    def keep_signal(self, batch, agent: bytes, signal: lobby_pb2.Signal) -> None:
+        batch.put(self._signals, agent + u64(signal.seq), signal.SerializeToString())
+        batch.put(self._signal_seqs, agent, u64(signal.seq))
+
+    def signal_seqs(self) -> dict[bytes, int]:
+        """Each agent's last signal seq."""
+        return {key: from_u64(value) for key, value in self._signal_seqs.items()}
+
+    def kept_signal_counts(self) -> dict[bytes, int]:
+        return dict(collections.Counter(key[:32] for key in self._signals.keys()))
+
+    def kept_signals(self, agent: bytes, after: int, through: int, limit: int) -> list[lobby_pb2.Signal]:
+        """Up to `limit` of the agent's kept signals with a seq in (after, through], in order."""
+        items = self._signals.items(start=agent + u64(after + 1), stop=agent + u64(through + 1))
+        out = []
+        for _, value in items:
+            out.append(lobby_pb2.Signal.FromString(value))
+            if len(out) >= limit:
+                break
+        return out
+
+    def drop_oldest_signal(self, batch, agent: bytes) -> bool:
+        for key in self._signals.keys(prefix=agent):
+            batch.delete(self._signals, key)
+            return True
+        return False
+
+    def drop_signals(self, agent: bytes, through: int = 2**64 - 2, emitted_before: int | None = None) -> int:
+        """Drops the agent's kept signals up to seq `through`, or the oldest of them that were
+        emitted before `emitted_before`; how many. Not synced: a drop lost in a crash only
+        means signals the UI saw already are replayed, and it skips them by their seq."""
+        dropped = 0
+        with self.batch(sync=False) as batch:
+            for key, value in self._signals.items(start=agent + u64(0), stop=agent + u64(through + 1)):
+                if emitted_before is not None and lobby_pb2.Signal.FromString(value).emitted_at >= emitted_before:
+                    break
+                batch.delete(self._signals, key)
+                dropped += 1
+        return dropped
+
+    # send transactions: a send's first answer, by the id its UI chose
+
+    @staticmethod
+    def _transaction_key(agent: bytes, transaction_id: str) -> bytes:
+        return agent + blake2b_256(transaction_id.encode())[:16]
+
+    def get_transaction(self, agent: bytes, transaction_id: str) -> lobby_pb2.SendGroupMessageResponse | None:
+        raw = self._transactions.get(self._transaction_key(agent, transaction_id))
+        return lobby_pb2.SendGroupMessageResponse.FromString(raw) if raw is not None else None
+
+    def put_transaction(self, agent: bytes, transaction_id: str, answer: lobby_pb2.SendGroupMessageResponse,
+                        batch=None) -> None:
+        """In `batch` (the message's own write), or on its own and not synced: the answer
+        written after the send, whose loss in a crash leaves the one written with the message."""
+        key, value = self._transaction_key(agent, transaction_id), answer.SerializeToString()
+        if batch is not None:
+            batch.put(self._transactions, key, value)
+        else:
+            self._transactions.put(key, value, sync=False)
+
+    def forget_transactions_before(self, horizon: int) -> int:
+        """Drops the transactions of messages sent before `horizon`; how many."""
+        old = [key for key, value in self._transactions.items()
+               if lobby_pb2.SendGroupMessageResponse.FromString(value).message.entry.time_sent < horizon]
+        with self.batch(sync=False) as batch:
+            for key in old:
+                batch.delete(self._transactions, key)
+        return len(old)
 
     # envelope nonces, remembered for as long as their envelopes are fresh
 

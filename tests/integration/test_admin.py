@@ -96,4 +96,4 @@ def test_blocked_agents_lists_what_block_agent_and_unblock_agent_left(tmp_path):
         assert kizuna(tmp_path, *as_charlie, "unblock-agent", "bobby").returncode == 0
         assert kizuna(tmp_path, *as_charlie, "blocked-agents").stdout.strip() == "no blocked agents"
         itself = kizuna(tmp_path, *as_charlie, "unblock-agent", "charlie")
-        assert itself.returncode == 1 and "cannot unblock itself" in itself.stderr
+        assert itself.returncode == 2 and "cannot unblock itself" in itself.stderr

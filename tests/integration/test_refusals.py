@@ -658,8 +658,8 @@ def test_cli_tokens_revoke_before_first_use_makes_the_token_unusable(network, ca
     assert "revoked" in error.details
 
 
-def test_cli_tokens_revoke_of_an_unknown_id_is_one_line_and_exit_1(network, capsys):
+def test_cli_tokens_revoke_of_an_unknown_id_is_one_line_and_not_found(network, capsys):
     code, out, err = kizuna(network, capsys, "tokens", "revoke", "ffffffffffffffff")
-    assert code == 1
+    assert code == 3  # not found
     assert err.startswith("kizuna: ") and len(err.strip().splitlines()) == 1
     assert "ffffffffffffffff" in err

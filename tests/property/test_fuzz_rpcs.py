@@ -108,6 +108,8 @@ LOBBY_RPCS = {
     # "Never stored": typing is checked like a read.
     "SetTyping": (),
     "SyncInbox": ALL,
+    # Drops the agent's kept signals up to a seq: the lobby's store only.
+    "AckSignals": ("lobby",),
     "SendGroupMessage": ALL,
     "SendFile": ALL,
     "PinMessage": ALL,
@@ -559,7 +561,8 @@ class Node:
             "UnblockGroup": [l.GroupRequest(group_uuid=g2)],
             "BlockAgent": [l.AgentRequest(agent=self.bobby)],
             "UnblockAgent": [l.AgentRequest(agent=self.bobby)],
-            "SendGroupMessage": [l.SendGroupMessageRequest(group_uuid=g1, payload="fuzz hello")],
+            "SendGroupMessage": [l.SendGroupMessageRequest(group_uuid=g1, payload="fuzz hello"),
+                                 l.SendGroupMessageRequest(group_uuid=g1, payload="fuzz once", transaction_id="fuzz-1")],
             # one request on the wire: a SendFile stream that ends after its header
             "SendFile": [l.SendFileRequest(header=l.FileHeader(group_uuid=g1, name="fuzz.txt", size=4))],
             "FetchFile": [l.FetchFileRequest(group_uuid=g1, message_hash=self.bobby_message_hashes[0])],
@@ -567,7 +570,8 @@ class Node:
             "UnpinMessage": [l.PinRequest(group_uuid=g1, message_hash=self.bobby_message_hashes[0])],
             "GetMessages": [l.GetMessagesRequest(group_uuid=g1, page_size=2, page_token=self.page_token)],
             "GetSourceChain": [l.GetSourceChainRequest(from_seq=1, limit=3)],
-            "Signals": [l.SignalsRequest()],
+            "Signals": [l.SignalsRequest(), l.SignalsRequest(since=1)],
+            "AckSignals": [l.AckSignalsRequest(seq=0), l.AckSignalsRequest(seq=1)],
             "SyncInbox": [l.SyncInboxRequest()],
             "ReceiveInvite": [self.remote_invite],
             "ReceiveGroupMessage": [self.remote_message],

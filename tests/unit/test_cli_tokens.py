@@ -53,9 +53,9 @@ def run_main(capsys, *argv):
     return done.value.code, out, err
 
 
-def test_tokens_without_a_network_is_one_line_and_exit_1(tmp_path, capsys):
+def test_tokens_without_a_network_is_one_line_and_not_found(tmp_path, capsys):
     code, out, err = run_main(capsys, "--dir", str(tmp_path), "tokens", "list")
-    assert code == 1 and out == ""
+    assert code == cli.EXIT_NOT_FOUND == 3 and out == ""
     assert err.startswith("kizuna: no network in") and len(err.splitlines()) == 1
 
 
@@ -69,16 +69,16 @@ def _network_json(tmp_path):
     }))
 
 
-@pytest.mark.parametrize("argv, words", [
-    (("tokens", "list", "nobody"), "no node named 'nobody'"),
-    (("tokens", "issue", "nobody"), "no agent named 'nobody'"),
-    (("tokens", "revoke", "00", "--node", "nobody"), "no node named 'nobody'"),
-    (("tokens", "issue", "alice"), "cannot read node alice's secret"),
+@pytest.mark.parametrize("argv, words, exit_code", [
+    (("tokens", "list", "nobody"), "no node named 'nobody'", cli.EXIT_NOT_FOUND),
+    (("tokens", "issue", "nobody"), "no agent named 'nobody'", cli.EXIT_NOT_FOUND),
+    (("tokens", "revoke", "00", "--node", "nobody"), "no node named 'nobody'", cli.EXIT_NOT_FOUND),
+    (("tokens", "issue", "alice"), "cannot read node alice's secret", cli.EXIT_REFUSED),
 ])
-def test_unknown_names_and_a_missing_node_secret_are_one_line_errors(tmp_path, capsys, argv, words):
+def test_unknown_names_and_a_missing_node_secret_are_one_line_errors(tmp_path, capsys, argv, words, exit_code):
     _network_json(tmp_path)
     code, out, err = run_main(capsys, "--dir", str(tmp_path), *argv)
-    assert code == 1 and out == ""
+    assert code == exit_code and out == ""
     assert err.startswith("kizuna: ") and words in err and len(err.splitlines()) == 1
 
 

@@ -1,5 +1,6 @@
-"""The banner rule: a message from a group not among the accepted group_uuids shows
-accept / delete / block, decided against a Groups entry that is never stale."""
+"""The banner rule: the first message (the lobby flags it) of a group not among the accepted
+group_uuids shows accept / delete / block, once, decided against a Groups entry that is
+never stale."""
 
 import grpc
 import pytest
@@ -22,6 +23,10 @@ def test_accepted_group_is_not_first_message():
 
 def test_blocked_only_group_is_first_message():
     assert is_first_message("g1", common_pb2.Groups(blocked=["g1"]))
+
+
+def test_a_later_message_of_a_group_not_accepted_is_not_first():
+    assert not is_first_message("g1", common_pb2.Groups(group_uuids=["g2"]), first_in_history=False)
 
 
 def test_no_groups_entry_yet_means_first_message():
@@ -67,12 +72,12 @@ def make_client(stub: StubLobby) -> Client:
     return Client("127.0.0.1:1", "token-abc", stub=stub)  # no channel: every call goes to the stub
 
 
-def message_signal(group_uuid, payload="hi", warning=""):
+def message_signal(group_uuid, payload="hi", warning="", first=True):
     record = lobby_pb2.MessageRecord(
         entry=common_pb2.MessageEntry(author=b"a" * 32, group_uuid=group_uuid, payload=payload, time_sent=1),
         warning=warning,
     )
-    return lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record))
+    return lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record, first_message=first))
 
 
 def test_message_from_unaccepted_group_gets_banner():
@@ -86,6 +91,16 @@ def test_message_from_unaccepted_group_gets_banner():
     assert event.first_message is True
     assert event.actions == BANNER_ACTIONS == ("accept", "delete", "block")
     assert event.record.entry.payload == "hi"
+
+
+def test_only_the_first_message_of_a_group_not_accepted_gets_the_banner():
+    async def scenario():
+        client = make_client(StubLobby())
+        return [await client.to_event(message_signal("g1", text, first=text == "one")) for text in ("one", "two")]
+
+    first, second = run(scenario())
+    assert first.first_message is True and first.actions == BANNER_ACTIONS
+    assert second.first_message is False and second.actions == ()
 
 
 def test_message_from_accepted_group_has_no_banner_and_no_refetch():

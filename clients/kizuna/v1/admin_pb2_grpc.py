@@ -70,7 +70,7 @@ class LobbyAdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListQueuedSignals(self, request, context):
-        """Signals emitted while no UI stream of their agent was open, per agent.
+        """The signals the lobby keeps for each agent (not yet acked by its UI, not expired).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -170,14 +170,16 @@ class AgentResponse(_message.Message):
     def __init__(self, blocked_agents: _Optional[_Union[_common_pb2.BlockedAgents, _Mapping]] = ...) -> None: ...
 
 class SendGroupMessageRequest(_message.Message):
-    __slots__ = ("group_uuid", "payload", "reply_to")
+    __slots__ = ("group_uuid", "payload", "reply_to", "transaction_id")
     GROUP_UUID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     group_uuid: str
     payload: str
     reply_to: bytes
-    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., reply_to: _Optional[bytes] = ...) -> None: ...
+    transaction_id: str
+    def __init__(self, group_uuid: _Optional[str] = ..., payload: _Optional[str] = ..., reply_to: _Optional[bytes] = ..., transaction_id: _Optional[str] = ...) -> None: ...
 
 class SendGroupMessageResponse(_message.Message):
     __slots__ = ("message", "outcomes", "lobby_calls")
@@ -300,11 +302,25 @@ class SetTypingResponse(_message.Message):
     def __init__(self, told: _Optional[int] = ...) -> None: ...
 
 class SignalsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("since",)
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    since: int
+    def __init__(self, since: _Optional[int] = ...) -> None: ...
+
+class AckSignalsRequest(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class AckSignalsResponse(_message.Message):
+    __slots__ = ("kept",)
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    kept: int
+    def __init__(self, kept: _Optional[int] = ...) -> None: ...
 
 class Signal(_message.Message):
-    __slots__ = ("ready", "message", "invite", "delivery", "group_update", "receipt", "typing")
+    __slots__ = ("ready", "message", "invite", "delivery", "group_update", "receipt", "typing", "seq", "emitted_at")
     READY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     INVITE_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +328,8 @@ class Signal(_message.Message):
     GROUP_UPDATE_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
     TYPING_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     ready: Ready
     message: MessageSignal
     invite: InviteSignal
@@ -319,7 +337,9 @@ class Signal(_message.Message):
     group_update: GroupUpdateSignal
     receipt: ReceiptSignal
     typing: TypingSignal
-    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ..., delivery: _Optional[_Union[DeliverySignal, _Mapping]] = ..., group_update: _Optional[_Union[GroupUpdateSignal, _Mapping]] = ..., receipt: _Optional[_Union[ReceiptSignal, _Mapping]] = ..., typing: _Optional[_Union[TypingSignal, _Mapping]] = ...) -> None: ...
+    seq: int
+    emitted_at: int
+    def __init__(self, ready: _Optional[_Union[Ready, _Mapping]] = ..., message: _Optional[_Union[MessageSignal, _Mapping]] = ..., invite: _Optional[_Union[InviteSignal, _Mapping]] = ..., delivery: _Optional[_Union[DeliverySignal, _Mapping]] = ..., group_update: _Optional[_Union[GroupUpdateSignal, _Mapping]] = ..., receipt: _Optional[_Union[ReceiptSignal, _Mapping]] = ..., typing: _Optional[_Union[TypingSignal, _Mapping]] = ..., seq: _Optional[int] = ..., emitted_at: _Optional[int] = ...) -> None: ...
 
 class GroupUpdateSignal(_message.Message):
     __slots__ = ("group", "update", "author")
@@ -344,16 +364,20 @@ class TypingSignal(_message.Message):
     def __init__(self, typing: _Optional[_Union[_common_pb2.Typing, _Mapping]] = ...) -> None: ...
 
 class Ready(_message.Message):
-    __slots__ = ("agent",)
+    __slots__ = ("agent", "replayed_to")
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_TO_FIELD_NUMBER: _ClassVar[int]
     agent: bytes
-    def __init__(self, agent: _Optional[bytes] = ...) -> None: ...
+    replayed_to: int
+    def __init__(self, agent: _Optional[bytes] = ..., replayed_to: _Optional[int] = ...) -> None: ...
 
 class MessageSignal(_message.Message):
-    __slots__ = ("message",)
+    __slots__ = ("message", "first_message")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     message: MessageRecord
-    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ...) -> None: ...
+    first_message: bool
+    def __init__(self, message: _Optional[_Union[MessageRecord, _Mapping]] = ..., first_message: _Optional[bool] = ...) -> None: ...
 
 class InviteSignal(_message.Message):
     __slots__ = ("group", "inviter")

@@ -165,6 +165,11 @@ class LobbyStub:
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.SerializeToString,
                 response_deserializer=kizuna_dot_v1_dot_lobby__pb2.Signal.FromString,
                 _registered_method=True)
+        self.AckSignals = channel.unary_unary(
+                '/kizuna.v1.Lobby/AckSignals',
+                request_serializer=kizuna_dot_v1_dot_lobby__pb2.AckSignalsRequest.SerializeToString,
+                response_deserializer=kizuna_dot_v1_dot_lobby__pb2.AckSignalsResponse.FromString,
+                _registered_method=True)
         self.SyncInbox = channel.unary_unary(
                 '/kizuna.v1.Lobby/SyncInbox',
                 request_serializer=kizuna_dot_v1_dot_lobby__pb2.SyncInboxRequest.SerializeToString,
@@ -342,8 +347,16 @@ class LobbyServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Signals(self, request, context):
-        """What the UI must see as it happens. The first signal is `ready`; signals emitted
-        while no stream was open follow it.
+        """What the UI must see: first every kept signal after `since` (in seq order), then
+        `ready`, then live signals, with no gap and no duplicate between them. Every stream of
+        an agent sees the same signals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckSignals(self, request, context):
+        """The UI saw the agent's signals up to `seq`: the lobby keeps them no longer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -489,6 +502,11 @@ def add_LobbyServicer_to_server(servicer, server):
                     servicer.Signals,
                     request_deserializer=kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.FromString,
                     response_serializer=kizuna_dot_v1_dot_lobby__pb2.Signal.SerializeToString,
+            ),
+            'AckSignals': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckSignals,
+                    request_deserializer=kizuna_dot_v1_dot_lobby__pb2.AckSignalsRequest.FromString,
+                    response_serializer=kizuna_dot_v1_dot_lobby__pb2.AckSignalsResponse.SerializeToString,
             ),
             'SyncInbox': grpc.unary_unary_rpc_method_handler(
                     servicer.SyncInbox,
@@ -1199,6 +1217,33 @@ class Lobby:
             '/kizuna.v1.Lobby/Signals',
             kizuna_dot_v1_dot_lobby__pb2.SignalsRequest.SerializeToString,
             kizuna_dot_v1_dot_lobby__pb2.Signal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckSignals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kizuna.v1.Lobby/AckSignals',
+            kizuna_dot_v1_dot_lobby__pb2.AckSignalsRequest.SerializeToString,
+            kizuna_dot_v1_dot_lobby__pb2.AckSignalsResponse.FromString,
             options,
             channel_credentials,
             insecure,
