@@ -50,7 +50,7 @@ async def cmd_send_file(args, network, client, names) -> int:
     group_uuid = await cli.resolve_group(client, args.group)
     path = Path(args.path)
     if not path.is_file():
-        raise cli.not_found(f"{args.path}: no such file")
+        raise cli.CliError(f"{args.path}: no such file")
     bar = ProgressBar(f"sending {path.name}")
     try:
         answer = await client.send_file(group_uuid, path, text=args.text, progress=bar)
@@ -71,7 +71,7 @@ async def cmd_fetch_file(args, network, client, names) -> int:
     finally:
         bar.end()
     cli.say(args, f"saved {dest} ({size_words(dest.stat().st_size)}, SHA-256 checked)",
-            {"path": str(dest), "size": dest.stat().st_size})
+            {"saved": str(dest), "size": dest.stat().st_size, "attachment": record.entry.attachments[args.attachment]})
     return 0
 
 
@@ -81,7 +81,7 @@ def _pin_command(method: str, verb: str):
         message_hash = await cli.resolve_message(client, group_uuid, args.message)
         answer = await getattr(client, method)(group_uuid, message_hash)
         cli.say(args, f"{verb} {message_hash.hex()[:8]} in {names.group(group_uuid)}"
-                f" ({len(answer.group.pinned)} pinned)", answer)
+                      f" ({len(answer.group.pinned)} pinned)", answer)
         return 0
     return command
 
@@ -89,8 +89,8 @@ def _pin_command(method: str, verb: str):
 async def cmd_pins(args, network, client, names) -> int:
     group_uuid = await cli.resolve_group(client, args.group)
     pinned = await client.pins(group_uuid)
-    lines = [cli.message_line(names, record, with_hash=True) for record in pinned]
-    cli.say_lines(args, lines or [f"no pinned messages in {names.group(group_uuid)}"], {"messages": pinned})
+    cli.say_lines(args, [cli.message_line(names, record, with_hash=True) for record in pinned]
+                  or [f"no pinned messages in {names.group(group_uuid)}"], {"pinned": pinned})
     return 0
 
 
@@ -103,17 +103,7 @@ COMMANDS = {
 }
 
 
-EXAMPLES = {  # shown at the end of each command's --help
-    "send-file": "kizuna --as alice send-file Family photo.jpg --text 'the view'",
-    "fetch-file": "kizuna --as bobby fetch-file Family 3fa2 ~/Downloads",
-    "pin": "kizuna --as bobby pin Family 3fa2",
-    "unpin": "kizuna --as alice unpin Family 3fa2",
-    "pins": "kizuna --as charlie pins Family",
-}
-
-
 def add_parsers(sub, agent_common) -> None:
-    cli.EXAMPLES.update(EXAMPLES)
     p = sub.add_parser("send-file", help="send a file (at most 64 MiB) to a group, with a progress bar",
                        parents=[agent_common])
     p.add_argument("group", metavar="GROUP")
@@ -123,7 +113,7 @@ def add_parsers(sub, agent_common) -> None:
     p.add_argument("group", metavar="GROUP")
     p.add_argument("message", metavar="MESSAGE_HASH_PREFIX")
     p.add_argument("dest", metavar="DEST", help="a file to write, or a directory to put the file in by its name")
-    p.add_argument("--attachment", type=int, default=0, help="which of the message's files, 0 the first")
+    p.add_argument("--attachment", type=int, default=0, help="which of the message's files (default: 0, the first)")
     for name, text in (("pin", "pin a message for the whole group"), ("unpin", "unpin a pinned message")):
         p = sub.add_parser(name, help=text, parents=[agent_common])
         p.add_argument("group", metavar="GROUP")
