@@ -2,7 +2,9 @@
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
 from services.common.errors import InvalidArgument, KizunaError, Unauthenticated
+from services.common.file_chunks import MAX_FILE_BYTES
 from services.common.rpc import rpc_method
+from services.lobby.attachments import MAX_PIECE_BYTES
 from services.lobby.hosting import Hosting
 from services.lobby.lobby import Lobby
 
@@ -17,6 +19,17 @@ def bearer_token(context) -> str:
                 raise Unauthenticated("authorization must be 'Bearer <app token>'")
             return token.strip()
     raise Unauthenticated("this call needs 'authorization: Bearer <app token>'")
+
+
+async def read_on(stream, limit: int = MAX_FILE_BYTES + MAX_PIECE_BYTES) -> None:
+    """Reads on what a client still streams (up to `limit` bytes) after its call was refused,
+    so that it gets the refusal's status: a call ended while the client still writes reaches
+    it as INTERNAL ("Internal error from Core") instead."""
+    read = 0
+    async for request in stream:
+        read += request.ByteSize()
+        if read > limit:
+            return
 
 
 class Authenticator:
@@ -165,7 +178,11 @@ class LobbyServicer(lobby_pb2_grpc.LobbyServicer):
                 if request.WhichOneof("part") != "data":
                     raise InvalidArgument("after its header, a SendFile stream carries data only")
                 yield request.data
-        record, outcomes, lobby_calls = await self._lobby.attachments.send_file(agent, first.header, pieces())
+        try:
+            record, outcomes, lobby_calls = await self._lobby.attachments.send_file(agent, first.header, pieces())
+        except KizunaError:
+            await read_on(stream)
+            raise
         return lobby_pb2.SendGroupMessageResponse(message=record, outcomes=outcomes, lobby_calls=lobby_calls)
 
     @rpc_method

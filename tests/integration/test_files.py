@@ -102,7 +102,7 @@ def test_a_file_over_64_mib_is_refused_and_nothing_is_stored(tmp_path):
                     f.truncate(64 * MIB + 1)  # sparse: no 64 MiB written to the disk
                 with pytest.raises(ClientError) as refused:
                     await clients["alice"].send_file(group, path)
-                assert refused.value.code.name == "INVALID_ARGUMENT" and "67108864" in refused.value.details
+                assert refused.value.code.name == "INVALID_ARGUMENT" and "67108864" in refused.value.details, str(refused.value)
                 assert await _ops_in(network, group) == spaces_before
                 assert not (await clients["alice"].history(group)).messages
         run(refused())
