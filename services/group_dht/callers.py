@@ -82,11 +82,12 @@ class Callers:
             raise ResourceExhausted("this node takes no more reads from other nodes right now")
         self._taken[key] = max(timestamp, now)
 
-    def check_read(self, caller: bytes, space: bytes) -> None:
+    def check_read(self, caller: bytes, space: bytes, base: bytes = b"", address: bytes = b"") -> None:
         """The node's own services read every space; another node the Lobby space, and a group
-        space only with a claim by a member of the group as this node holds it."""
+        space only with a claim by a member of the group as this node holds it (see
+        NodeContext.check_reader for the read of links from `base` or an entry at `address`)."""
         if caller != LOCAL:
-            self._ctx.check_reader(caller, space)
+            self._ctx.check_reader(caller, space, base, address)
 
     def may_read(self, caller: bytes, space: bytes) -> bool:
         try:

@@ -145,9 +145,9 @@ class GroupDhtNode:
         """The id of the node a read comes from (see callers.Callers.authenticate)."""
         return self._callers.authenticate(metadata, method)
 
-    def check_read(self, caller: bytes, space: bytes) -> None:
-        """PermissionDenied unless the caller may read the space."""
-        self._callers.check_read(caller, space)
+    def check_read(self, caller: bytes, space: bytes, base: bytes = b"", address: bytes = b"") -> None:
+        """PermissionDenied unless the caller may read the space (the links from `base`, the entry at `address`)."""
+        self._callers.check_read(caller, space, base, address)
 
     # ops
 

@@ -21,8 +21,8 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
         metadata = context.invocation_metadata()
         return LOCAL if node_secret.carries(metadata, self._secret) else self._node.authenticate(metadata, method)
 
-    def _check_read(self, context, method: str, space: bytes) -> None:
-        self._node.check_read(self._caller(context, method), space)
+    def _check_read(self, context, method: str, space: bytes, base: bytes = b"", address: bytes = b"") -> None:
+        self._node.check_read(self._caller(context, method), space, base, address)
 
     @rpc_method
     async def Publish(self, request, context):
@@ -30,12 +30,12 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
 
     @rpc_method
     async def Get(self, request, context):
-        self._check_read(context, "Get", request.space)
+        self._check_read(context, "Get", request.space, address=request.address)
         return await self._node.get(request.space, request.address, request.local_only)
 
     @rpc_method
     async def GetLinks(self, request, context):
-        self._check_read(context, "GetLinks", request.space)
+        self._check_read(context, "GetLinks", request.space, base=request.base)
         return await self._node.get_links(request.space, request.base, request.tag_prefix, request.local_only,
                                           request.with_targets)
 

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kizuna import net
 from kizuna.client import ClientError
@@ -158,6 +159,51 @@ def test_a_node_whose_store_is_damaged_refuses_to_start_and_says_why(tmp_path):
         log = (tmp_path / "logs" / "alice-lobby.log").read_text()
         assert "Traceback" not in log
         assert net.status(tmp_path)["alice"]["lobby"]["running"] is False
+
+
+def _damage_every_block_in_place(table: Path) -> None:
+    """Flips 64 bytes every 2 KiB of a table file, writing into the file as it is (never
+    truncated: a running LevelDB reads it through a memory map)."""
+    with open(table, "r+b") as f:
+        for offset in range(1024, table.stat().st_size - 64, 2048):
+            f.seek(offset)
+            data = f.read(64)
+            f.seek(offset)
+            f.write(bytes(b ^ 0xFF for b in data))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def test_damage_found_while_serving_is_data_loss_and_turns_health_not_serving(tmp_path):
+    with make_network(tmp_path) as network:
+        async def some_history():
+            async with make_clients(network, NAMES) as clients:
+                created = await create_group(clients, "Damaged later", ["bobby", "charlie"])
+                for i in range(200):
+                    await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
+                return created.group.group_uuid
+        group = run(some_history())
+        net.stop_node(tmp_path, "alice")
+        net.start_node(tmp_path, "alice")  # reopened: its log is in tables, read at start and not since
+        lobby = network.node("alice")["lobby"]
+        assert net.check_health(lobby)
+        store_dir = Path(network.node("alice")["data_dir"]) / "lobby"
+        for table in store_dir.glob("*.ldb"):
+            _damage_every_block_in_place(table)
+
+        async def read_history():
+            with pytest.raises(ClientError) as refused:
+                async with make_clients(network, ("alice",), signals=False) as clients:
+                    await clients["alice"].all_history(group)
+            return refused.value
+        refused = run(read_history())
+        assert refused.code == grpc.StatusCode.DATA_LOSS, refused
+        assert "store is damaged" in str(refused)
+        with grpc.insecure_channel(lobby) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        log = (tmp_path / "logs" / "alice-lobby.log").read_text()
+        assert "the store is damaged" in log and "Traceback" not in log
 
 
 def test_a_flood_of_cheap_calls_from_one_sender_meets_the_receive_rate_limit(tmp_path):

@@ -5,9 +5,9 @@ that node and space), who counts in placement, and the caller proofs a read carr
 import pytest
 
 from kizuna.v1 import group_dht_pb2
-from services.common import dna, group_state, space_claims
+from services.common import anchors, dna, group_state, space_claims
 from services.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
-from services.common.hashing import now_micros
+from services.common.hashing import blake2b_256, now_micros
 from services.group_dht import callers
 from services.group_dht.callers import Callers, caller_metadata
 from tests.helpers import Agent, async_test
@@ -54,14 +54,21 @@ async def test_a_node_counts_in_a_group_space_only_with_a_current_members_claim(
     assert set(nodes[0]._ctx.nodes_in_space(space)) == ids  # the stranger's claim does not count
     assert intruder.node_info().claims == []  # a node shows no claim by a non-member
 
-    await nodes[0].publish(agents[0].group_update(group_state.GroupState.initial(props), "remove",
-                                                         [agents[2].public], space))
+    removal = agents[0].group_update(group_state.GroupState.initial(props), "remove", [agents[2].public], space)
+    await nodes[0].publish(removal)
     assert set(nodes[0]._ctx.nodes_in_space(space)) == ids - {nodes[2].node_id}  # checked against members now
     assert nodes[2].node_info().claims == []
     with pytest.raises(PermissionDenied, match="read by its members' nodes only"):
         nodes[0]._ctx.check_reader(nodes[2].node_id, space)
     nodes[0]._ctx.check_reader(nodes[1].node_id, space)
     nodes[0]._ctx.check_reader(nodes[2].node_id, dna.LOBBY_DNA_HASH)
+    # the removed member's node still reads the group's updates: how it learns it was removed
+    updates, removal_address = anchors.group_updates_anchor(space), blake2b_256(
+        group_dht_pb2.Op.FromString(removal.body).entry)
+    nodes[0]._ctx.check_reader(nodes[2].node_id, space, base=updates)
+    nodes[0]._ctx.check_reader(nodes[2].node_id, space, address=removal_address)
+    with pytest.raises(PermissionDenied):
+        nodes[0]._ctx.check_reader(intruder.node_id, space, base=updates)  # a stranger's claim: never a member
 
 
 def _with_claims(record, claims):
