@@ -12,6 +12,7 @@ import time
 
 from kizuna.v1 import group_dht_pb2
 from services.common import tls
+from services.common.background import round_failed
 from services.common.errors import KizunaError
 from services.common.hashing import now_micros
 from services.group_dht.context import NodeContext, members_of
@@ -103,8 +104,8 @@ class Gossip:
         while True:
             try:
                 await self.exchange_with_peers()
-            except Exception:  # noqa: BLE001 - gossip must outlive one bad round
-                log.exception("peer exchange round failed")
+            except Exception as exc:  # noqa: BLE001 - gossip must outlive one bad round
+                await round_failed(log, "peer exchange round", exc)
             await asyncio.sleep(self._interval)
 
     async def exchange_peers(

@@ -137,16 +137,24 @@ def _damage_a_table(store_dir: Path) -> Path:
     return table
 
 
+def _history_in_tables(tmp_path, network) -> str:
+    """alice sends 200 messages to a new group, and her node is restarted: her lobby's log
+    is then written into table files (read once at start, not since). The group's uuid."""
+    async def some_history():
+        async with make_clients(network, NAMES) as clients:
+            created = await create_group(clients, "Damaged", ["bobby", "charlie"])
+            for i in range(200):
+                await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
+            return created.group.group_uuid
+    group = run(some_history())
+    net.stop_node(tmp_path, "alice")
+    net.start_node(tmp_path, "alice")
+    return group
+
+
 def test_a_node_whose_store_is_damaged_refuses_to_start_and_says_why(tmp_path):
     with make_network(tmp_path) as network:
-        async def some_history():
-            async with make_clients(network, NAMES) as clients:
-                created = await create_group(clients, "Damaged", ["bobby", "charlie"])
-                for i in range(200):
-                    await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
-        run(some_history())
-        net.stop_node(tmp_path, "alice")
-        net.start_node(tmp_path, "alice")  # reopened once: its log is written into tables
+        _history_in_tables(tmp_path, network)
         net.stop_node(tmp_path, "alice")
         store_dir = Path(network.node("alice")["data_dir"]) / "lobby"
         _damage_a_table(store_dir)
@@ -176,32 +184,28 @@ def _damage_every_block_in_place(table: Path) -> None:
 
 def test_damage_found_while_serving_is_data_loss_and_turns_health_not_serving(tmp_path):
     with make_network(tmp_path) as network:
-        async def some_history():
-            async with make_clients(network, NAMES) as clients:
-                created = await create_group(clients, "Damaged later", ["bobby", "charlie"])
-                for i in range(200):
-                    await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
-                return created.group.group_uuid
-        group = run(some_history())
-        net.stop_node(tmp_path, "alice")
-        net.start_node(tmp_path, "alice")  # reopened: its log is in tables, read at start and not since
+        group = _history_in_tables(tmp_path, network)
         lobby = network.node("alice")["lobby"]
-        assert net.check_health(lobby)
-        store_dir = Path(network.node("alice")["data_dir"]) / "lobby"
-        for table in store_dir.glob("*.ldb"):
-            _damage_every_block_in_place(table)
+
+        def health(service=""):
+            with grpc.insecure_channel(lobby) as channel:
+                return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                                 timeout=10).status
+        # the Lobby service turns SERVING once the lobby has started (read what it reads at start)
+        eventually(lambda: health("kizuna.v1.Lobby") == health_pb2.HealthCheckResponse.SERVING,
+                   "alice's lobby has started", 30)
 
         async def read_history():
-            with pytest.raises(ClientError) as refused:
-                async with make_clients(network, ("alice",), signals=False) as clients:
-                    await clients["alice"].all_history(group)
-            return refused.value
-        refused = run(read_history())
-        assert refused.code == grpc.StatusCode.DATA_LOSS, refused
-        assert "store is damaged" in str(refused)
-        with grpc.insecure_channel(lobby) as channel:
-            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
-        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            async with make_clients(network, ("alice",), signals=False) as clients:
+                return len(await clients["alice"].all_history(group))
+        for table in (Path(network.node("alice")["data_dir"]) / "lobby").glob("*.ldb"):
+            _damage_every_block_in_place(table)
+
+        with pytest.raises(ClientError) as refused:
+            run(read_history())
+        assert refused.value.code == grpc.StatusCode.DATA_LOSS, refused.value
+        assert "store is damaged" in refused.value.details
+        assert health() == health("kizuna.v1.Lobby") == health_pb2.HealthCheckResponse.NOT_SERVING
         log = (tmp_path / "logs" / "alice-lobby.log").read_text()
         assert "the store is damaged" in log and "Traceback" not in log
 
