@@ -29,9 +29,13 @@ MAX_LEARNED_ADDRESSES = 256
 
 
 def _member_claim(record: group_dht_pb2.Space) -> group_dht_pb2.SpaceClaim | None:
-    """The claim this node shows for a group space: one by an agent it hosts that is a member still."""
+    """The claim this node shows for a group space: one by an agent it hosts that is a member
+    still, else (until its lobby leaves the space) one by an agent since removed, which the
+    holders let read only how the group changed and its inbox."""
     members = members_of(record)
-    return next((c for c in record.claims if c.agent in members), None) if members else None
+    if members is None:
+        return None
+    return next((c for c in record.claims if c.agent in members), next(iter(record.claims), None))
 
 
 class Gossip:
