@@ -41,7 +41,7 @@ from bench.run import RESULTS_DIR, WAIT, Agent, Tap, payload, progress, stats_ms
 from kizuna import net
 from kizuna.client import Client
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2
-from services.common import dna
+from services.common import dna, space_claims
 from services.common.hashing import blake2b_256, now_micros
 from services.group_dht import placement
 
@@ -238,7 +238,8 @@ def summary_bytes(network: net.Network) -> dict:
     spaces = set()
     for name, node in network.nodes.items():
         with grpc.insecure_channel(node["group_dht"]) as channel:
-            listed = group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=10)
+            listed = group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(
+                group_dht_pb2.ListSpacesRequest(), metadata=net.conductor_metadata(node), timeout=10)
         for s in listed.spaces:
             spaces.add(s.space)
             rounds += s.sync.rounds
@@ -262,7 +263,7 @@ class DhtCluster:
         self.peer_addresses = [f"127.0.0.1:{p}" for p in ports[count:]]
         self.extra = list(extra)
         self.processes: list[subprocess.Popen | None] = [None] * count
-        self.channels = [grpc.insecure_channel(a) for a in self.addresses]
+        self.channels = [net.node_local_channel(a, directory / "node.secret") for a in self.addresses]
         self.stubs = [group_dht_pb2_grpc.GroupDhtStub(c) for c in self.channels]
         self.node_ids: list[bytes] = []
 
@@ -304,9 +305,6 @@ class DhtCluster:
             process.kill()
             process.wait(5)
 
-    def secret(self) -> tuple:
-        return (("x-kizuna-node-secret", (self.directory / "node.secret").read_text().strip()),)
-
     def close(self) -> None:
         for i in range(len(self.processes)):
             self.stop(i)
@@ -344,9 +342,10 @@ def dht_repair(directory: Path, count: int, ops: int, gone_after: float, timeout
         props = common_pb2.GroupProperties(group_uuid="bench-scale-dht", name="g", creator=agents[0].public,
                                            initial_members=[a.public for a in agents])
         space = dna.group_dna_hash(props)
-        for stub, agent in zip(cluster.stubs, agents):
+        for stub, agent, node_id in zip(cluster.stubs, agents, cluster.node_ids):
+            claim = space_claims.make_claim(agent.key.sign, agent.public, node_id, space)
             stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group",
-                                                          properties=props), timeout=10, metadata=cluster.secret())
+                                                          properties=props, claim=claim), timeout=10)
 
         def peers_in_space(i):
             listed = cluster.stubs[i].ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=10)

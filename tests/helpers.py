@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2
+from services.common import group_state, space_claims
 from services.common.hashing import now_micros
 
 
@@ -28,6 +29,18 @@ class Agent:
         fields.setdefault("timestamp", now_micros())
         body = group_dht_pb2.Op(**fields).SerializeToString()
         return common_pb2.Signed(body=body, signature=self.key.sign(body), author=self.public)
+
+    def group_update(self, state, change: str, subjects: list[bytes], space: bytes) -> common_pb2.Signed:
+        """The op of a group update this agent (an admin) signs after `state`, as its lobby publishes it."""
+        update = group_state.next_update(state, change, subjects, self.public, now_micros())
+        entry = common_pb2.Signed(body=update.SerializeToString(), author=self.public)
+        entry.signature = self.key.sign(entry.body)
+        return self.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type=group_state.ENTRY_TYPE,
+                         entry=entry.SerializeToString())
+
+    def claim(self, node_id: bytes, space: bytes) -> group_dht_pb2.SpaceClaim:
+        """This agent's claim that the node holds the group space for it (what its conductor signs)."""
+        return space_claims.make_claim(self.key.sign, self.public, node_id, space)
 
 
 RUN_TIMEOUT = 120.0
@@ -78,3 +91,4 @@ async def _eventually_async(condition, what: str, timeout: float, interval: floa
         if time.monotonic() >= deadline:
             pytest.fail(f"not within {timeout:.0f}s: {what}")
         await asyncio.sleep(interval)
+

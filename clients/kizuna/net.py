@@ -254,8 +254,23 @@ def secret_path(node: dict) -> Path:
 
 
 def conductor_metadata(node: dict) -> tuple:
-    """Metadata for a node-internal call to the node's conductor."""
+    """Metadata for a node-internal call (to the node's conductor, or its DHT's reads): the node's secret."""
     return (("x-kizuna-node-secret", secret_path(node).read_text().strip()),)
+
+
+class _WithNodeSecret(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, secret_file):
+        self._secret_file = secret_file
+
+    def intercept_unary_unary(self, continuation, details, request):
+        secret = ("x-kizuna-node-secret", Path(self._secret_file).read_text().strip())
+        return continuation(details._replace(metadata=(*(details.metadata or ()), secret)), request)
+
+
+def node_local_channel(address: str, secret_file) -> grpc.Channel:
+    """A plaintext channel to a node's own service (its DHT, say) whose every call carries
+    the node's secret from `secret_file` (read at each call: the node may make it later)."""
+    return grpc.intercept_channel(grpc.insecure_channel(address), _WithNodeSecret(secret_file))
 
 
 def _log_path(network: Network, name: str, service: str) -> Path:
@@ -435,11 +450,12 @@ def _start(network: Network, names: list[str], timeout: float) -> None:
         save(network)
 
 
-def _known_peers(address: str) -> int:
-    with grpc.insecure_channel(address) as channel:
+def _known_peers(node: dict) -> int:
+    with grpc.insecure_channel(node["group_dht"]) as channel:
         try:
-            listed = group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=1.0)
-        except grpc.RpcError:
+            listed = group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(
+                group_dht_pb2.ListSpacesRequest(), metadata=conductor_metadata(node), timeout=1.0)
+        except (grpc.RpcError, OSError):
             return 0
     return len(listed.peers)
 
@@ -451,7 +467,7 @@ def _wait_peers(network: Network, names: list[str], deadline: float) -> None:
     running = [n for n in network.nodes if _running(network.nodes[n], "group_dht") is not None]
     pending = [n for n in names if n in running]
     while pending and time.monotonic() < deadline:
-        pending = [n for n in pending if _known_peers(network.nodes[n]["group_dht"]) < len(running) - 1]
+        pending = [n for n in pending if _known_peers(network.nodes[n]) < len(running) - 1]
         if pending:
             time.sleep(POLL_SECONDS)
 

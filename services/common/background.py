@@ -4,6 +4,18 @@ settle or stop all of it."""
 
 import asyncio
 
+from services.common import rpc
+from services.common.store import is_damage
+
+
+async def round_failed(logger, what: str, exc: BaseException) -> None:
+    """How a loop that must outlive one bad round reports it: damage to the store as a call
+    finding it would (health NOT_SERVING), anything else with its traceback."""
+    if is_damage(exc):
+        await rpc.store_damage_found(what, exc)
+    else:
+        logger.error("%s failed", what, exc_info=exc)
+
 
 class Background:
     def __init__(self):

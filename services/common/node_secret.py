@@ -39,9 +39,13 @@ def load(path: str) -> str:
     return secret
 
 
+def carries(metadata, secret: str) -> bool:
+    """Whether a call's metadata carries the node's secret."""
+    return any(key == METADATA_KEY and hmac.compare_digest(value.encode(), secret.encode())
+               for key, value in metadata or ())
+
+
 def check(metadata, secret: str) -> None:
     """Refuses a call whose metadata does not carry the node's secret."""
-    for key, value in metadata or ():
-        if key == METADATA_KEY and hmac.compare_digest(value.encode(), secret.encode()):
-            return
-    raise PermissionDenied(f"a node-internal call needs this node's secret ({METADATA_KEY})")
+    if not carries(metadata, secret):
+        raise PermissionDenied(f"a node-internal call needs this node's secret ({METADATA_KEY})")

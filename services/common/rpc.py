@@ -33,15 +33,20 @@ store_damaged = {"callback": None, "seen": False}
 DAMAGE_MESSAGE = "this node's store is damaged; its operator must restore it (see the service's log)"
 
 
+async def store_damage_found(what: str, exc: BaseException) -> None:
+    """Logs damage to the store (no traceback: it is no bug) and, the first time, turns health NOT_SERVING."""
+    log.critical("%s: the store is damaged (%s): serving NOT_SERVING from now on", what, exc)
+    if not store_damaged["seen"]:
+        store_damaged["seen"] = True
+        if store_damaged["callback"] is not None:
+            await store_damaged["callback"]()
+
+
 async def _abort_unexpected(method_name: str, exc: BaseException, context) -> None:
     """Ends a call that failed with no domain error: DATA_LOSS when the store is damaged
     (and, the first time, health turns NOT_SERVING), else INTERNAL, logged with its traceback."""
     if is_damage(exc):
-        log.critical("%s: the store is damaged (%s): serving NOT_SERVING from now on", method_name, exc)
-        if not store_damaged["seen"]:
-            store_damaged["seen"] = True
-            if store_damaged["callback"] is not None:
-                await store_damaged["callback"]()
+        await store_damage_found(method_name, exc)
         await context.abort(grpc.StatusCode.DATA_LOSS, DAMAGE_MESSAGE)
     _describe_unexpected(method_name, exc)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common import ids, dna, group_state
+from services.common import ids, dna, group_state, space_claims
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
 from services.common.hashing import blake2b_256, now_micros
 from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
@@ -35,14 +35,16 @@ def token_id(app_token: str) -> str:
 
 
 class Conductor:
-    """`join_space(space, agent, template, properties, updates)` and `leave_space(space,
+    """`join_space(space, agent, template, properties, updates, claim)` and `leave_space(space,
     agent)` are the node's DHT joining and leaving a space; they raise KizunaError when the
-    DHT refuses or cannot be reached."""
+    DHT refuses or cannot be reached. `dht_node_id()` is the id of the node's DHT, which a
+    group join's claim names (without it, joins carry no claim)."""
 
-    def __init__(self, store: ConductorStore, join_space, leave_space=None, **rotation):
+    def __init__(self, store: ConductorStore, join_space, leave_space=None, dht_node_id=None, **rotation):
         self._store = store
         self._join_space = join_space
         self._leave_space = leave_space
+        self._dht_node_id = dht_node_id
         self._key_cache: dict[bytes, tuple] = {}
         self._pickle_keys: dict[bytes, bytes] = {}
         self.crypto = GroupCrypto(store, self._pickle_key, lambda agent, data: self._keys(agent)[0].sign(data),
@@ -112,7 +114,8 @@ class Conductor:
         dna_hash = dna.group_dna_hash(properties)
         existing = self._store.get_cell(agent, dna_hash)
         try:
-            await self._join_space(dna_hash, agent, template, properties, list(updates))
+            await self._join_space(dna_hash, agent, template, properties, list(updates),
+                                   await self._space_claim(agent, dna_hash))
         except KizunaError as exc:
             log.warning("clone of %s refused: DHT did not join the space: %s", dna_hash.hex()[:16], exc.message)
             raise FailedPrecondition(f"clone failed: the node's DHT did not join the group's space: {exc.message}") from exc
@@ -124,6 +127,12 @@ class Conductor:
         self._store.put_cell(cell)
         log.info("cloned group DNA %s for agent %s", dna_hash.hex()[:16], ids.agent(agent))
         return cell
+
+    async def _space_claim(self, agent: bytes, space: bytes):
+        """The agent's claim that the node's DHT holds the space for it."""
+        if self._dht_node_id is None:
+            return None
+        return space_claims.make_claim(self._keys(agent)[0].sign, agent, await self._dht_node_id(), space)
 
     async def delete_clone_cell(self, agent: bytes, dna_hash: bytes) -> None:
         """The node's DHT leaves the clone's space for the agent (the node stays in it while

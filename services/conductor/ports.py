@@ -15,7 +15,8 @@ JOIN_TIMEOUT = 10.0
 class Spaces(Protocol):
     """The node's DHT joining and leaving a space for one of the node's agents."""
 
-    async def join_space(self, space: bytes, agent: bytes, template: str, properties, updates=()) -> None: ...
+    async def join_space(self, space: bytes, agent: bytes, template: str, properties, updates=(),
+                         claim=None) -> None: ...
 
     async def leave_space(self, space: bytes, agent: bytes) -> None: ...
 
@@ -26,18 +27,23 @@ class DhtSpaces(Spaces):
     def __init__(self, channel: grpc.aio.Channel, secret: str):
         self._stub = group_dht_pb2_grpc.GroupDhtStub(channel)
         self._metadata = ((node_secret.METADATA_KEY, secret),)
+        self._node_id = b""
 
-    async def join_space(self, space, agent, template, properties, updates=()):
-        request = group_dht_pb2.JoinSpaceRequest(space=space, agent=agent, template=template, properties=properties,
-                                                 updates=list(updates))
+    async def _call(self, method, request):
         try:
-            await self._stub.JoinSpace(request, timeout=JOIN_TIMEOUT, metadata=self._metadata)
+            return await method(request, timeout=JOIN_TIMEOUT, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc) from exc
+
+    async def node_id(self) -> bytes:
+        """The DHT's node id, asked once."""
+        if not self._node_id:
+            self._node_id = (await self._call(self._stub.ListSpaces, group_dht_pb2.ListSpacesRequest())).node_id
+        return self._node_id
+
+    async def join_space(self, space, agent, template, properties, updates=(), claim=None):
+        await self._call(self._stub.JoinSpace, group_dht_pb2.JoinSpaceRequest(
+            space=space, agent=agent, template=template, properties=properties, updates=list(updates), claim=claim))
 
     async def leave_space(self, space, agent):
-        try:
-            await self._stub.LeaveSpace(group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent), timeout=JOIN_TIMEOUT,
-                                        metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise remote_error(exc) from exc
+        await self._call(self._stub.LeaveSpace, group_dht_pb2.LeaveSpaceRequest(space=space, agent=agent))

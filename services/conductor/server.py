@@ -23,7 +23,7 @@ async def run(args) -> None:
     secret = node_secret.load_or_create(args.node_secret_file or os.path.join(args.data_dir, node_secret.DEFAULT_FILE))
     channel = grpc.aio.insecure_channel(args.dht)
     spaces = DhtSpaces(channel, secret)
-    conductor = Conductor(store, spaces.join_space, spaces.leave_space,
+    conductor = Conductor(store, spaces.join_space, spaces.leave_space, spaces.node_id,
                           rotation_messages=args.rotation_messages, rotation_seconds=args.rotation_seconds)
 
     def register(server):

@@ -4,7 +4,7 @@ response handler that marks a peer that does not answer down, and one that answe
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common.errors import UNREACHABLE, KizunaError
+from services.common.errors import UNREACHABLE, KizunaError, PermissionDenied, Unauthenticated
 from services.group_dht.peers import PeerTable
 from services.group_dht.ports import Endpoint, Transport, endpoint_of
 
@@ -14,10 +14,13 @@ CALL_TIMEOUT = 3.0  # a live peer under load answers well within this; a dead on
 
 
 class PeerCalls:
+    """`introduce(peer)` tells a peer this node's current info (the node's gossip sets it)."""
+
     def __init__(self, transport: Transport, peers: PeerTable, timeout: float = CALL_TIMEOUT):
         self._transport = transport
         self._peers = peers
         self._timeout = timeout
+        self.introduce = None
 
     async def _call(self, what: str, endpoint: Endpoint, node_id: bytes | None, call):
         """The response handler: runs `call(endpoint, timeout)`; a peer that does not answer
@@ -34,17 +37,27 @@ class PeerCalls:
             self._peers.reached(node_id)
         return result
 
+    async def _read(self, what: str, peer: group_dht_pb2.NodeInfo, call):
+        """A read through the handler: a peer that refuses this node as a stranger (or
+        without the claim it has since been given) hears this node's info and is asked once more."""
+        try:
+            return await self._call(what, endpoint_of(peer), peer.node_id, call)
+        except (Unauthenticated, PermissionDenied):
+            if self.introduce is None:
+                raise
+        await self.introduce(peer)
+        return await self._call(what, endpoint_of(peer), peer.node_id, call)
+
     async def call_publish(self, peer: group_dht_pb2.NodeInfo, signed: common_pb2.Signed) -> group_dht_pb2.PublishResponse:
         return await self._call("publish", endpoint_of(peer), peer.node_id, lambda a, t: self._transport.publish(a, signed, t))
 
     async def call_get(self, peer: group_dht_pb2.NodeInfo, space: bytes, address: bytes) -> group_dht_pb2.GetResponse:
-        return await self._call("get", endpoint_of(peer), peer.node_id, lambda a, t: self._transport.get(a, space, address, t))
+        return await self._read("get", peer, lambda a, t: self._transport.get(a, space, address, t))
 
     async def call_get_links(self, peer: group_dht_pb2.NodeInfo, space: bytes, base: bytes, tag_prefix: bytes,
                              with_targets: bool) -> group_dht_pb2.GetLinksResponse:
-        return await self._call(
-            "get_links", endpoint_of(peer), peer.node_id,
-            lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t, with_targets))
+        return await self._read("get_links", peer,
+                                lambda a, t: self._transport.get_links(a, space, base, tag_prefix, t, with_targets))
 
     async def call_exchange_peers(self, endpoint: Endpoint, peer: group_dht_pb2.NodeInfo | None,
                                   me: group_dht_pb2.NodeInfo,
@@ -56,13 +69,11 @@ class PeerCalls:
 
     async def call_sync_summary(self, peer: group_dht_pb2.NodeInfo,
                                 request: group_dht_pb2.SyncSummaryRequest) -> group_dht_pb2.SyncSummaryResponse:
-        return await self._call("sync_summary", endpoint_of(peer), peer.node_id,
-                                lambda a, t: self._transport.sync_summary(a, request, t))
+        return await self._read("sync_summary", peer, lambda a, t: self._transport.sync_summary(a, request, t))
 
     async def call_fetch_ops(self, peer: group_dht_pb2.NodeInfo, space: bytes,
                              op_hashes: list[bytes]) -> group_dht_pb2.FetchOpsResponse:
-        return await self._call("fetch_ops", endpoint_of(peer), peer.node_id,
-                                lambda a, t: self._transport.fetch_ops(a, space, op_hashes, t))
+        return await self._read("fetch_ops", peer, lambda a, t: self._transport.fetch_ops(a, space, op_hashes, t))
 
     async def certificate_at(self, address: str) -> bytes:
         """The certificate a bootstrap address presents, checked against its pin if it has one."""

@@ -7,6 +7,7 @@ from kizuna.v1 import common_pb2, group_dht_pb2
 from services.group_dht import placement
 from services.common.background import Background
 from services.group_dht.calls import CALL_TIMEOUT, PeerCalls
+from services.group_dht.callers import LOCAL, Callers
 from services.group_dht.catch_up import GroupCatchUp
 from services.group_dht.context import NodeContext
 from services.group_dht.gossip import GOSSIP_INTERVAL, Gossip
@@ -54,6 +55,8 @@ class GroupDhtNode:
         self._ctx = NodeContext(store, self.node_id, self.peers, PeerCalls(transport, self.peers, call_timeout),
                                 self._background, replication)
         self._gossip = Gossip(self._ctx, identity, advertise, bootstrap, gossip_interval, tls_certificate)
+        self._ctx.calls.introduce = self._gossip.introduce
+        self._callers = Callers(self._ctx, tls_certificate)
         self._membership = Membership(self._ctx, self._announce, max_spaces)
         self._reader = Reader(self._ctx)
         holding = Holding(store, self._gossip.learn_address)
@@ -119,18 +122,32 @@ class GroupDhtNode:
     # spaces
 
     async def join_space(self, space: bytes, agent: bytes, template: str, properties: common_pb2.GroupProperties,
-                         updates=()) -> None:
-        await self._membership.join_space(space, agent, template, properties, updates)
+                         updates=(), claim: group_dht_pb2.SpaceClaim | None = None) -> None:
+        await self._membership.join_space(space, agent, template, properties, updates, claim)
 
     async def leave_space(self, space: bytes, agent: bytes) -> None:
         await self._membership.leave_space(space, agent)
 
-    async def list_spaces(self) -> group_dht_pb2.ListSpacesResponse:
+    async def list_spaces(self, caller: bytes = LOCAL) -> group_dht_pb2.ListSpacesResponse:
+        """The spaces the caller may read: every one for this node's own services."""
         listed = self._membership.list_spaces()
+        readable = [r for r in listed.spaces if self._callers.may_read(caller, r.space)]
+        del listed.spaces[:]
+        listed.spaces.extend(readable)
         for record in listed.spaces:
             record.sync.CopyFrom(self._sync.stats(record.space))
             record.nodes.extend(sorted(self._ctx.nodes_in_space(record.space)))
         return listed
+
+    # callers
+
+    def authenticate(self, metadata, method: str) -> bytes:
+        """The id of the node a read comes from (see callers.Callers.authenticate)."""
+        return self._callers.authenticate(metadata, method)
+
+    def check_read(self, caller: bytes, space: bytes, base: bytes = b"", address: bytes = b"") -> None:
+        """PermissionDenied unless the caller may read the space (the links from `base`, the entry at `address`)."""
+        self._callers.check_read(caller, space, base, address)
 
     # ops
 

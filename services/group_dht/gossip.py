@@ -12,9 +12,10 @@ import time
 
 from kizuna.v1 import group_dht_pb2
 from services.common import tls
+from services.common.background import round_failed
 from services.common.errors import KizunaError
 from services.common.hashing import now_micros
-from services.group_dht.context import NodeContext
+from services.group_dht.context import NodeContext, members_of
 from services.group_dht.identity import NodeIdentity
 from services.group_dht.peers import check_node_info
 from services.group_dht.ports import Endpoint, endpoint_of
@@ -25,6 +26,16 @@ GOSSIP_INTERVAL = 2.0
 GOSSIP_FANOUT = 4  # known peers exchanged with per round
 NODE_INFO_REFRESH = 60.0  # seconds before the node's unchanged word about itself is signed anew
 MAX_LEARNED_ADDRESSES = 256
+
+
+def _member_claim(record: group_dht_pb2.Space) -> group_dht_pb2.SpaceClaim | None:
+    """The claim this node shows for a group space: one by an agent it hosts that is a member
+    still, else (until its lobby leaves the space) one by an agent since removed, which the
+    holders let read only how the group changed and its inbox."""
+    members = members_of(record)
+    if members is None:
+        return None
+    return next((c for c in record.claims if c.agent in members), next(iter(record.claims), None))
 
 
 class Gossip:
@@ -67,10 +78,12 @@ class Gossip:
         """This node's word about itself, signed with its node key: signed anew when what it
         says changes (its spaces) and every NODE_INFO_REFRESH seconds, so peers store and pass
         on a new word only then, not after every exchange."""
-        spaces = [s.space for s in self._ctx.store.list_spaces()]
+        records = self._ctx.store.list_spaces()
+        spaces = [r.space for r in records]
+        claims = [c for c in map(_member_claim, records) if c is not None]
         said = self._said
-        if said is not None and list(said.spaces) == spaces and said.address == self.address \
-                and said.tls_certificate == self.tls_certificate \
+        if said is not None and list(said.spaces) == spaces and list(said.claims) == claims \
+                and said.address == self.address and said.tls_certificate == self.tls_certificate \
                 and now_micros() - said.timestamp < NODE_INFO_REFRESH * 1_000_000:
             return said
         self._said = self._identity.sign(group_dht_pb2.NodeInfo(
@@ -80,16 +93,23 @@ class Gossip:
             timestamp=now_micros(),
             public_key=self._identity.public_key,
             tls_certificate=self.tls_certificate,
+            claims=claims,
         ))
         return self._said
+
+    async def introduce(self, peer: group_dht_pb2.NodeInfo) -> None:
+        """Tells one peer this node's word about itself now (it refused a read as from a
+        node it does not know, or without a claim it has since been given)."""
+        answer = await self._ctx.calls.call_exchange_peers(endpoint_of(peer), peer, self.node_info(), [])
+        self._merge([answer.node, *answer.known])
 
     async def run(self) -> None:
         """Exchanges at once, then every `interval` seconds, until cancelled."""
         while True:
             try:
                 await self.exchange_with_peers()
-            except Exception:  # noqa: BLE001 - gossip must outlive one bad round
-                log.exception("peer exchange round failed")
+            except Exception as exc:  # noqa: BLE001 - gossip must outlive one bad round
+                await round_failed(log, "peer exchange round", exc)
             await asyncio.sleep(self._interval)
 
     async def exchange_peers(

@@ -20,5 +20,8 @@ class NodeIdentity:
 
     def sign(self, info: group_dht_pb2.NodeInfo) -> group_dht_pb2.NodeInfo:
         """The node info, signed with the node key."""
-        info.signature = self._key.sign(signing_bytes(info))
+        info.signature = self.sign_bytes(signing_bytes(info))
         return info
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        return self._key.sign(data)

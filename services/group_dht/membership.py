@@ -3,7 +3,7 @@
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import ids, dna, group_state
+from services.common import ids, dna, group_state, space_claims
 from services.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted
 from services.common.keys import check_agent_key
 from services.group_dht.context import NodeContext
@@ -13,6 +13,11 @@ from services.group_dht.validation import check_hash
 log = logging.getLogger("kizuna.group_dht")
 
 DEFAULT_MAX_SPACES = 1000
+
+
+def _set_claims(record: group_dht_pb2.Space, claims) -> None:
+    del record.claims[:]
+    record.claims.extend(claims)
 
 
 class Membership:
@@ -25,10 +30,12 @@ class Membership:
         self.max_spaces = max_spaces
 
     async def join_space(self, space: bytes, agent: bytes, template: str, properties: common_pb2.GroupProperties,
-                         updates=()) -> None:
+                         updates=(), claim: group_dht_pb2.SpaceClaim | None = None) -> None:
         """Makes this node a member of the space for the agent; idempotent. For an agent
         added to a group after its creation, `updates` (the group's signed updates) prove
-        it is a member. A space new to the node is pushed to known peers in the background."""
+        it is a member. A group space needs the agent's `claim`, signed for this node,
+        which the node's info then carries to its peers. A space new to the node is pushed
+        to known peers in the background."""
         check_hash(space, "space")
         check_agent_key(agent)
         if template == dna.LOBBY_TEMPLATE:
@@ -42,6 +49,8 @@ class Membership:
             state = group_state.apply_chain(properties, updates)
             if not state.is_member(agent):
                 raise PermissionDenied("the agent is not a member of the group")
+            if claim is None or claim.agent != agent or not space_claims.is_signed_claim(claim, self._ctx.node_id, space):
+                raise InvalidArgument("a group space is joined with the agent's claim, signed for this node and space")
         else:
             raise InvalidArgument(f"template must be '{dna.LOBBY_TEMPLATE}' or '{dna.GROUP_TEMPLATE}', not '{template}'")
         record = self._store.get_space(space)
@@ -50,8 +59,10 @@ class Membership:
             if self._store.space_count() >= self.max_spaces:
                 raise ResourceExhausted(f"this node's DHT holds its maximum of {self.max_spaces} spaces")
             record = group_dht_pb2.Space(space=space, template=template, properties=properties)
-        if template == dna.GROUP_TEMPLATE and state.seq > record.update_seq:
-            set_group_state(record, state)
+        if template == dna.GROUP_TEMPLATE:
+            if state.seq > record.update_seq:
+                set_group_state(record, state)
+            _set_claims(record, [c for c in record.claims if c.agent != agent] + [claim])
         elif agent in record.agents:
             return
         if agent not in record.agents:
@@ -73,6 +84,7 @@ class Membership:
         if remaining:
             del record.agents[:]
             record.agents.extend(remaining)
+            _set_claims(record, [c for c in record.claims if c.agent != agent])
             self._store.put_space(record)
         else:
             self._store.drop_space(space)

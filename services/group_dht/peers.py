@@ -1,18 +1,22 @@
 """The peer table: other DHT nodes, the spaces they are in, and which of them just failed to answer."""
 
+import logging
 import time
 
 from kizuna.v1 import group_dht_pb2
-from services.common import tls
+from services.common import space_claims, tls
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.hashing import HASH_LEN, blake2b_256, now_micros
 from services.common.keys import is_valid_signature
 from services.group_dht.store import DhtStore
 
+log = logging.getLogger("kizuna.group_dht")
+
 DOWN_SECONDS = 5.0
 GONE_SECONDS = 30.0
 MAX_PEERS = 1000
 MAX_FUTURE_MICROS = 5 * 60 * 1_000_000  # a node info dated later than this from now is refused
+MAX_CLAIMS = 100_000  # claim checks remembered
 
 
 def signing_bytes(info: group_dht_pb2.NodeInfo) -> bytes:
@@ -32,6 +36,8 @@ def check_node_info(info: group_dht_pb2.NodeInfo, what: str = "node") -> None:
         tls.check_certificate(info.tls_certificate, f"{what}'s tls_certificate")
     if info.timestamp > now_micros() + MAX_FUTURE_MICROS:
         raise InvalidArgument(f"{what}: the node info is dated more than 5 minutes in the future")
+    if len(info.claims) > len(info.spaces):
+        raise InvalidArgument(f"{what}: the node info has more space claims than spaces")
     if blake2b_256(info.public_key) != info.node_id:
         raise PermissionDenied(f"{what}: node_id is not the hash of its public_key")
     if not is_valid_signature(info.public_key, signing_bytes(info), info.signature):
@@ -63,6 +69,8 @@ class PeerTable:
         self._known: dict[bytes, group_dht_pb2.NodeInfo] = {p.node_id: p for p in store.list_peers()}
         # peers reached: those of the store were, or failed long enough since to be gone
         self._reached: set[bytes] = set(self._known)
+        self._signed_claims: dict[tuple[bytes, bytes], bytes] = {}  # (node, space) -> a claim signature checked
+        self._unproven: set[tuple[bytes, bytes, int]] = set()  # (node, space, info timestamp) logged unproven
 
     def merge(self, info: group_dht_pb2.NodeInfo) -> bool:
         """Records what a node says about itself when it is newer than what is known; never self."""
@@ -88,9 +96,33 @@ class PeerTable:
         """Every known peer (the table's own messages: read, don't change them)."""
         return list(self._known.values())
 
-    def in_space(self, space: bytes) -> list[group_dht_pb2.NodeInfo]:
-        """The peers in the space that this node has reached."""
-        return [p for p in self.all() if space in p.spaces and p.node_id in self._reached]
+    def in_space(self, space: bytes, members: frozenset[bytes] | None = None) -> list[group_dht_pb2.NodeInfo]:
+        """The peers in the space that this node has reached; with the `members` of a group
+        space, only those whose info carries a claim to it by one of them."""
+        return [p for p in self.all() if space in p.spaces and p.node_id in self._reached
+                and (members is None or self.claim_for(p, space, members) is not None)]
+
+    def claim_for(self, peer: group_dht_pb2.NodeInfo, space: bytes,
+                  members: frozenset[bytes]) -> group_dht_pb2.SpaceClaim | None:
+        """The peer's claim to the space by one of `members`, signed by that agent for that
+        peer; None (logged once per node info) when it has none."""
+        for claim in peer.claims:
+            if claim.space == space and claim.agent in members:
+                key = (peer.node_id, space)
+                if self._signed_claims.get(key) == claim.signature or space_claims.is_signed_claim(
+                        claim, peer.node_id, space):
+                    if len(self._signed_claims) >= MAX_CLAIMS:
+                        self._signed_claims.clear()
+                    self._signed_claims[key] = claim.signature
+                    return claim
+        unproven = (peer.node_id, space, peer.timestamp)
+        if unproven not in self._unproven:
+            if len(self._unproven) >= MAX_CLAIMS:
+                self._unproven.clear()
+            self._unproven.add(unproven)
+            log.info("node %s lists space %s without a member's claim: not counted there",
+                     peer.node_id.hex()[:16], space.hex()[:16])
+        return None
 
     def reached(self, node_id: bytes) -> None:
         """A call this node made to the peer (at its info's address and certificate) was answered."""

@@ -9,6 +9,7 @@ from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import tls
 from services.common.channels import ChannelPool
 from services.common.rpc import remote_error
+from services.group_dht import callers
 
 
 BOOTSTRAP_WAIT_SECONDS = 3.0
@@ -64,8 +65,10 @@ class GrpcTransport(Transport):
 
     MAX_REMEMBERED = 10_000
 
-    def __init__(self, pool: ChannelPool):
+    def __init__(self, pool: ChannelPool, identity=None):
+        """`identity` (the node's NodeIdentity) signs the caller proof every read carries."""
         self._pool = pool
+        self._identity = identity
         self._answered: set[str] = set()  # addresses that have answered an ExchangePeers
         self._stubs: dict[grpc.aio.Channel, group_dht_pb2_grpc.GroupDhtStub] = {}  # one per pooled channel
 
@@ -81,6 +84,9 @@ class GrpcTransport(Transport):
         address, pin = tls.split_pin(address)
         return await tls.fetch_certificate(address, pin, timeout=BOOTSTRAP_WAIT_SECONDS)
 
+    def _as_caller(self, peer: Endpoint, method: str) -> tuple:
+        return callers.caller_metadata(self._identity, peer.certificate, method) if self._identity else ()
+
     @staticmethod
     async def _unary(call):
         try:
@@ -94,14 +100,15 @@ class GrpcTransport(Transport):
 
     async def get(self, peer: Endpoint, space: bytes, entry_address: bytes, timeout: float) -> group_dht_pb2.GetResponse:
         request = group_dht_pb2.GetRequest(space=space, address=entry_address, local_only=True)
-        return await self._unary(self._stub(peer).Get(request, timeout=timeout))
+        return await self._unary(self._stub(peer).Get(request, timeout=timeout, metadata=self._as_caller(peer, "Get")))
 
     async def get_links(
         self, peer: Endpoint, space: bytes, base: bytes, tag_prefix: bytes, timeout: float, with_targets: bool = False
     ) -> group_dht_pb2.GetLinksResponse:
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, local_only=True,
                                                 with_targets=with_targets)
-        return await self._unary(self._stub(peer).GetLinks(request, timeout=timeout))
+        return await self._unary(self._stub(peer).GetLinks(request, timeout=timeout,
+                                                           metadata=self._as_caller(peer, "GetLinks")))
 
     async def exchange_peers(
         self, peer: Endpoint, node: group_dht_pb2.NodeInfo, known: list[group_dht_pb2.NodeInfo], timeout: float
@@ -116,9 +123,11 @@ class GrpcTransport(Transport):
 
     async def sync_summary(self, peer: Endpoint, request: group_dht_pb2.SyncSummaryRequest,
                            timeout: float) -> group_dht_pb2.SyncSummaryResponse:
-        return await self._unary(self._stub(peer).SyncSummary(request, timeout=timeout))
+        return await self._unary(self._stub(peer).SyncSummary(request, timeout=timeout,
+                                                              metadata=self._as_caller(peer, "SyncSummary")))
 
     async def fetch_ops(self, peer: Endpoint, space: bytes, op_hashes: list[bytes],
                         timeout: float) -> group_dht_pb2.FetchOpsResponse:
         request = group_dht_pb2.FetchOpsRequest(space=space, op_hashes=op_hashes)
-        return await self._unary(self._stub(peer).FetchOps(request, timeout=timeout))
+        return await self._unary(self._stub(peer).FetchOps(request, timeout=timeout,
+                                                           metadata=self._as_caller(peer, "FetchOps")))

@@ -15,6 +15,7 @@ from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
 from services.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
+from services.group_dht.identity import NodeIdentity
 from services.group_dht.placement import DEFAULT_REPLICATION
 from services.group_dht.ports import GrpcTransport
 from services.group_dht.servicer import GroupDhtServicer
@@ -39,7 +40,7 @@ async def run(args) -> None:
     node_tls = tls.load_or_create(args.tls_dir)
     node = GroupDhtNode(
         store,
-        GrpcTransport(pool),
+        GrpcTransport(pool, NodeIdentity(store)),
         replication=args.replication,
         max_spaces=args.max_spaces,
         bootstrap=bootstrap_addresses(args.bootstrap),

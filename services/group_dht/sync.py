@@ -25,6 +25,7 @@ import time
 
 from kizuna.v1 import common_pb2, group_dht_pb2
 from services.common import metrics
+from services.common.background import round_failed
 from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError
 from services.common.hashing import HASH_LEN, now_micros
 from services.group_dht import placement
@@ -219,8 +220,8 @@ class AntiEntropy:
             self._wake.clear()
             try:
                 await self._rounds(self._due())
-            except Exception:  # noqa: BLE001 - anti-entropy must outlive one bad round
-                log.exception("anti-entropy round failed")
+            except Exception as exc:  # noqa: BLE001 - anti-entropy must outlive one bad round
+                await round_failed(log, "anti-entropy round", exc)
 
     def _spaces(self) -> list[bytes]:
         return [record.space for record in self._store.list_spaces()]
@@ -273,8 +274,8 @@ class AntiEntropy:
                 await self.sync_with(space, peer)
         except KizunaError as exc:
             log.debug("anti-entropy with %s failed: %s %s", peer.address, exc.code, exc.message)
-        except Exception:  # noqa: BLE001 - one bad round must not end the others
-            log.exception("anti-entropy round with %s failed", peer.address)
+        except Exception as exc:  # noqa: BLE001 - one bad round must not end the others
+            await round_failed(log, f"anti-entropy round with {peer.address}", exc)
         finally:
             self._running.discard(key)
 

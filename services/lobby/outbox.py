@@ -15,6 +15,7 @@ import logging
 from kizuna.v1 import lobby_pb2
 from services.common.hashing import blake2b_256, now_micros
 from services.common import metrics
+from services.common.background import round_failed
 from services.common.retry import RetryPolicy
 from services.lobby.store import outbox_key
 
@@ -116,8 +117,8 @@ class Outbox:
                 await self.work_once(deliver, on_outcome)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad round
-                log.exception("outbox round failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad round
+                await round_failed(log, "outbox round", exc)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except asyncio.TimeoutError:

@@ -169,17 +169,18 @@ class DhtPort(Dht):
         return await _call(self._stub.Publish, request, LOCAL_TIMEOUT)
 
     async def get(self, space: bytes, address: bytes):
-        response = await _call(self._stub.Get, group_dht_pb2.GetRequest(space=space, address=address), LOCAL_TIMEOUT)
+        response = await _call(self._stub.Get, group_dht_pb2.GetRequest(space=space, address=address), LOCAL_TIMEOUT,
+                               self._metadata)
         return response.op if response.found else None
 
     async def get_links(self, space: bytes, base: bytes, tag_prefix: bytes = b"") -> list[group_dht_pb2.Link]:
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix)
-        return list((await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT)).links)
+        return list((await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT, self._metadata)).links)
 
     async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b""):
         """The live links and, by address, the target entries the DHT could send along."""
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, with_targets=True)
-        response = await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT)
+        response = await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT, self._metadata)
         targets = {}
         for signed in response.targets:
             targets[blake2b_256(group_dht_pb2.Op.FromString(signed.body).entry)] = signed

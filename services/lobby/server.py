@@ -11,6 +11,7 @@ import logging
 
 from kizuna.v1 import admin_pb2, admin_pb2_grpc, lobby_pb2, lobby_pb2_grpc
 from services.common import metrics, node_secret, tls
+from services.common.background import round_failed
 from services.common.channels import ChannelPool
 from services.common.errors import KizunaError
 from services.common.retry import RetryPolicy, keep_trying
@@ -116,8 +117,8 @@ async def _catch_up_every(lobby: Lobby, interval: float, agents_per_round: int) 
             lobby.envelopes.forget_expired()
             lobby.signals.expire()
             lobby.transactions.expire()
-        except Exception:  # noqa: BLE001 - one bad round must not end catch-up for good
-            log.exception("catch-up round failed")
+        except Exception as exc:  # noqa: BLE001 - one bad round must not end catch-up for good
+            await round_failed(log, "catch-up round", exc)
         await asyncio.sleep(interval)
 
 

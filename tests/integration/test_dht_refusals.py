@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from kizuna import net
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors
 from services.common.hashing import blake2b_256, now_micros
@@ -42,11 +43,14 @@ class Space:
         self.dna_hash = dna_hash
         self.properties = properties
         self._channels = {}
-        self.dhts = {name: group_dht_pb2_grpc.GroupDhtStub(self._channel(network.dht_address(name))) for name in NAMES}
+        self.dhts = {name: group_dht_pb2_grpc.GroupDhtStub(self._channel(network.dht_address(name), name))
+                     for name in NAMES}
 
-    def _channel(self, address):
+    def _channel(self, address, node=None):
+        """A channel to a node's own service; for `node`'s DHT, its calls carry the node's secret."""
         if address not in self._channels:
-            self._channels[address] = grpc.insecure_channel(address)
+            self._channels[address] = grpc.insecure_channel(address) if node is None else net.node_local_channel(
+                address, net.secret_path(self.network.node(node)))
         return self._channels[address]
 
     def close(self):

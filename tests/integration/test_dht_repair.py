@@ -5,9 +5,9 @@ from every surviving node."""
 
 import time
 
-import grpc
 import pytest
 
+from kizuna import net
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import dna
 from services.common.hashing import blake2b_256
@@ -28,7 +28,7 @@ class Cluster:
         self.peer_addresses = [f"127.0.0.1:{free_port()}" for _ in range(count)]
         self.extra = list(extra)
         self.processes = [None] * count
-        self.channels = [grpc.insecure_channel(a) for a in self.addresses]
+        self.channels = [net.node_local_channel(a, tmp_path / "node.secret") for a in self.addresses]
         self.stubs = [group_dht_pb2_grpc.GroupDhtStub(c) for c in self.channels]
         for i in range(count):
             self.start(i)
@@ -47,13 +47,11 @@ class Cluster:
         self.processes[i].process.kill()
         self.processes[i].process.wait(10)
 
-    def secret(self) -> tuple:
-        return (("x-kizuna-node-secret", (self._tmp / "node.secret").read_text().strip()),)
-
     def join(self, space, props, agents) -> None:
         for stub, agent in zip(self.stubs, agents):
+            node_id = stub.ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=5).node_id
             stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group",
-                                                          properties=props), timeout=5, metadata=self.secret())
+                                                          properties=props, claim=agent.claim(node_id, space)), timeout=5)
 
     def close(self) -> None:
         for channel in self.channels:

@@ -62,7 +62,7 @@ def _sessions(network, name, group_uuid):
 def _stored_message_for(network, reader: str, space: bytes, receiver: str) -> common_pb2.Signed:
     """The copy of a message the group's DHT keeps for an offline receiver, read through
     the node `reader`'s DHT: the link from the receiver's inbox, and its target entry."""
-    with grpc.insecure_channel(network.node(reader)["group_dht"]) as channel:
+    with net.node_local_channel(network.node(reader)["group_dht"], net.secret_path(network.node(reader))) as channel:
         dht = group_dht_pb2_grpc.GroupDhtStub(channel)
         links = dht.GetLinks(group_dht_pb2.GetLinksRequest(
             space=space, base=anchors.inbox_anchor(network.agent_key(receiver)), tag_prefix=b"message"),

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kizuna import net
 from kizuna.client import ClientError
@@ -136,16 +137,27 @@ def _damage_a_table(store_dir: Path) -> Path:
     return table
 
 
+def _history_in_tables(tmp_path, network, alone: bool = False) -> str:
+    """alice sends 200 messages to a new group, and her node is restarted: her lobby's log
+    is then written into table files (read once at start, not since). `alone`: bobby's and
+    charlie's nodes are stopped first, so no receipt rewrites her history after the
+    restart. The group's uuid."""
+    async def some_history():
+        async with make_clients(network, NAMES) as clients:
+            created = await create_group(clients, "Damaged", ["bobby", "charlie"])
+            for i in range(200):
+                await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
+            return created.group.group_uuid
+    group = run(some_history())
+    for name in ("bobby", "charlie", "alice") if alone else ("alice",):
+        net.stop_node(tmp_path, name)
+    net.start_node(tmp_path, "alice")
+    return group
+
+
 def test_a_node_whose_store_is_damaged_refuses_to_start_and_says_why(tmp_path):
     with make_network(tmp_path) as network:
-        async def some_history():
-            async with make_clients(network, NAMES) as clients:
-                created = await create_group(clients, "Damaged", ["bobby", "charlie"])
-                for i in range(200):
-                    await clients["alice"].send(created.group.group_uuid, f"message {i} " + "x" * 200)
-        run(some_history())
-        net.stop_node(tmp_path, "alice")
-        net.start_node(tmp_path, "alice")  # reopened once: its log is written into tables
+        _history_in_tables(tmp_path, network)
         net.stop_node(tmp_path, "alice")
         store_dir = Path(network.node("alice")["data_dir"]) / "lobby"
         _damage_a_table(store_dir)
@@ -158,6 +170,51 @@ def test_a_node_whose_store_is_damaged_refuses_to_start_and_says_why(tmp_path):
         log = (tmp_path / "logs" / "alice-lobby.log").read_text()
         assert "Traceback" not in log
         assert net.status(tmp_path)["alice"]["lobby"]["running"] is False
+
+
+def _damage_every_block_in_place(table: Path) -> None:
+    """Flips 64 bytes every 2 KiB of a table file, writing into the file as it is (never
+    truncated: a running LevelDB reads it through a memory map)."""
+    with open(table, "r+b") as f:
+        for offset in range(1024, table.stat().st_size - 64, 2048):
+            f.seek(offset)
+            data = f.read(64)
+            f.seek(offset)
+            f.write(bytes(b ^ 0xFF for b in data))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def test_damage_found_while_serving_is_data_loss_and_turns_health_not_serving(tmp_path):
+    with make_network(tmp_path) as network:
+        group = _history_in_tables(tmp_path, network, alone=True)
+        lobby = network.node("alice")["lobby"]
+
+        def health(service=""):
+            """The lobby's health status for `service` (None while it has none yet)."""
+            with grpc.insecure_channel(lobby) as channel:
+                try:
+                    return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                                     timeout=10).status
+                except grpc.RpcError:
+                    return None
+        # the Lobby service turns SERVING once the lobby has started (read what it reads at start)
+        eventually(lambda: health("kizuna.v1.Lobby") == health_pb2.HealthCheckResponse.SERVING,
+                   "alice's lobby has started", 30)
+
+        async def read_history():
+            async with make_clients(network, ("alice",), signals=False) as clients:
+                return len(await clients["alice"].all_history(group))
+        for table in (Path(network.node("alice")["data_dir"]) / "lobby").glob("*.ldb"):
+            _damage_every_block_in_place(table)
+
+        with pytest.raises(ClientError) as refused:
+            run(read_history())
+        assert refused.value.code == grpc.StatusCode.DATA_LOSS, refused.value
+        assert "store is damaged" in refused.value.details
+        assert health() == health("kizuna.v1.Lobby") == health_pb2.HealthCheckResponse.NOT_SERVING
+        log = (tmp_path / "logs" / "alice-lobby.log").read_text()
+        assert "the store is damaged" in log and "Traceback" not in log
 
 
 def test_a_flood_of_cheap_calls_from_one_sender_meets_the_receive_rate_limit(tmp_path):

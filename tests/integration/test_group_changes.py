@@ -64,9 +64,11 @@ class Dhts:
         self.names = names
         self._channels = {}
 
-    def _channel(self, address):
+    def _channel(self, address, node=None):
+        """A channel to a node's own service; for `node`'s DHT, its calls carry the node's secret."""
         if address not in self._channels:
-            self._channels[address] = grpc.insecure_channel(address)
+            self._channels[address] = grpc.insecure_channel(address) if node is None else net.node_local_channel(
+                address, net.secret_path(self.network.node(node)))
         return self._channels[address]
 
     def close(self):
@@ -76,7 +78,7 @@ class Dhts:
             channel.close()
 
     def dht(self, name):
-        return group_dht_pb2_grpc.GroupDhtStub(self._channel(self.network.dht_address(name)))
+        return group_dht_pb2_grpc.GroupDhtStub(self._channel(self.network.dht_address(name), name))
 
     def conductor(self, name):
         return conductor_pb2_grpc.ConductorStub(self._channel(self.network.conductor_address(name)))

@@ -4,6 +4,7 @@ processes, reads on another node, and a quorum write after one node is SIGKILLed
 import grpc
 import pytest
 
+from kizuna import net
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
 from services.common import anchors, dna
 from services.common.hashing import blake2b_256
@@ -31,17 +32,17 @@ def three_nodes(start_process, free_port, tmp_path):
                 address=address, name=f"dht{i}",
             )
         )
-    channels = [grpc.insecure_channel(a) for a in addresses]
+    channels = [net.node_local_channel(a, tmp_path / "node.secret") for a in addresses]
     yield [(p, group_dht_pb2_grpc.GroupDhtStub(c)) for p, c in zip(processes, channels)]
     for channel in channels:
         channel.close()
 
 
-def node_secret(three_nodes) -> tuple:
-    """The nodes here share one secret file, as one operator's test nodes may."""
-    process = three_nodes[0][0]
-    secret = (process.log_path.parent / "node.secret").read_text().strip()
-    return (("x-kizuna-node-secret", secret),)
+def join_group(stub, space, agent, props) -> None:
+    """The node joins the group space for the agent, with the agent's claim (as its conductor makes it)."""
+    node_id = stub.ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=5).node_id
+    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props,
+                                                  claim=agent.claim(node_id, space)), timeout=5)
 
 
 def peers_in_space(stub, space) -> int:
@@ -73,8 +74,7 @@ def test_three_processes_replicate_read_across_nodes_and_keep_quorum_after_a_sig
     space = dna.group_dna_hash(props)
     stubs = [stub for _, stub in three_nodes]
     for stub, agent in zip(stubs, agents):
-        stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props), timeout=5,
-                    metadata=node_secret(three_nodes))
+        join_group(stub, space, agent, props)
     eventually(lambda: all(peers_in_space(s, space) == 2 for s in stubs), "every node knows the other two are in the group")
     probe = agents[0].sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"probe")
     eventually(lambda: writes_to_every_holder(stubs[0], probe), "node 0 reaches every holder")
@@ -116,8 +116,7 @@ def test_process_refuses_an_op_from_a_non_member_with_permission_denied(three_no
     props = common_pb2.GroupProperties(group_uuid="g2", name="g", creator=member.public, initial_members=[member.public])
     space = dna.group_dna_hash(props)
     stub = three_nodes[0][1]
-    stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=member.public, template="group", properties=props), timeout=5,
-                    metadata=node_secret(three_nodes))
+    join_group(stub, space, member, props)
     signed = outsider.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"x")
     with pytest.raises(grpc.RpcError) as info:
         stub.Publish(group_dht_pb2.PublishRequest(op=signed), timeout=5)

@@ -57,7 +57,8 @@ async def _snapshot(network, name):
         agents = (await conductor.ListAgents(conductor_pb2.ListAgentsRequest(), metadata=secret)).agents
         cells = (await conductor.ListCells(conductor_pb2.ListCellsRequest(agent=agent), metadata=secret)).cells
     async with grpc.aio.insecure_channel(network.dht_address(name)) as channel:
-        spaces = (await group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest())).spaces
+        spaces = (await group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest(),
+                                                                            metadata=secret)).spaces
     async with make_clients(network, (name,), signals=False) as clients:
         client = clients[name]
         groups = await client.groups()

@@ -315,7 +315,7 @@ class Node:
                                                   metadata=self.token_md, timeout=RPC_TIMEOUT).messages
                 out[f"{name} messages"] = [m.message_hash for m in messages]
         if "group_dht" in parts:
-            spaces = self.dht.ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=RPC_TIMEOUT)
+            spaces = self.dht.ListSpaces(group_dht_pb2.ListSpacesRequest(), metadata=self.secret_md, timeout=RPC_TIMEOUT)
             out["spaces"] = sorted((s.space, s.template, tuple(sorted(s.agents)), s.ops) for s in spaces.spaces)
             out["peers"] = sorted(p.node_id for p in spaces.peers)
         return out
@@ -392,7 +392,7 @@ class Node:
                                 timestamp=now_micros(), base=self.link_base, target=self.entry_address, tag=b"fuzz")
         self.signed_link = self.signed("alice", link.SerializeToString())
         self.link_hash = self.dht.Publish(group_dht_pb2.PublishRequest(op=self.signed_link), timeout=RPC_TIMEOUT).op_hash
-        spaces = self.dht.ListSpaces(group_dht_pb2.ListSpacesRequest(), timeout=RPC_TIMEOUT)
+        spaces = self.dht.ListSpaces(group_dht_pb2.ListSpacesRequest(), metadata=self.secret_md, timeout=RPC_TIMEOUT)
         self.node_id = spaces.node_id
         self.peer_infos = list(spaces.peers)
         # Valid call_remote requests from bobby to alice (each usable once: its nonce is then spent).

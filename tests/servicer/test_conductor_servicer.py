@@ -24,7 +24,7 @@ class FakeDht(Spaces):
     def __init__(self):
         self.refuse: Exception | None = None
 
-    async def join_space(self, space, agent, template, properties, updates=()):
+    async def join_space(self, space, agent, template, properties, updates=(), claim=None):
         if self.refuse is not None:
             raise self.refuse
 

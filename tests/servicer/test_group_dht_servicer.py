@@ -1,5 +1,6 @@
 """The GroupDht RPC layer on a real grpc.aio server on port 0: statuses for bad input,
-the max-spaces refusal, and a publish/read round trip."""
+the max-spaces refusal, a publish/read round trip, and reads between nodes over TLS (a
+caller proves its node; a group space is read by its members' nodes only)."""
 
 import asyncio
 
@@ -7,11 +8,14 @@ import grpc
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import dna, tls
+from services.common import dna, group_state, tls
 from services.common.channels import ChannelPool
+from services.common.errors import PermissionDenied
 from services.common.hashing import blake2b_256
+from services.group_dht import callers
 from services.group_dht.dht import GroupDhtNode
-from services.group_dht.ports import GrpcTransport
+from services.group_dht.identity import NodeIdentity
+from services.group_dht.ports import Endpoint, GrpcTransport
 from services.group_dht.server import bootstrap_addresses
 from services.group_dht.servicer import GroupDhtServicer
 from services.group_dht.store import DhtStore
@@ -35,8 +39,9 @@ class Served:
         self.store = DhtStore(data_dir)
         self.pool = ChannelPool()
         node_tls = tls.load_or_create(f"{data_dir}-tls")
-        self.node = GroupDhtNode(self.store, GrpcTransport(self.pool), tls_certificate=node_tls.certificate_der,
-                                 **options)
+        self.certificate = node_tls.certificate_der
+        self.node = GroupDhtNode(self.store, GrpcTransport(self.pool, NodeIdentity(self.store)),
+                                 tls_certificate=node_tls.certificate_der, **options)
         self.server = grpc.aio.server()
         group_dht_pb2_grpc.add_GroupDhtServicer_to_server(GroupDhtServicer(self.node, SECRET), self.server)
         # other nodes call this one over TLS; the test's own stub over a plaintext port, as a lobby does
@@ -129,9 +134,8 @@ async def test_join_beyond_max_spaces_is_resource_exhausted(make_served, agent):
     space, props = group_of(agent)
     async with make_served(max_spaces=1) as s:
         await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=dna.LOBBY_DNA_HASH, agent=agent.public, template="lobby"))
-        code, details = await status_of(
-            s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props))
-        )
+        code, details = await status_of(s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(
+            space=space, agent=agent.public, template="group", properties=props, claim=agent.claim(s.node.node_id, space))))
         listed = await s.stub.ListSpaces(group_dht_pb2.ListSpacesRequest())
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details == "this node's DHT holds its maximum of 1 spaces"
@@ -144,7 +148,8 @@ async def test_two_served_nodes_exchange_peers_and_replicate_a_publish(make_serv
     async with make_served() as a, make_served() as b:
         assert a.node.learn_address(b.node.address)
         for s in (a, b):
-            await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group", properties=props))
+            await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group",
+                                                                  properties=props, claim=agent.claim(s.node.node_id, space)))
         await a.node.settle()
         await a.node.exchange_with_peers()
         signed = agent.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hi")
@@ -172,3 +177,54 @@ def test_join_and_leave_space_without_the_node_secret_are_permission_denied(tmp_
             assert (await s.stub.ListSpaces(group_dht_pb2.ListSpacesRequest())).spaces == []
 
     asyncio.run(scenario())
+
+
+@async_test
+async def test_a_group_space_is_read_by_its_members_nodes_only_and_no_longer_once_removed(make_served):
+    admin, member = Agent(), Agent()
+    props = common_pb2.GroupProperties(group_uuid="g", name="g", creator=admin.public,
+                                       initial_members=[admin.public, member.public])
+    space = dna.group_dna_hash(props)
+    async with make_served() as a, make_served() as b, make_served() as outsider:
+        for s, agent in ((a, admin), (b, member)):
+            await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=space, agent=agent.public, template="group",
+                                                                  properties=props, claim=agent.claim(s.node.node_id, space)))
+        for s in (a, outsider):
+            await s.stub.JoinSpace(group_dht_pb2.JoinSpaceRequest(space=dna.LOBBY_DNA_HASH, agent=Agent().public,
+                                                                  template="lobby"))
+        for s in (b, outsider):
+            s.node.learn_address(a.node.address)
+            await s.node.exchange_with_peers()
+        signed = admin.sign(space=space, kind=group_dht_pb2.STORE_ENTRY, entry_type="message", entry=b"hi")
+        await a.stub.Publish(group_dht_pb2.PublishRequest(op=signed, local_only=True))
+        at_a = Endpoint(a.node.address, a.certificate)
+
+        def reader(s):
+            return GrpcTransport(s.pool, NodeIdentity(s.store))
+
+        got = await reader(b).get(at_a, space, blake2b_256(b"hi"), 5)
+        links = await reader(b).get_links(at_a, space, b"b" * 32, b"", 5)
+        with pytest.raises(PermissionDenied, match="read by its members' nodes only"):
+            await reader(outsider).get(at_a, space, blake2b_256(b"hi"), 5)
+        with pytest.raises(PermissionDenied):
+            await reader(outsider).get_links(at_a, space, b"b" * 32, b"", 5)
+        with pytest.raises(PermissionDenied):
+            await reader(outsider).fetch_ops(at_a, space, [blake2b_256(signed.body)], 5)
+        lobby = await reader(outsider).get(at_a, dna.LOBBY_DNA_HASH, b"l" * 32, 5)
+        async with grpc.aio.secure_channel(a.node.address, tls.pinned_credentials(a.certificate),
+                                           options=tls.PINNED_CHANNEL_OPTIONS) as channel:
+            peer_stub = group_dht_pb2_grpc.GroupDhtStub(channel)
+            proof = callers.caller_metadata(NodeIdentity(outsider.store), a.certificate, "ListSpaces")
+            listed = await peer_stub.ListSpaces(group_dht_pb2.ListSpacesRequest(), metadata=proof)
+            replayed = await status_of(peer_stub.ListSpaces(group_dht_pb2.ListSpacesRequest(), metadata=proof))
+            anonymous = await status_of(peer_stub.Get(group_dht_pb2.GetRequest(space=space, address=b"a" * 32)))
+
+        await a.stub.Publish(group_dht_pb2.PublishRequest(
+            op=admin.group_update(group_state.GroupState.initial(props), "remove", [member.public], space), local_only=True))
+        with pytest.raises(PermissionDenied):
+            await reader(b).get(at_a, space, blake2b_256(b"hi"), 5)
+    assert got.found and got.op == signed and list(links.links) == []
+    assert not lobby.found
+    assert [sp.space for sp in listed.spaces] == [dna.LOBBY_DNA_HASH]
+    assert replayed == (grpc.StatusCode.UNAUTHENTICATED, "the caller proof was taken before: each call carries a new one")
+    assert anonymous[0] == grpc.StatusCode.UNAUTHENTICATED and callers.METADATA_KEY in anonymous[1]

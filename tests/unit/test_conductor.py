@@ -28,7 +28,7 @@ class FakeDht(Spaces):
         self.joined: list[tuple[bytes, bytes, str]] = []
         self.refuse: Exception | None = None
 
-    async def join_space(self, space, agent, template, properties, updates=()):
+    async def join_space(self, space, agent, template, properties, updates=(), claim=None):
         if self.refuse is not None:
             raise self.refuse
         self.joined.append((space, agent, template))

@@ -148,7 +148,7 @@ async def connect(nodes):
 async def join_all(nodes, agents, group):
     space, props = group
     for node, agent in zip(nodes, agents):
-        await node.join_space(space, agent.public, "group", props)
+        await node.join_space(space, agent.public, "group", props, claim=agent.claim(node.node_id, space))
     await connect(nodes)
 
 
@@ -395,7 +395,7 @@ async def test_join_beyond_max_spaces_is_resource_exhausted_and_changes_nothing(
     node = make_node("n0", max_spaces=1)
     await node.join_space(dna.LOBBY_DNA_HASH, agents[0].public, "lobby", common_pb2.GroupProperties())
     with pytest.raises(ResourceExhausted, match="maximum of 1 spaces"):
-        await node.join_space(group[0], agents[0].public, "group", group[1])
+        await node.join_space(group[0], agents[0].public, "group", group[1], claim=agents[0].claim(node.node_id, group[0]))
     await node.join_space(dna.LOBBY_DNA_HASH, agents[1].public, "lobby", common_pb2.GroupProperties())
     spaces = (await node.list_spaces()).spaces
     assert [(s.space, list(s.agents)) for s in spaces] == [(dna.LOBBY_DNA_HASH, [agents[0].public, agents[1].public])]

@@ -167,7 +167,7 @@ async def _until(condition):
 @async_test
 async def test_a_summary_of_the_wrong_shape_is_invalid_argument(make_node, agents, group):
     node = make_node("n0")
-    await node.join_space(group[0], agents[0].public, "group", group[1])
+    await node.join_space(group[0], agents[0].public, "group", group[1], claim=agents[0].claim(node.node_id, group[0]))
     for request in (
         group_dht_pb2.SyncSummaryRequest(space=group[0], node_id=b"x" * 32, digests=b"", counts=[]),
         group_dht_pb2.SyncSummaryRequest(space=b"short", node_id=b"x" * 32),

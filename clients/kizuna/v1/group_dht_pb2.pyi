@@ -76,7 +76,7 @@ class Link(_message.Message):
     def __init__(self, address: _Optional[bytes] = ..., create: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "address", "spaces", "timestamp", "public_key", "signature", "tls_certificate")
+    __slots__ = ("node_id", "address", "spaces", "timestamp", "public_key", "signature", "tls_certificate", "claims")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SPACES_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class NodeInfo(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     TLS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
     node_id: bytes
     address: str
     spaces: _containers.RepeatedScalarFieldContainer[bytes]
@@ -91,7 +92,36 @@ class NodeInfo(_message.Message):
     public_key: bytes
     signature: bytes
     tls_certificate: bytes
-    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ...) -> None: ...
+    claims: _containers.RepeatedCompositeFieldContainer[SpaceClaim]
+    def __init__(self, node_id: _Optional[bytes] = ..., address: _Optional[str] = ..., spaces: _Optional[_Iterable[bytes]] = ..., timestamp: _Optional[int] = ..., public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., tls_certificate: _Optional[bytes] = ..., claims: _Optional[_Iterable[_Union[SpaceClaim, _Mapping]]] = ...) -> None: ...
+
+class SpaceClaim(_message.Message):
+    __slots__ = ("space", "agent", "timestamp", "signature")
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    space: bytes
+    agent: bytes
+    timestamp: int
+    signature: bytes
+    def __init__(self, space: _Optional[bytes] = ..., agent: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class CallerProof(_message.Message):
+    __slots__ = ("node_id", "audience", "method", "timestamp", "nonce", "signature")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    node_id: bytes
+    audience: bytes
+    method: str
+    timestamp: int
+    nonce: bytes
+    signature: bytes
+    def __init__(self, node_id: _Optional[bytes] = ..., audience: _Optional[bytes] = ..., method: _Optional[str] = ..., timestamp: _Optional[int] = ..., nonce: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ("op", "local_only")
@@ -158,18 +188,20 @@ class GetLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., deleted: _Optional[_Iterable[bytes]] = ..., deletes: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
 
 class JoinSpaceRequest(_message.Message):
-    __slots__ = ("space", "agent", "template", "properties", "updates")
+    __slots__ = ("space", "agent", "template", "properties", "updates", "claim")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     UPDATES_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     agent: bytes
     template: str
     properties: _common_pb2.GroupProperties
     updates: _containers.RepeatedCompositeFieldContainer[_common_pb2.Signed]
-    def __init__(self, space: _Optional[bytes] = ..., agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., updates: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ...) -> None: ...
+    claim: SpaceClaim
+    def __init__(self, space: _Optional[bytes] = ..., agent: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., updates: _Optional[_Iterable[_Union[_common_pb2.Signed, _Mapping]]] = ..., claim: _Optional[_Union[SpaceClaim, _Mapping]] = ...) -> None: ...
 
 class JoinSpaceResponse(_message.Message):
     __slots__ = ()
@@ -192,7 +224,7 @@ class ListSpacesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Space(_message.Message):
-    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name", "sync", "nodes")
+    __slots__ = ("space", "template", "properties", "agents", "ops", "members", "admins", "update_seq", "update_head", "name", "sync", "nodes", "claims")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +237,7 @@ class Space(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     SYNC_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     template: str
     properties: _common_pb2.GroupProperties
@@ -217,7 +250,8 @@ class Space(_message.Message):
     name: str
     sync: SyncStats
     nodes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ..., nodes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    claims: _containers.RepeatedCompositeFieldContainer[SpaceClaim]
+    def __init__(self, space: _Optional[bytes] = ..., template: _Optional[str] = ..., properties: _Optional[_Union[_common_pb2.GroupProperties, _Mapping]] = ..., agents: _Optional[_Iterable[bytes]] = ..., ops: _Optional[int] = ..., members: _Optional[_Iterable[bytes]] = ..., admins: _Optional[_Iterable[bytes]] = ..., update_seq: _Optional[int] = ..., update_head: _Optional[bytes] = ..., name: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ..., nodes: _Optional[_Iterable[bytes]] = ..., claims: _Optional[_Iterable[_Union[SpaceClaim, _Mapping]]] = ...) -> None: ...
 
 class SyncStats(_message.Message):
     __slots__ = ("rounds", "clean_rounds", "clean_round_bytes", "ops_repaired", "ops_refused", "last_round_micros", "last_repair_micros")
