@@ -342,9 +342,12 @@ class Tap:
             stub = lobby_pb2_grpc.LobbyStub(self._channel)
             self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=(("authorization", f"Bearer {self.token}"),))
             try:
-                first = await asyncio.wait_for(self._stream.read(), max(0.5, deadline - time.monotonic()))
-                if first is grpc.aio.EOF or first.WhichOneof("signal") != "ready":
-                    raise RuntimeError(f"{self.name}'s signal stream did not start with ready")
+                # the kept signals the lobby replays come first, then `ready`
+                while (signal := await asyncio.wait_for(self._stream.read(), max(0.5, deadline - time.monotonic()))) \
+                        is not grpc.aio.EOF and signal.WhichOneof("signal") != "ready":
+                    self._take(signal)
+                if signal is grpc.aio.EOF:
+                    raise RuntimeError(f"{self.name}'s signal stream ended before ready")
                 break
             except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
                 self._stream.cancel()
@@ -362,21 +365,23 @@ class Tap:
                 if signal is grpc.aio.EOF:
                     self.error = "stream ended"
                     break
-                if signal.WhichOneof("signal") != "message":
-                    continue
-                now = time.perf_counter()
-                text = signal.message.message.entry.payload
-                if text in self.arrivals:
-                    self.duplicates += 1
-                    continue
-                self.arrivals[text] = now
-                tag = tag_of(text)
-                self.counts[tag] = self.counts.get(tag, 0) + 1
-                self._changed.set()
+                self._take(signal)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
             self.error = f"{exc.code().name}: {exc.details()}"
+        self._changed.set()
+
+    def _take(self, signal) -> None:
+        if signal.WhichOneof("signal") != "message":
+            return
+        text = signal.message.message.entry.payload
+        if text in self.arrivals:
+            self.duplicates += 1
+            return
+        self.arrivals[text] = time.perf_counter()
+        tag = tag_of(text)
+        self.counts[tag] = self.counts.get(tag, 0) + 1
         self._changed.set()
 
     async def wait_until(self, predicate, timeout: float = WAIT) -> bool:

@@ -16,7 +16,6 @@ MAX_PENDING = 10_000  # live signals a stream may fall behind by before it is cl
 MAX_KEPT = 10_000  # kept signals per agent: past it, the oldest goes as a new one comes
 MAX_AGE_SECONDS = 7 * 24 * 3600  # a signal not acked within this is dropped
 MAX_SINCE = 2**63  # a larger `since` is refused
-REPLAY_PAGE = 500
 
 
 class Subscription:
@@ -136,11 +135,9 @@ class SignalHub:
         """The agent's kept signals with a seq in (since, through], in order, leaving out
         those expired and those of groups it has since left, deleted or blocked."""
         horizon = now_micros() - self._max_age_micros
-        while page := self._store.kept_signals(agent, since, through, REPLAY_PAGE):
-            for signal in page:
-                if signal.emitted_at >= horizon and self._is_current(agent, _group_of(signal)):
-                    yield signal
-            since = page[-1].seq
+        for signal in self._store.kept_signals(agent, since, through):
+            if signal.emitted_at >= horizon and self._is_current(agent, _group_of(signal)):
+                yield signal
 
     def _is_current(self, agent: bytes, group_uuid: str) -> bool:
         if not group_uuid:

@@ -283,10 +283,21 @@ class LobbyStore:
     def outbox_count(self) -> int:
         return self._outbox.count()
 
-    # kept signals, in seq order per agent
+    # kept signals, in seq order per agent; a message's record (its text) only by its hash,
+    # since the text lives in the history alone
+
+    @staticmethod
+    def _by_reference(record: lobby_pb2.MessageRecord) -> lobby_pb2.MessageRecord:
+        entry = record.entry
+        return lobby_pb2.MessageRecord(message_hash=record.message_hash, entry=common_pb2.MessageEntry(
+            group_uuid=entry.group_uuid, time_sent=entry.time_sent))
 
     def keep_signal(self, batch, agent: bytes, signal: lobby_pb2.Signal) -> None:
-        batch.put(self._signals, agent + u64(signal.seq), signal.SerializeToString())
+        kept = signal
+        if signal.WhichOneof("signal") == "message":
+            kept = lobby_pb2.Signal(seq=signal.seq, emitted_at=signal.emitted_at, message=lobby_pb2.MessageSignal(
+                message=self._by_reference(signal.message.message), first_message=signal.message.first_message))
+        batch.put(self._signals, agent + u64(signal.seq), kept.SerializeToString())
         batch.put(self._signal_seqs, agent, u64(signal.seq))
 
     def signal_seqs(self) -> dict[bytes, int]:
@@ -296,15 +307,18 @@ class LobbyStore:
     def kept_signal_counts(self) -> dict[bytes, int]:
         return dict(collections.Counter(key[:32] for key in self._signals.keys()))
 
-    def kept_signals(self, agent: bytes, after: int, through: int, limit: int) -> list[lobby_pb2.Signal]:
-        """Up to `limit` of the agent's kept signals with a seq in (after, through], in order."""
-        items = self._signals.items(start=agent + u64(after + 1), stop=agent + u64(through + 1))
-        out = []
-        for _, value in items:
-            out.append(lobby_pb2.Signal.FromString(value))
-            if len(out) >= limit:
-                break
-        return out
+    def kept_signals(self, agent: bytes, after: int, through: int):
+        """The agent's kept signals with a seq in (after, through], in order, read as they
+        are taken: a message's as its history holds it now, and one the history no longer
+        holds (its group deleted) left out."""
+        for _, value in self._signals.items(start=agent + u64(after + 1), stop=agent + u64(through + 1)):
+            signal = lobby_pb2.Signal.FromString(value)
+            if signal.WhichOneof("signal") == "message":
+                record = self.get_message(agent, signal.message.message.message_hash)
+                if record is None:
+                    continue
+                signal.message.message.CopyFrom(record)
+            yield signal
 
     def drop_oldest_signal(self, batch, agent: bytes) -> bool:
         for key in self._signals.keys(prefix=agent):
@@ -333,13 +347,22 @@ class LobbyStore:
 
     def get_transaction(self, agent: bytes, transaction_id: str) -> lobby_pb2.SendGroupMessageResponse | None:
         raw = self._transactions.get(self._transaction_key(agent, transaction_id))
-        return lobby_pb2.SendGroupMessageResponse.FromString(raw) if raw is not None else None
+        if raw is None:
+            return None
+        answer = lobby_pb2.SendGroupMessageResponse.FromString(raw)
+        record = self.get_message(agent, answer.message.message_hash)
+        if record is not None:
+            answer.message.CopyFrom(record)
+        return answer
 
     def put_transaction(self, agent: bytes, transaction_id: str, answer: lobby_pb2.SendGroupMessageResponse,
                         batch=None) -> None:
         """In `batch` (the message's own write), or on its own and not synced: the answer
         written after the send, whose loss in a crash leaves the one written with the message."""
-        key, value = self._transaction_key(agent, transaction_id), answer.SerializeToString()
+        kept = lobby_pb2.SendGroupMessageResponse()
+        kept.CopyFrom(answer)
+        kept.message.CopyFrom(self._by_reference(answer.message))
+        key, value = self._transaction_key(agent, transaction_id), kept.SerializeToString()
         if batch is not None:
             batch.put(self._transactions, key, value)
         else:

@@ -8,6 +8,7 @@ import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from services.common.errors import InvalidArgument
+from services.common.hashing import blake2b_256
 from services.lobby import signals as signals_module
 from services.lobby.signals import SignalHub
 from services.lobby.store import LobbyStore
@@ -21,8 +22,12 @@ def delivery(group_uuid="g1", n=0):
     return lobby_pb2.Signal(delivery=lobby_pb2.DeliverySignal(message_hash=bytes([n]) * 32, group_uuid=group_uuid))
 
 
-def message(group_uuid, text="hi"):
-    record = lobby_pb2.MessageRecord(entry=common_pb2.MessageEntry(group_uuid=group_uuid, payload=text))
+def message(store, agent, group_uuid, text="hi"):
+    """A message signal, its record in the agent's history (where a kept signal reads it)."""
+    record = lobby_pb2.MessageRecord(entry=common_pb2.MessageEntry(group_uuid=group_uuid, payload=text),
+                                     message_hash=blake2b_256(group_uuid.encode() + text.encode()))
+    with store.batch() as batch:
+        store.put_message(batch, agent, record)
     return lobby_pb2.Signal(message=lobby_pb2.MessageSignal(message=record))
 
 
@@ -139,11 +144,26 @@ def test_signals_of_groups_left_deleted_or_blocked_are_not_replayed_but_the_depa
         store.put_group_info(batch, ALICE, lobby_pb2.GroupInfo(group_uuid="deleted", state=lobby_pb2.INVITED))
         store.forget_group(batch, ALICE, "deleted")
     for group_uuid in ("kept", "left", "blocked", "deleted", "unknown"):
-        hub.emit_signal(ALICE, message(group_uuid))
+        hub.emit_signal(ALICE, message(store, ALICE, group_uuid))
     hub.emit_signal(ALICE, lobby_pb2.Signal(group_update=lobby_pb2.GroupUpdateSignal(
         group=lobby_pb2.GroupInfo(group_uuid="left", departed=True))))
     kinds = [(s.WhichOneof("signal"), s.seq) for s in replayed(hub, ALICE)]
     assert kinds == [("message", 1), ("group_update", 6)]
+
+
+def test_a_kept_message_replays_as_its_history_holds_it_now_and_not_once_the_history_forgot_it(tmp_path):
+    store = in_group(LobbyStore(str(tmp_path / "lobby")))
+    hub = SignalHub(store)
+    signal = message(store, ALICE, "g1", "hello")
+    hub.emit_signal(ALICE, signal)
+    record = signal.message.message
+    record.receipts.add(receiver=BOBBY, message_hash=record.message_hash, delivered_at=5)
+    store.update_messages(ALICE, [record])
+    assert [s.message.message for s in replayed(hub, ALICE)] == [record]
+    with store.batch() as batch:
+        store.forget_group(batch, ALICE, "g1")
+        store.restore_group(batch, ALICE, "g1")  # listed again, its old messages gone
+    assert replayed(hub, ALICE) == []
 
 
 # ------------------------------------------------------------------ through the lobby
