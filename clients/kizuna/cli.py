@@ -840,6 +840,7 @@ EXAMPLES = {  # one per command, shown at the end of its --help
     "net status": "kizuna net status --json",
     "net stop": "kizuna net stop charlie --kill",
     "net start": "kizuna net start charlie",
+    "chat": "kizuna --dir net --as alice chat",
     "groups": "kizuna --as alice groups --json",
     "create-group": "kizuna --as alice create-group Family bobby charlie",
     "send": "kizuna --as alice send Family 'dinner at 8?'",

@@ -113,7 +113,8 @@ async def _ops_in(network, group_uuid: str) -> dict:
     counts = {}
     for name in network.nodes:
         async with grpc.aio.insecure_channel(network.node(name)["group_dht"]) as channel:
-            listed = await group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest())
+            listed = await group_dht_pb2_grpc.GroupDhtStub(channel).ListSpaces(group_dht_pb2.ListSpacesRequest(),
+                                                                                metadata=network.conductor_metadata(name))
             counts[name] = {s.space: s.ops for s in listed.spaces if s.properties.group_uuid == group_uuid}
     return counts
 
