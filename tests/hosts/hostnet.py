@@ -129,6 +129,30 @@ class HostNet:
                 raise NetemUnavailable(f"tc netem is not available on this kernel: {result.stderr.strip()}")
             raise RuntimeError(f"tc netem on {name}: {result.stderr.strip()}")
 
+    def congest(self, name: str, rate_kbit: int, queue_ms: int) -> None:
+        """A slow link out of host `name` (tc tbf, in every kernel that has tc): what it sends
+        waits in a queue, and what would wait longer than `queue_ms` is dropped; queueing
+        latency and tail-drop loss where netem's random ones are not available."""
+        self._tc(name, "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", f"{rate_kbit}kbit",
+                 "burst", "1600", "latency", f"{queue_ms}ms")
+
+    def unshape(self, name: str) -> None:
+        """Host `name`'s link as it was: no qdisc of ours."""
+        subprocess.run([*self.wrap(name), "tc", "qdisc", "del", "dev", "eth0", "root"],
+                       capture_output=True, text=True, timeout=30)
+
+    def link_counters(self, name: str) -> dict:
+        """What host `name`'s root qdisc has sent and dropped so far (tc -s)."""
+        shown = self._tc(name, "-s", "qdisc", "show", "dev", "eth0").stdout
+        sent = re.search(r"Sent (\d+) bytes (\d+) pkt \(dropped (\d+)", shown)
+        return {"bytes": int(sent.group(1)), "packets": int(sent.group(2)), "dropped": int(sent.group(3))} if sent else {}
+
+    def _tc(self, name: str, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([*self.wrap(name), "tc", *args], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise RuntimeError(f"tc {' '.join(args)} on {name}: {result.stderr.strip()}")
+        return result
+
     @contextlib.contextmanager
     def capture(self, limit_bytes: int = 64 * 1024 * 1024, limit_seconds: float = 120.0):
         """Every frame seen on this namespace's interfaces (the bridge and its ports) while
