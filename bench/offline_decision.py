@@ -27,7 +27,7 @@ from unittest import mock
 from kizuna import net
 from kizuna.client import Client
 from kizuna.v1 import lobby_pb2
-from services.common.retry import RetryPolicy
+from kizuna_node.common.retry import RetryPolicy
 
 NAMES = ("alice", "bobby", "charlie")
 
@@ -48,12 +48,12 @@ def summary(label: str, millis: list[float]) -> str:
 
 def lobby_settings(pid: int):
     """The settings alice's lobby runs with: its command line parsed by the lobby's own
-    argument parser (services.lobby.server.main, with its run and logging stubbed)."""
-    from services.lobby import server as lobby_server
+    argument parser (kizuna_node.lobby.server.main, with its run and logging stubbed)."""
+    from kizuna_node.lobby import server as lobby_server
 
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     argv = [a.decode() for a in argv if a]
-    argv = argv[argv.index("services.lobby.server") + 1:]
+    argv = argv[argv.index("kizuna_node.lobby.server") + 1:]
     captured = {}
 
     def capture(args):

@@ -34,7 +34,7 @@ import grpc
 from kizuna import net
 from kizuna.client import Client
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
-from services.common import tls
+from kizuna_node.common import tls
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAYLOAD_BYTES = 200
@@ -279,8 +279,8 @@ def floor_encryption(messages: int) -> dict:
     session's state written to LevelDB) and a decrypt, as the conductor does them for
     every message; the figures the send->signal path carries on top of the floors."""
     from kizuna.v1 import conductor_pb2
-    from services.conductor.conductor import Conductor
-    from services.conductor.store import ConductorStore
+    from kizuna_node.conductor.conductor import Conductor
+    from kizuna_node.conductor.store import ConductorStore
 
     async def no_join(*_):
         return None

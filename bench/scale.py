@@ -41,9 +41,9 @@ from bench.run import RESULTS_DIR, WAIT, Agent, Tap, payload, progress, stats_ms
 from kizuna import net
 from kizuna.client import Client
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2
-from services.common import dna, space_claims
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht import placement
+from kizuna_node.common import dna, space_claims
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht import placement
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TAP_START_PARALLEL = 64  # signal streams opened at once
@@ -272,7 +272,7 @@ class DhtCluster:
         env = {**os.environ, "KIZUNA_EXIT_WITH_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         with open(self.directory / f"dht{i}.log", "ab") as log:
             self.processes[i] = subprocess.Popen(
-                [sys.executable, "-m", "services.group_dht.server", "--listen", self.addresses[i],
+                [sys.executable, "-m", "kizuna_node.group_dht.server", "--listen", self.addresses[i],
                  "--data-dir", str(self.directory / f"dht{i}"), "--peer-listen", self.peer_addresses[i],
                  "--tls-dir", str(self.directory / f"tls{i}"), "--bootstrap", others,
                  "--node-secret-file", str(self.directory / "node.secret"), *self.extra],

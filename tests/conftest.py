@@ -84,7 +84,7 @@ def wait_serving(address: str, process: subprocess.Popen, timeout: float, servic
 
 
 def _short_name(module: str) -> str:
-    """services.group_dht.server -> group_dht"""
+    """kizuna_node.group_dht.server -> group_dht"""
     parts = module.split(".")
     return parts[-2] if parts[-1] == "server" and len(parts) > 1 else parts[-1]
 

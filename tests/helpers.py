@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import group_state, space_claims
-from services.common.hashing import now_micros
+from kizuna_node.common import group_state, space_claims
+from kizuna_node.common.hashing import now_micros
 
 
 class Agent:

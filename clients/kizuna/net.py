@@ -227,7 +227,7 @@ def service_command(network: Network, name: str, service: str) -> list[str]:
     node = network.nodes[name]
     data_dir = Path(node["data_dir"])
     secret = ["--node-secret-file", str(secret_path(node))]
-    base = [sys.executable, "-m", f"services.{service}.server", "--listen", node[service]]
+    base = [sys.executable, "-m", f"kizuna_node.{service}.server", "--listen", node[service]]
     if service == "group_dht":
         peers = [node_config.bootstrap_address(n) for other, n in network.nodes.items() if other != name]
         peers += node.get("bootstrap", [])
@@ -332,7 +332,7 @@ def _is_ours(pid: int, service: str) -> bool:
         return False
     except OSError:
         return True  # no /proc to ask: trust the record
-    return f"services.{service}.server".encode() in cmdline
+    return f"kizuna_node.{service}.server".encode() in cmdline
 
 
 def is_alive(pid: int | None) -> bool:

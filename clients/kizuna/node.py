@@ -78,7 +78,7 @@ def init(directory, name: str, ui: str = DEFAULT_UI, lobby_peer: str = DEFAULT_L
          dht_peer: str = DEFAULT_DHT_PEER, advertise_host: str = "", bootstrap=()) -> dict:
     """Makes a node's directory: its TLS identity, its secret and its config file. A
     directory that already has a config keeps it (and its keys): init is safe to repeat."""
-    from services.common import node_secret, tls  # the node's own keys: made where the services make them
+    from kizuna_node.common import node_secret, tls  # the node's own keys: made where the services make them
 
     directory = Path(directory).resolve()
     if not name:
@@ -163,7 +163,7 @@ def _advertised(listen: str, advertise_host: str, what: str) -> str:
 def node_record(config: dict) -> dict:
     """What `kizuna net` records of a node: the addresses of its three services (node-local
     ones for the DHT and conductor, the UI's), its peer listeners, and where it keeps things."""
-    from services.common import tls
+    from kizuna_node.common import tls
 
     directory = Path(config["directory"])
     sockets = socket_dir(directory)

@@ -1,8 +1,8 @@
 """Anchors: well-known base addresses in a space that links hang from."""
 
 from kizuna.v1 import group_dht_pb2
-from services.common.hashing import blake2b_256
-from services.common.store import u64
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.store import u64
 
 USERNAME_TAG = b"username:"
 

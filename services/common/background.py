@@ -4,8 +4,8 @@ settle or stop all of it."""
 
 import asyncio
 
-from services.common import rpc
-from services.common.store import is_damage
+from kizuna_node.common import rpc
+from kizuna_node.common.store import is_damage
 
 
 async def round_failed(logger, what: str, exc: BaseException) -> None:

@@ -4,9 +4,9 @@ the certificate the peer's signed info names."""
 
 import grpc
 
-from services.common import tls
-from services.common.errors import Unavailable
-from services.common.server import server_options
+from kizuna_node.common import tls
+from kizuna_node.common.errors import Unavailable
+from kizuna_node.common.server import server_options
 
 # A peer that went away and came back is reached again within about a second, not after
 # gRPC's default reconnect backoff of up to two minutes.

@@ -8,8 +8,8 @@ initial members to anyone who holds the properties.
 import base64
 import json
 
-from services.common.errors import InvalidArgument
-from services.common.hashing import blake2b_256
+from kizuna_node.common.errors import InvalidArgument
+from kizuna_node.common.hashing import blake2b_256
 
 LOBBY_TEMPLATE = "lobby"
 GROUP_TEMPLATE = "group"

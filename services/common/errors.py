@@ -1,6 +1,6 @@
 """The one error vocabulary: domain exceptions that carry the gRPC status they map to.
 
-Domain code raises these without importing grpc; `services.common.rpc` turns them
+Domain code raises these without importing grpc; `kizuna_node.common.rpc` turns them
 into `context.abort(code, message)`, and a status that comes back from another service
 arrives as the class of the same code (`error_for`), so callers test errors by class.
 """

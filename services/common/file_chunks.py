@@ -7,8 +7,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.common.errors import DataLoss
-from services.common.hashing import blake2b_256
+from kizuna_node.common.errors import DataLoss
+from kizuna_node.common.hashing import blake2b_256
 
 ENTRY_TYPE = "file_chunk"
 CHUNK_BYTES = 512 * 1024  # under gRPC's message limits with room for the op around it

@@ -9,9 +9,9 @@ the state it follows (seq and prev), so every holder reaches the same state or r
 import dataclasses
 
 from kizuna.v1 import common_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
-from services.common.hashing import blake2b_256
-from services.common.keys import verify_signed
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.keys import verify_signed
 
 ENTRY_TYPE = "group_update"
 MAX_MEMBERS = 100

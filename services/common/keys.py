@@ -7,7 +7,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kizuna.v1 import common_pb2
-from services.common.errors import InvalidArgument, PermissionDenied
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied
 
 KEY_LEN = 32
 SIGNATURE_LEN = 64

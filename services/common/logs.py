@@ -1,6 +1,6 @@
 """Structured logs: stdlib logging records rendered by structlog, as one JSON object a line
 or as text for a terminal. Every line logged while an RPC is being handled carries its
-method (`rpc_method` sets it); ids are spelled as services.common.ids spells them; no
+method (`rpc_method` sets it); ids are spelled as kizuna_node.common.ids spells them; no
 service ever logs a message's payload."""
 
 import contextvars

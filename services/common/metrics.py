@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from services.common.server import is_node_local
+from kizuna_node.common.server import is_node_local
 
 log = logging.getLogger("kizuna.metrics")
 

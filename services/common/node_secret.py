@@ -5,7 +5,7 @@ import hmac
 import os
 import secrets
 
-from services.common.errors import PermissionDenied
+from kizuna_node.common.errors import PermissionDenied
 
 METADATA_KEY = "x-kizuna-node-secret"
 DEFAULT_FILE = "node.secret"

@@ -10,9 +10,9 @@ import time
 
 import tenacity
 
-from services.common import metrics
-from services.common.errors import TRANSIENT, KizunaError
-from services.common.settings import FlagSettings
+from kizuna_node.common import metrics
+from kizuna_node.common.errors import TRANSIENT, KizunaError
+from kizuna_node.common.settings import FlagSettings
 
 log = logging.getLogger("kizuna.retry")
 
@@ -84,7 +84,7 @@ async def keep_trying(policy: RetryPolicy, what: str, work):
 
 async def call_with_policy(policy: RetryPolicy, what: str, call):
     """Runs `await call(timeout)` under the policy; returns (result, attempts) or raises
-    the last error. `call` raises KizunaError (e.g. Unavailable from services.common.rpc.remote_error) on failure.
+    the last error. `call` raises KizunaError (e.g. Unavailable from kizuna_node.common.rpc.remote_error) on failure.
 
     The first attempt runs bare, since most calls succeed at once; when it fails
     transiently, tenacity's loop takes over with that failure as its own first attempt,

@@ -12,9 +12,9 @@ import time
 
 import grpc
 
-from services.common import logs, metrics
-from services.common.errors import KizunaError, error_for
-from services.common.store import is_damage
+from kizuna_node.common import logs, metrics
+from kizuna_node.common.errors import KizunaError, error_for
+from kizuna_node.common.store import is_damage
 
 log = logging.getLogger("kizuna.rpc")
 

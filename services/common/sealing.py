@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2
-from services.common.errors import InvalidArgument, PermissionDenied
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied
 
 INFO = b"kizuna sealed box v1"
 NONCE_LEN = 12

@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.tls import NodeTls
+from kizuna_node.common.tls import NodeTls
 
 log = logging.getLogger("kizuna.server")
 
@@ -73,8 +73,8 @@ def setup_logging(level: str, name: str, log_format: str = "auto") -> None:
     """The service's logs on stderr: one JSON object a line (`json`; the default when stderr
     is no terminal, as under `kizuna net`), or text lines (`text`; the default on a
     terminal). A JSON line has `ts`, `level`, `service`, `logger` and `event`, and, when
-    logged while an RPC is handled, its `method` (see services.common.logs)."""
-    from services.common import logs  # structlog is needed only here
+    logged while an RPC is handled, its `method` (see kizuna_node.common.logs)."""
+    from kizuna_node.common import logs  # structlog is needed only here
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
@@ -265,7 +265,7 @@ async def serve(listeners: list[Listener], on_start=None, on_stop=None) -> None:
         for listener, health_servicer in zip(listeners, healths):
             for name in [*listener.services, ""]:
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    from services.common import rpc  # the RPC layer tells of a damaged store
+    from kizuna_node.common import rpc  # the RPC layer tells of a damaged store
     rpc.store_damaged["callback"] = not_serving
 
     stop = asyncio.Event()

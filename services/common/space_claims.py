@@ -4,8 +4,8 @@ conductor, the only holder of agent keys), checked by every node that holds the 
 import struct
 
 from kizuna.v1 import group_dht_pb2
-from services.common.hashing import now_micros
-from services.common.keys import is_valid_signature
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import is_valid_signature
 
 DOMAIN = b"kizuna space claim v1\0"
 

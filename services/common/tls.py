@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.common.errors import InvalidArgument, PermissionDenied, Unavailable
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied, Unavailable
 
 SERVER_NAME = "kizuna.node"
 KEY_FILE = "node.key"

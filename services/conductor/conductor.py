@@ -10,13 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common import ids, dna, group_state, space_claims
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
-from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
-from services.common.sealing import open_sealed
-from services.conductor.e2e import GroupCrypto
-from services.conductor.store import ConductorStore
+from kizuna_node.common import ids, dna, group_state, space_claims
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, Unauthenticated
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common.keys import MAX_BATCH, MAX_SIGN_BYTES, check_agent_key
+from kizuna_node.common.sealing import open_sealed
+from kizuna_node.conductor.e2e import GroupCrypto
+from kizuna_node.conductor.store import ConductorStore
 
 log = logging.getLogger("kizuna.conductor")
 

@@ -15,11 +15,11 @@ import logging
 import vodozemac
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common import ids
-from services.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.keys import MAX_BATCH, check_agent_key, signed_as, verify_signed
-from services.conductor.store import ConductorStore
+from kizuna_node.common import ids
+from kizuna_node.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import MAX_BATCH, check_agent_key, signed_as, verify_signed
+from kizuna_node.conductor.store import ConductorStore
 
 log = logging.getLogger("kizuna.conductor")
 

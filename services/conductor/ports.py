@@ -6,8 +6,8 @@ from typing import Protocol
 import grpc
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import node_secret
-from services.common.rpc import remote_error
+from kizuna_node.common import node_secret
+from kizuna_node.common.rpc import remote_error
 
 JOIN_TIMEOUT = 10.0
 

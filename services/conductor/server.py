@@ -9,13 +9,13 @@ import os
 import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
-from services.common import metrics, node_secret
-from services.common.server import Listener, base_parser, serve, setup_logging
-from services.conductor.conductor import Conductor
-from services.conductor.ports import DhtSpaces
-from services.conductor.e2e import ROTATION_MESSAGES, ROTATION_SECONDS
-from services.conductor.servicer import ConductorServicer
-from services.conductor.store import ConductorStore
+from kizuna_node.common import metrics, node_secret
+from kizuna_node.common.server import Listener, base_parser, serve, setup_logging
+from kizuna_node.conductor.conductor import Conductor
+from kizuna_node.conductor.ports import DhtSpaces
+from kizuna_node.conductor.e2e import ROTATION_MESSAGES, ROTATION_SECONDS
+from kizuna_node.conductor.servicer import ConductorServicer
+from kizuna_node.conductor.store import ConductorStore
 
 async def run(args) -> None:
     store = ConductorStore(args.data_dir)

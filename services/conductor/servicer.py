@@ -1,13 +1,13 @@
 """The Conductor's RPC layer: parse and validate, call the domain, map the result."""
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc
-from services.common import node_secret
-from services.common.rpc import rpc_method
-from services.conductor.conductor import Conductor
+from kizuna_node.common import node_secret
+from kizuna_node.common.rpc import rpc_method
+from kizuna_node.conductor.conductor import Conductor
 
 
 class ConductorServicer(conductor_pb2_grpc.ConductorServicer):
-    """Every method first checks the node's secret (see services.common.node_secret)."""
+    """Every method first checks the node's secret (see kizuna_node.common.node_secret)."""
 
     def __init__(self, conductor: Conductor, secret: str):
         self._conductor = conductor

@@ -3,8 +3,8 @@ Olm accounts and sessions and Megolm group sessions (pickled, encrypted). The on
 that knows their keys."""
 
 from kizuna.v1 import conductor_pb2
-from services.common.hashing import blake2b_256
-from services.common.store import Store
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.store import Store
 
 
 def _token_key(app_token: str) -> bytes:

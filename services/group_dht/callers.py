@@ -9,9 +9,9 @@ import secrets
 from google.protobuf.message import DecodeError
 
 from kizuna.v1 import group_dht_pb2
-from services.common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
-from services.common.hashing import now_micros
-from services.common.keys import is_valid_signature
+from kizuna_node.common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import is_valid_signature
 
 METADATA_KEY = "x-kizuna-caller-bin"
 WINDOW_MICROS = 120 * 1_000_000  # a proof dated further from this node's clock either way is refused

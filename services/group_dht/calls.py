@@ -4,9 +4,9 @@ response handler that marks a peer that does not answer down, and one that answe
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common.errors import UNREACHABLE, KizunaError, PermissionDenied, Unauthenticated
-from services.group_dht.peers import PeerTable
-from services.group_dht.ports import Endpoint, Transport, endpoint_of
+from kizuna_node.common.errors import UNREACHABLE, KizunaError, PermissionDenied, Unauthenticated
+from kizuna_node.group_dht.peers import PeerTable
+from kizuna_node.group_dht.ports import Endpoint, Transport, endpoint_of
 
 log = logging.getLogger("kizuna.group_dht")
 

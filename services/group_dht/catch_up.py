@@ -4,12 +4,12 @@ nodes and applying them in order, so it decides on an op with the group's curren
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna
-from services.common.errors import FailedPrecondition, KizunaError, PermissionDenied
-from services.group_dht.holding import Holding
-from services.group_dht.read import Reader
-from services.group_dht.store import DhtStore
-from services.group_dht.validation import validate_op
+from kizuna_node.common import anchors, dna
+from kizuna_node.common.errors import FailedPrecondition, KizunaError, PermissionDenied
+from kizuna_node.group_dht.holding import Holding
+from kizuna_node.group_dht.read import Reader
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.validation import validate_op
 
 log = logging.getLogger("kizuna.group_dht")
 

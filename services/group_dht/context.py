@@ -4,14 +4,14 @@ background work), and which of the nodes it knows in a space hold an address."""
 import dataclasses
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna, group_state
-from services.common.errors import PermissionDenied
-from services.group_dht import placement
-from services.common.background import Background
-from services.group_dht.calls import PeerCalls
-from services.group_dht.peers import PeerTable
-from services.group_dht.store import DhtStore
-from services.group_dht.validation import group_update_of, state_of
+from kizuna_node.common import anchors, dna, group_state
+from kizuna_node.common.errors import PermissionDenied
+from kizuna_node.group_dht import placement
+from kizuna_node.common.background import Background
+from kizuna_node.group_dht.calls import PeerCalls
+from kizuna_node.group_dht.peers import PeerTable
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.validation import group_update_of, state_of
 
 
 def members_of(record: group_dht_pb2.Space | None) -> frozenset[bytes] | None:

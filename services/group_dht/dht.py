@@ -4,22 +4,22 @@ catch-up and gossip over one store, one peer table and one handler for outgoing 
 import asyncio
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.group_dht import placement
-from services.common.background import Background
-from services.group_dht.calls import CALL_TIMEOUT, PeerCalls
-from services.group_dht.callers import LOCAL, Callers
-from services.group_dht.catch_up import GroupCatchUp
-from services.group_dht.context import NodeContext
-from services.group_dht.gossip import GOSSIP_INTERVAL, Gossip
-from services.group_dht.holding import Holding
-from services.group_dht.identity import NodeIdentity
-from services.group_dht.membership import DEFAULT_MAX_SPACES, Membership
-from services.group_dht.peers import PeerTable
-from services.group_dht.ports import Transport
-from services.group_dht.read import Reader
-from services.group_dht.store import DhtStore
-from services.group_dht.sync import SYNC_INTERVAL, AntiEntropy
-from services.group_dht.write import Writer
+from kizuna_node.group_dht import placement
+from kizuna_node.common.background import Background
+from kizuna_node.group_dht.calls import CALL_TIMEOUT, PeerCalls
+from kizuna_node.group_dht.callers import LOCAL, Callers
+from kizuna_node.group_dht.catch_up import GroupCatchUp
+from kizuna_node.group_dht.context import NodeContext
+from kizuna_node.group_dht.gossip import GOSSIP_INTERVAL, Gossip
+from kizuna_node.group_dht.holding import Holding
+from kizuna_node.group_dht.identity import NodeIdentity
+from kizuna_node.group_dht.membership import DEFAULT_MAX_SPACES, Membership
+from kizuna_node.group_dht.peers import PeerTable
+from kizuna_node.group_dht.ports import Transport
+from kizuna_node.group_dht.read import Reader
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.sync import SYNC_INTERVAL, AntiEntropy
+from kizuna_node.group_dht.write import Writer
 
 __all__ = ["DEFAULT_MAX_SPACES", "GroupDhtNode"]
 

@@ -11,14 +11,14 @@ import logging
 import time
 
 from kizuna.v1 import group_dht_pb2
-from services.common import tls
-from services.common.background import round_failed
-from services.common.errors import KizunaError
-from services.common.hashing import now_micros
-from services.group_dht.context import NodeContext, members_of
-from services.group_dht.identity import NodeIdentity
-from services.group_dht.peers import check_node_info
-from services.group_dht.ports import Endpoint, endpoint_of
+from kizuna_node.common import tls
+from kizuna_node.common.background import round_failed
+from kizuna_node.common.errors import KizunaError
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.group_dht.context import NodeContext, members_of
+from kizuna_node.group_dht.identity import NodeIdentity
+from kizuna_node.group_dht.peers import check_node_info
+from kizuna_node.group_dht.ports import Endpoint, endpoint_of
 
 log = logging.getLogger("kizuna.group_dht")
 

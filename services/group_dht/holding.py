@@ -4,10 +4,10 @@ group space's state, an agent info in the lobby teaches the agent's DHT address.
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import dna, group_state, metrics
-from services.common.hashing import blake2b_256
-from services.group_dht.store import DhtStore
-from services.group_dht.validation import AGENT_INFO, group_update_of, op_hash, state_of
+from kizuna_node.common import dna, group_state, metrics
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.validation import AGENT_INFO, group_update_of, op_hash, state_of
 
 log = logging.getLogger("kizuna.group_dht")
 

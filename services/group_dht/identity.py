@@ -7,9 +7,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import group_dht_pb2
-from services.common.hashing import blake2b_256
-from services.group_dht.peers import signing_bytes
-from services.group_dht.store import DhtStore
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht.peers import signing_bytes
+from kizuna_node.group_dht.store import DhtStore
 
 
 class NodeIdentity:

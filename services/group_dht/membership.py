@@ -3,12 +3,12 @@
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import ids, dna, group_state, space_claims
-from services.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted
-from services.common.keys import check_agent_key
-from services.group_dht.context import NodeContext
-from services.group_dht.holding import set_group_state
-from services.group_dht.validation import check_hash
+from kizuna_node.common import ids, dna, group_state, space_claims
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from kizuna_node.common.keys import check_agent_key
+from kizuna_node.group_dht.context import NodeContext
+from kizuna_node.group_dht.holding import set_group_state
+from kizuna_node.group_dht.validation import check_hash
 
 log = logging.getLogger("kizuna.group_dht")
 

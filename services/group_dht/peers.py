@@ -4,11 +4,11 @@ import logging
 import time
 
 from kizuna.v1 import group_dht_pb2
-from services.common import space_claims, tls
-from services.common.errors import InvalidArgument, PermissionDenied
-from services.common.hashing import HASH_LEN, blake2b_256, now_micros
-from services.common.keys import is_valid_signature
-from services.group_dht.store import DhtStore
+from kizuna_node.common import space_claims, tls
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied
+from kizuna_node.common.hashing import HASH_LEN, blake2b_256, now_micros
+from kizuna_node.common.keys import is_valid_signature
+from kizuna_node.group_dht.store import DhtStore
 
 log = logging.getLogger("kizuna.group_dht")
 

@@ -1,6 +1,6 @@
 """Rendezvous placement: which nodes of a space hold an address, and how many make a quorum."""
 
-from services.common.hashing import blake2b_256
+from kizuna_node.common.hashing import blake2b_256
 
 DEFAULT_REPLICATION = 3
 

@@ -6,10 +6,10 @@ from typing import NamedTuple, Protocol
 import grpc
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import tls
-from services.common.channels import ChannelPool
-from services.common.rpc import remote_error
-from services.group_dht import callers
+from kizuna_node.common import tls
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.rpc import remote_error
+from kizuna_node.group_dht import callers
 
 
 BOOTSTRAP_WAIT_SECONDS = 3.0

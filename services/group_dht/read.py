@@ -7,12 +7,12 @@ import logging
 import time
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors
-from services.common.errors import FailedPrecondition, KizunaError
-from services.common.hashing import blake2b_256
-from services.group_dht import placement
-from services.group_dht.context import NodeContext
-from services.group_dht.validation import check_author_in_space, check_hash, check_op, op_hash
+from kizuna_node.common import anchors
+from kizuna_node.common.errors import FailedPrecondition, KizunaError
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht import placement
+from kizuna_node.group_dht.context import NodeContext
+from kizuna_node.group_dht.validation import check_author_in_space, check_hash, check_op, op_hash
 
 log = logging.getLogger("kizuna.group_dht")
 

@@ -10,18 +10,18 @@ import asyncio
 import os
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import metrics, node_secret, tls
-from services.common.channels import ChannelPool
-from services.common.errors import KizunaError
-from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
-from services.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
-from services.group_dht.identity import NodeIdentity
-from services.group_dht.placement import DEFAULT_REPLICATION
-from services.group_dht.ports import GrpcTransport
-from services.group_dht.servicer import GroupDhtServicer
-from services.group_dht.peers import GONE_SECONDS
-from services.group_dht.store import DhtStore
-from services.group_dht.sync import SYNC_INTERVAL
+from kizuna_node.common import metrics, node_secret, tls
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.errors import KizunaError
+from kizuna_node.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
+from kizuna_node.group_dht.dht import DEFAULT_MAX_SPACES, GroupDhtNode
+from kizuna_node.group_dht.identity import NodeIdentity
+from kizuna_node.group_dht.placement import DEFAULT_REPLICATION
+from kizuna_node.group_dht.ports import GrpcTransport
+from kizuna_node.group_dht.servicer import GroupDhtServicer
+from kizuna_node.group_dht.peers import GONE_SECONDS
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.sync import SYNC_INTERVAL
 
 SERVICE_NAME = group_dht_pb2.DESCRIPTOR.services_by_name["GroupDht"].full_name
 

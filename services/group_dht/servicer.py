@@ -1,10 +1,10 @@
 """The GroupDht RPC layer: parse the request, call the node, map the result."""
 
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import node_secret
-from services.common.rpc import rpc_method
-from services.group_dht.callers import LOCAL
-from services.group_dht.dht import GroupDhtNode
+from kizuna_node.common import node_secret
+from kizuna_node.common.rpc import rpc_method
+from kizuna_node.group_dht.callers import LOCAL
+from kizuna_node.group_dht.dht import GroupDhtNode
 
 
 class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):

@@ -1,9 +1,9 @@
 """The DHT node's records: ops and their indexes, spaces, peers, and the node's own id."""
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common.hashing import HASH_LEN, blake2b_256
-from services.common.group_state import ENTRY_TYPE as GROUP_UPDATE_TYPE
-from services.common.store import Store
+from kizuna_node.common.hashing import HASH_LEN, blake2b_256
+from kizuna_node.common.group_state import ENTRY_TYPE as GROUP_UPDATE_TYPE
+from kizuna_node.common.store import Store
 
 NODE_ID = b"node_id"
 NODE_KEY = b"node_key"

@@ -24,15 +24,15 @@ import logging
 import time
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import metrics
-from services.common.background import round_failed
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError
-from services.common.hashing import HASH_LEN, now_micros
-from services.group_dht import placement
-from services.group_dht.catch_up import GroupCatchUp
-from services.group_dht.context import NodeContext
-from services.group_dht.holding import Holding
-from services.group_dht.validation import check_hash, op_hash
+from kizuna_node.common import metrics
+from kizuna_node.common.background import round_failed
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, KizunaError
+from kizuna_node.common.hashing import HASH_LEN, now_micros
+from kizuna_node.group_dht import placement
+from kizuna_node.group_dht.catch_up import GroupCatchUp
+from kizuna_node.group_dht.context import NodeContext
+from kizuna_node.group_dht.holding import Holding
+from kizuna_node.group_dht.validation import check_hash, op_hash
 
 log = logging.getLogger("kizuna.group_dht")
 
@@ -249,7 +249,7 @@ class AntiEntropy:
                 log.info("space %s: its live nodes changed (%d now): syncing with every peer", space.hex()[:16],
                          len(nodes))
                 due[space] = peers
-            elif now - self._last_paced.get(space, 0.0) >= self.interval:
+            elif space not in self._last_paced or now - self._last_paced[space] >= self.interval:
                 self._last_paced[space] = now
                 paced = sorted(peers, key=lambda p: self._last_asked.get(p.node_id, 0.0))[:FANOUT]
                 due[space] = paced + [p for p in peers if p.node_id in wanted and p not in paced]

@@ -3,10 +3,10 @@
 from google.protobuf.message import DecodeError
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna, file_chunks, group_state
-from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.hashing import HASH_LEN, blake2b_256, now_micros
-from services.common.keys import verify_signed
+from kizuna_node.common import anchors, dna, file_chunks, group_state
+from kizuna_node.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from kizuna_node.common.hashing import HASH_LEN, blake2b_256, now_micros
+from kizuna_node.common.keys import verify_signed
 
 MAX_OP_BYTES = 256 * 1024  # a 1,000-member group's invite, sealed, is about 70 KB
 MAX_CHUNK_OP_BYTES = file_chunks.MAX_CHUNK_ENTRY_BYTES + 4096  # a file chunk, with the op around it

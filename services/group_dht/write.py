@@ -5,14 +5,14 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import metrics
-from services.common.errors import UNREACHABLE, FailedPrecondition, KizunaError, Unavailable
-from services.common.retry import RetryPolicy, call_with_policy
-from services.group_dht import placement
-from services.group_dht.catch_up import GroupCatchUp
-from services.group_dht.context import NodeContext
-from services.group_dht.holding import Holding
-from services.group_dht.validation import basis_address, check_op, group_update_of, op_hash
+from kizuna_node.common import metrics
+from kizuna_node.common.errors import UNREACHABLE, FailedPrecondition, KizunaError, Unavailable
+from kizuna_node.common.retry import RetryPolicy, call_with_policy
+from kizuna_node.group_dht import placement
+from kizuna_node.group_dht.catch_up import GroupCatchUp
+from kizuna_node.group_dht.context import NodeContext
+from kizuna_node.group_dht.holding import Holding
+from kizuna_node.group_dht.validation import basis_address, check_op, group_update_of, op_hash
 
 log = logging.getLogger("kizuna.group_dht")
 

@@ -2,12 +2,12 @@
 Served on the node-local UI listener; every call needs the node's secret."""
 
 from kizuna.v1 import admin_pb2, admin_pb2_grpc
-from services.common import node_secret
-from services.common.errors import InvalidArgument
-from services.common.hashing import HASH_LEN, blake2b_256
-from services.common.keys import check_agent_key
-from services.common.rpc import rpc_method
-from services.lobby.lobby import Lobby
+from kizuna_node.common import node_secret
+from kizuna_node.common.errors import InvalidArgument
+from kizuna_node.common.hashing import HASH_LEN, blake2b_256
+from kizuna_node.common.keys import check_agent_key
+from kizuna_node.common.rpc import rpc_method
+from kizuna_node.lobby.lobby import Lobby
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 

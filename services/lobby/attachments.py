@@ -8,14 +8,14 @@ import hashlib
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
-from services.common import file_chunks
-from services.common.errors import UNREACHABLE, DataLoss, InvalidArgument, NotFound, Unavailable
-from services.common.hashing import now_micros
-from services.common.keys import sign_into
-from services.lobby.directory import op_of
-from services.lobby.groups import Groups
-from services.lobby.messaging import Messaging
-from services.lobby.store import LobbyStore
+from kizuna_node.common import file_chunks
+from kizuna_node.common.errors import UNREACHABLE, DataLoss, InvalidArgument, NotFound, Unavailable
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import sign_into
+from kizuna_node.lobby.directory import op_of
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.messaging import Messaging
+from kizuna_node.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
 

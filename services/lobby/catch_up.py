@@ -5,17 +5,17 @@ retired once its item was applied, so each item reaches the UI once."""
 import asyncio
 import logging
 
-from services.common.errors import KizunaError
-from services.common.background import Background
-from services.lobby.group_changes import GroupChanges
-from services.lobby.group_keys import GroupKeys
-from services.lobby.hosting import Hosting
-from services.lobby.inbox import SORT_KEYS, Inbox, apply_from_inbox
-from services.lobby.invites import Invites
-from services.lobby.messaging import Messaging
-from services.lobby.receipts import Receipts
-from services.lobby.store import LobbyStore
-from services.lobby.naming import short
+from kizuna_node.common.errors import KizunaError
+from kizuna_node.common.background import Background
+from kizuna_node.lobby.group_changes import GroupChanges
+from kizuna_node.lobby.group_keys import GroupKeys
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.inbox import SORT_KEYS, Inbox, apply_from_inbox
+from kizuna_node.lobby.invites import Invites
+from kizuna_node.lobby.messaging import Messaging
+from kizuna_node.lobby.receipts import Receipts
+from kizuna_node.lobby.store import LobbyStore
+from kizuna_node.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

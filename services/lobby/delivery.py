@@ -6,15 +6,15 @@ import asyncio
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import KizunaError, error_for
-from services.common.hashing import blake2b_256
-from services.common.retry import RetryPolicy, is_transient
-from services.lobby.inbox import Inbox
-from services.lobby.liveness import PeerLiveness
-from services.lobby.outbox import Outbox
-from services.lobby.peer_calls import OutgoingCalls
-from services.lobby.signals import SignalHub
-from services.lobby.naming import short
+from kizuna_node.common.errors import KizunaError, error_for
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.retry import RetryPolicy, is_transient
+from kizuna_node.lobby.inbox import Inbox
+from kizuna_node.lobby.liveness import PeerLiveness
+from kizuna_node.lobby.outbox import Outbox
+from kizuna_node.lobby.peer_calls import OutgoingCalls
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -5,11 +5,11 @@ import asyncio
 import time
 
 from kizuna.v1 import group_dht_pb2
-from services.common import anchors
-from services.common.dna import LOBBY_DNA_HASH
-from services.common.errors import NotFound
-from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import is_valid_signature, sign_into
+from kizuna_node.common import anchors
+from kizuna_node.common.dna import LOBBY_DNA_HASH
+from kizuna_node.common.errors import NotFound
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common.keys import is_valid_signature, sign_into
 
 AGENT_INFO_TAG = b"agent_info"
 AGENT_INFO_TTL_MICROS = 3600 * 1_000_000

@@ -5,9 +5,9 @@ import contextlib
 import os
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import InvalidArgument, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.keys import verify_signed
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import verify_signed
 
 NONCE_LEN = 16
 

@@ -7,19 +7,19 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common import anchors, dna, group_state
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.keys import sign_into, verify_signed
-from services.lobby.delivery import Delivery
-from services.lobby.directory import Directory, op_of
-from services.lobby.groups import Groups, set_group_state, without
-from services.lobby.hosting import Hosting
-from services.lobby.limits import Limits
-from services.lobby.signals import SignalHub
-from services.lobby.source_chain import SourceChain
-from services.lobby.store import LobbyStore
-from services.lobby.naming import short
+from kizuna_node.common import anchors, dna, group_state
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import sign_into, verify_signed
+from kizuna_node.lobby.delivery import Delivery
+from kizuna_node.lobby.directory import Directory, op_of
+from kizuna_node.lobby.groups import Groups, set_group_state, without
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.limits import Limits
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.source_chain import SourceChain
+from kizuna_node.lobby.store import LobbyStore
+from kizuna_node.lobby.naming import short
 
 log = logging.getLogger("kizuna.lobby")
 

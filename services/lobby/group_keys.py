@@ -8,14 +8,14 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, conductor_pb2, lobby_pb2
-from services.common.background import Background
-from services.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
-from services.common.hashing import blake2b_256
-from services.common.retry import RetryPolicy, is_transient, keep_trying
-from services.lobby.directory import Directory
-from services.lobby.hosting import Hosting
-from services.lobby.naming import short
-from services.lobby.store import LobbyStore
+from kizuna_node.common.background import Background
+from kizuna_node.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, parse
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.retry import RetryPolicy, is_transient, keep_trying
+from kizuna_node.lobby.directory import Directory
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.naming import short
+from kizuna_node.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -2,11 +2,11 @@
 group, blocking an agent; each a new entry on the agent's source chain."""
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common import group_state
-from services.common.errors import InvalidArgument, NotFound
-from services.common.keys import check_agent_key
-from services.lobby.source_chain import SourceChain
-from services.lobby.store import LobbyStore
+from kizuna_node.common import group_state
+from kizuna_node.common.errors import InvalidArgument, NotFound
+from kizuna_node.common.keys import check_agent_key
+from kizuna_node.lobby.source_chain import SourceChain
+from kizuna_node.lobby.store import LobbyStore
 
 
 def group_info_of(invite: common_pb2.Invite, state) -> lobby_pb2.GroupInfo:

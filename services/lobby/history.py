@@ -6,12 +6,12 @@ import binascii
 import dataclasses
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument, NotFound
-from services.common.keys import KEY_LEN, check_agent_key
-from services.common.store import from_u64, u64
-from services.lobby.groups import Groups
-from services.lobby.limits import Limits
-from services.lobby.store import LAST_HASH, LobbyStore
+from kizuna_node.common.errors import InvalidArgument, NotFound
+from kizuna_node.common.keys import KEY_LEN, check_agent_key
+from kizuna_node.common.store import from_u64, u64
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.limits import Limits
+from kizuna_node.lobby.store import LAST_HASH, LobbyStore
 
 DEFAULT_PAGE = 50
 DEFAULT_CHAIN_PAGE, MAX_CHAIN_PAGE = 100, 1000

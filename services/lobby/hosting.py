@@ -6,14 +6,14 @@ import logging
 import re
 
 from kizuna.v1 import group_dht_pb2
-from services.common import dna
-from services.common.background import Background
-from services.common.retry import RetryPolicy, keep_trying
-from services.common.errors import AlreadyExists, InvalidArgument, KizunaError, NotFound
-from services.common.keys import check_agent_key
-from services.lobby.directory import Directory
-from services.lobby.store import LobbyStore
-from services.lobby.naming import parse_agent_ref, short
+from kizuna_node.common import dna
+from kizuna_node.common.background import Background
+from kizuna_node.common.retry import RetryPolicy, keep_trying
+from kizuna_node.common.errors import AlreadyExists, InvalidArgument, KizunaError, NotFound
+from kizuna_node.common.keys import check_agent_key
+from kizuna_node.lobby.directory import Directory
+from kizuna_node.lobby.store import LobbyStore
+from kizuna_node.lobby.naming import parse_agent_ref, short
 
 log = logging.getLogger("kizuna.lobby")
 

@@ -8,12 +8,12 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
-from services.common import anchors
-from services.common.errors import InvalidArgument, KizunaError, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.sealing import seal, sealed_aad
-from services.common.background import Background
-from services.lobby.directory import Directory, op_of
+from kizuna_node.common import anchors
+from kizuna_node.common.errors import InvalidArgument, KizunaError, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.sealing import seal, sealed_aad
+from kizuna_node.common.background import Background
+from kizuna_node.lobby.directory import Directory, op_of
 
 log = logging.getLogger("kizuna.lobby")
 

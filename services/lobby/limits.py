@@ -3,8 +3,8 @@
 import dataclasses
 import time
 
-from services.common.errors import ResourceExhausted
-from services.common.settings import FlagSettings
+from kizuna_node.common.errors import ResourceExhausted
+from kizuna_node.common.settings import FlagSettings
 
 
 @dataclasses.dataclass(frozen=True)

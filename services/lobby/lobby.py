@@ -2,35 +2,35 @@
 workflows (each a module named for what it does) and the ports handed in (conductor, DHT,
 other lobbies), so nothing here imports grpc. This module only builds and wires them."""
 
-from services.common.background import Background
-from services.lobby.attachments import Attachments
-from services.common.retry import RetryPolicy
-from services.lobby.catch_up import CatchUp
-from services.lobby.delivery import Delivery
-from services.lobby.directory import Directory
-from services.lobby.envelopes import EnvelopeChecker
-from services.lobby.group_changes import GroupChanges
-from services.lobby.group_keys import GroupKeys
-from services.lobby.groups import Groups
-from services.lobby.history import History
-from services.lobby.hosting import Hosting
-from services.lobby.inbox import Inbox
-from services.lobby.invites import Invites
-from services.lobby.limits import Limits, RateLimiter
-from services.lobby.liveness import PeerLiveness
-from services.lobby.messaging import Messaging
-from services.lobby.outbox import Outbox
-from services.lobby.peer_calls import IncomingCalls, OutgoingCalls
-from services.lobby.presence import Presence
-from services.lobby.receipts import RECEIPT_BATCH_SECONDS, Receipts
-from services.lobby.signals import SignalHub
-from services.lobby.source_chain import SourceChain
-from services.lobby.store import LobbyStore
-from services.lobby.transactions import Transactions
+from kizuna_node.common.background import Background
+from kizuna_node.lobby.attachments import Attachments
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.lobby.catch_up import CatchUp
+from kizuna_node.lobby.delivery import Delivery
+from kizuna_node.lobby.directory import Directory
+from kizuna_node.lobby.envelopes import EnvelopeChecker
+from kizuna_node.lobby.group_changes import GroupChanges
+from kizuna_node.lobby.group_keys import GroupKeys
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.history import History
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.inbox import Inbox
+from kizuna_node.lobby.invites import Invites
+from kizuna_node.lobby.limits import Limits, RateLimiter
+from kizuna_node.lobby.liveness import PeerLiveness
+from kizuna_node.lobby.messaging import Messaging
+from kizuna_node.lobby.outbox import Outbox
+from kizuna_node.lobby.peer_calls import IncomingCalls, OutgoingCalls
+from kizuna_node.lobby.presence import Presence
+from kizuna_node.lobby.receipts import RECEIPT_BATCH_SECONDS, Receipts
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.source_chain import SourceChain
+from kizuna_node.lobby.store import LobbyStore
+from kizuna_node.lobby.transactions import Transactions
 
 
 class Lobby:
-    """`conductor`, `dht` and `remote` are the ports of services.lobby.ports (or fakes in
+    """`conductor`, `dht` and `remote` are the ports of kizuna_node.lobby.ports (or fakes in
     unit tests); `address` is where other lobbies reach this one; `dht_address` is what
     this node's agent infos advertise for its DHT; `tls_certificate` what both present.
 

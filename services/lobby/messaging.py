@@ -5,20 +5,20 @@ import asyncio
 import contextlib
 
 from kizuna.v1 import common_pb2, conductor_pb2, lobby_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
-from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import signed_as, verify_signed
-from services.lobby.delivery import Delivery
-from services.lobby.group_changes import GroupChanges
-from services.lobby.group_keys import GroupKeys
-from services.lobby.groups import Groups
-from services.lobby.hosting import Hosting
-from services.lobby.invites import Invites
-from services.lobby.limits import Limits, RateLimiter
-from services.lobby.peer_calls import OutgoingCalls
-from services.lobby.receipts import Receipts
-from services.lobby.signals import SignalHub
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, KizunaError, PermissionDenied, parse
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common.keys import signed_as, verify_signed
+from kizuna_node.lobby.delivery import Delivery
+from kizuna_node.lobby.group_changes import GroupChanges
+from kizuna_node.lobby.group_keys import GroupKeys
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.invites import Invites
+from kizuna_node.lobby.limits import Limits, RateLimiter
+from kizuna_node.lobby.peer_calls import OutgoingCalls
+from kizuna_node.lobby.receipts import Receipts
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.store import LobbyStore
 
 
 # Leads a Megolm plaintext that is a MessageContent (a message with files): UTF-8 never holds it.

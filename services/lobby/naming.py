@@ -4,7 +4,7 @@ shortened for logs."""
 import base64
 import binascii
 
-from services.common import ids
+from kizuna_node.common import ids
 
 
 def parse_agent_ref(ref: str) -> bytes | None:

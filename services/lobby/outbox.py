@@ -13,11 +13,11 @@ import collections
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.hashing import blake2b_256, now_micros
-from services.common import metrics
-from services.common.background import round_failed
-from services.common.retry import RetryPolicy
-from services.lobby.store import outbox_key
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common import metrics
+from kizuna_node.common.background import round_failed
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.lobby.store import outbox_key
 
 log = logging.getLogger("kizuna.lobby.outbox")
 

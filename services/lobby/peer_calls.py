@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, Unavailable, parse
-from services.common.keys import sign_into
-from services.common.retry import RetryPolicy, call_with_policy
-from services.lobby.directory import Directory
-from services.lobby.envelopes import EnvelopeChecker, seal_envelope
-from services.lobby.limits import RateLimiter
-from services.lobby.naming import short
+from kizuna_node.common.errors import InvalidArgument, KizunaError, NotFound, PermissionDenied, Unavailable, parse
+from kizuna_node.common.keys import sign_into
+from kizuna_node.common.retry import RetryPolicy, call_with_policy
+from kizuna_node.lobby.directory import Directory
+from kizuna_node.lobby.envelopes import EnvelopeChecker, seal_envelope
+from kizuna_node.lobby.limits import RateLimiter
+from kizuna_node.lobby.naming import short
 
 MAX_RECEIVERS = 1000  # receivers (or receipt batches) one call to one lobby carries
 LOOKUPS_AT_ONCE = 32  # agent-info look-ups in flight while grouping receivers by lobby

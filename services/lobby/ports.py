@@ -11,11 +11,11 @@ from typing import Protocol
 import grpc
 
 from kizuna.v1 import conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc, lobby_pb2_grpc
-from services.common import dna, node_secret
-from services.common.channels import ChannelPool
-from services.common.hashing import blake2b_256
-from services.common.keys import MAX_BATCH, MAX_SIGN_BYTES
-from services.common.rpc import remote_error
+from kizuna_node.common import dna, node_secret
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.keys import MAX_BATCH, MAX_SIGN_BYTES
+from kizuna_node.common.rpc import remote_error
 
 LOCAL_TIMEOUT = 10.0
 

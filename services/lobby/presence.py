@@ -4,16 +4,16 @@ stored and never queued."""
 import asyncio
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import FailedPrecondition, KizunaError, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.keys import sign_into, verify_signed
-from services.common.retry import RetryPolicy
-from services.lobby.groups import Groups
-from services.lobby.hosting import Hosting
-from services.lobby.liveness import PeerLiveness
-from services.lobby.peer_calls import OutgoingCalls
-from services.lobby.signals import SignalHub
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import FailedPrecondition, KizunaError, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import sign_into, verify_signed
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.liveness import PeerLiveness
+from kizuna_node.lobby.peer_calls import OutgoingCalls
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.store import LobbyStore
 
 
 class Presence:

@@ -8,18 +8,18 @@ import asyncio
 import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import KizunaError, NotFound, PermissionDenied, parse
-from services.common.hashing import now_micros
-from services.common.keys import sign_into, verify_signed
-from services.common.retry import RetryPolicy, is_transient
-from services.common.background import Background
-from services.lobby.delivery import Delivery
-from services.lobby.groups import Groups
-from services.lobby.hosting import Hosting
-from services.lobby.naming import short
-from services.lobby.peer_calls import MAX_RECEIVERS
-from services.lobby.signals import SignalHub
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import KizunaError, NotFound, PermissionDenied, parse
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.common.keys import sign_into, verify_signed
+from kizuna_node.common.retry import RetryPolicy, is_transient
+from kizuna_node.common.background import Background
+from kizuna_node.lobby.delivery import Delivery
+from kizuna_node.lobby.groups import Groups
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.naming import short
+from kizuna_node.lobby.peer_calls import MAX_RECEIVERS
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
 

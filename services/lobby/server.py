@@ -10,20 +10,20 @@ import dataclasses
 import logging
 
 from kizuna.v1 import admin_pb2, admin_pb2_grpc, lobby_pb2, lobby_pb2_grpc
-from services.common import metrics, node_secret, tls
-from services.common.background import round_failed
-from services.common.channels import ChannelPool
-from services.common.errors import KizunaError
-from services.common.retry import RetryPolicy, keep_trying
-from services.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
-from services.lobby.admin import LobbyAdminServicer
-from services.lobby.limits import Limits
-from services.lobby.lobby import Lobby
-from services.lobby.outbox import OUTBOX_RETRY, Outbox
-from services.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
-from services.lobby.receipts import RECEIPT_BATCH_SECONDS
-from services.lobby.servicer import Authenticator, LobbyPeerServicer, LobbyServicer
-from services.lobby.store import LobbyStore
+from kizuna_node.common import metrics, node_secret, tls
+from kizuna_node.common.background import round_failed
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.errors import KizunaError
+from kizuna_node.common.retry import RetryPolicy, keep_trying
+from kizuna_node.common.server import Listener, add_peer_arguments, base_parser, serve, setup_logging
+from kizuna_node.lobby.admin import LobbyAdminServicer
+from kizuna_node.lobby.limits import Limits
+from kizuna_node.lobby.lobby import Lobby
+from kizuna_node.lobby.outbox import OUTBOX_RETRY, Outbox
+from kizuna_node.lobby.ports import ConductorPort, DhtPort, RemoteLobbies
+from kizuna_node.lobby.receipts import RECEIPT_BATCH_SECONDS
+from kizuna_node.lobby.servicer import Authenticator, LobbyPeerServicer, LobbyServicer
+from kizuna_node.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby")
 

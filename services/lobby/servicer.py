@@ -1,12 +1,12 @@
 """The Lobby's RPC layer: authenticate, parse and validate, call one workflow, map the result."""
 
 from kizuna.v1 import lobby_pb2, lobby_pb2_grpc
-from services.common.errors import InvalidArgument, KizunaError, Unauthenticated
-from services.common.file_chunks import MAX_FILE_BYTES
-from services.common.rpc import rpc_method
-from services.lobby.attachments import MAX_PIECE_BYTES
-from services.lobby.hosting import Hosting
-from services.lobby.lobby import Lobby
+from kizuna_node.common.errors import InvalidArgument, KizunaError, Unauthenticated
+from kizuna_node.common.file_chunks import MAX_FILE_BYTES
+from kizuna_node.common.rpc import rpc_method
+from kizuna_node.lobby.attachments import MAX_PIECE_BYTES
+from kizuna_node.lobby.hosting import Hosting
+from kizuna_node.lobby.lobby import Lobby
 
 MAX_TOKEN_HINTS = 10_000
 

@@ -6,9 +6,9 @@ import collections
 import logging
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument
-from services.common.hashing import now_micros
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import InvalidArgument
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.lobby.store import LobbyStore
 
 log = logging.getLogger("kizuna.lobby.signals")
 

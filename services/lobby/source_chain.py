@@ -5,9 +5,9 @@ import asyncio
 import collections
 
 from kizuna.v1 import common_pb2
-from services.common.hashing import blake2b_256, now_micros
-from services.common.keys import sign_into
-from services.lobby.store import LobbyStore
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common.keys import sign_into
+from kizuna_node.lobby.store import LobbyStore
 
 
 class SourceChain:

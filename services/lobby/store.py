@@ -11,8 +11,8 @@ written together.
 import collections
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.hashing import blake2b_256
-from services.common.store import Store, from_u64, u64
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.store import Store, from_u64, u64
 
 # A position in a group's history: (time_sent, message hash), the order history sorts in.
 # A hash of b"" sorts before every message sent at that time, LAST_HASH after every one.

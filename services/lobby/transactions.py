@@ -5,11 +5,11 @@ import asyncio
 import time
 
 from kizuna.v1 import lobby_pb2
-from services.common.errors import InvalidArgument, Unauthenticated
-from services.common.hashing import blake2b_256, now_micros
-from services.lobby.messaging import Messaging
-from services.lobby.outbox import Outbox
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import InvalidArgument, Unauthenticated
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.lobby.messaging import Messaging
+from kizuna_node.lobby.outbox import Outbox
+from kizuna_node.lobby.store import LobbyStore
 
 MAX_TRANSACTION_ID = 64
 TRANSACTION_MAX_AGE_SECONDS = 24 * 3600  # a repeat later than this is a new send

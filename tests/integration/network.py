@@ -10,7 +10,7 @@ import grpc
 
 from kizuna import net
 from kizuna.client import Client
-from services.common import tls
+from kizuna_node.common import tls
 from tests.helpers import eventually, run
 
 # `run` (from tests.helpers) is re-exported for the tests that import it from here.

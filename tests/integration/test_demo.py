@@ -23,7 +23,7 @@ def processes_using(directory) -> list[str]:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if str(directory) in cmdline and "services." in cmdline:
+        if str(directory) in cmdline and "kizuna_node." in cmdline:
             found.append(cmdline)
     return found
 

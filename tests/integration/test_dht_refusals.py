@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna import net
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
-from services.common import anchors
-from services.common.hashing import blake2b_256, now_micros
+from kizuna_node.common import anchors
+from kizuna_node.common.hashing import blake2b_256, now_micros
 from tests.integration.network import create_group, make_clients, make_network, run
 from tests.helpers import eventually
 

@@ -9,9 +9,9 @@ import pytest
 
 from kizuna import net
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import dna
-from services.common.hashing import blake2b_256
-from services.group_dht import placement
+from kizuna_node.common import dna
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht import placement
 from tests.helpers import Agent, eventually
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ class Cluster:
     def start(self, i: int) -> None:
         others = ",".join(a for j, a in enumerate(self.peer_addresses) if j != i)
         self.processes[i] = self._start_process(
-            "services.group_dht.server", "--listen", self.addresses[i], "--data-dir", str(self._tmp / f"dht{i}"),
+            "kizuna_node.group_dht.server", "--listen", self.addresses[i], "--data-dir", str(self._tmp / f"dht{i}"),
             "--peer-listen", self.peer_addresses[i], "--tls-dir", str(self._tmp / f"tls{i}"),
             "--bootstrap", others, "--node-secret-file", str(self._tmp / "node.secret"), *self.extra,
             address=self.addresses[i], name=f"dht{i}",

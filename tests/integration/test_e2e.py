@@ -14,7 +14,7 @@ import pytest
 
 from kizuna import net
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
-from services.common import anchors
+from kizuna_node.common import anchors
 from kizuna.client import ClientError
 from tests.helpers import eventually, run
 from tests.integration.network import (

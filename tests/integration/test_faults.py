@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kizuna import net
 from kizuna.client import ClientError
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht import peers
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht import peers
 from tests.helpers import eventually, run
 from tests.integration.test_refusals import Attacker, Outsider
 from tests.integration.network import (create_group, make_clients, make_network, messages, outcomes_by_name,

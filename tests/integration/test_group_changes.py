@@ -14,8 +14,8 @@ import pytest
 from kizuna import net
 from kizuna.client import ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, group_dht_pb2, group_dht_pb2_grpc
-from services.common import anchors, group_state
-from services.common.hashing import blake2b_256, now_micros
+from kizuna_node.common import anchors, group_state
+from kizuna_node.common.hashing import blake2b_256, now_micros
 from tests.helpers import eventually, run
 from tests.integration.network import (
     TIMEOUT,

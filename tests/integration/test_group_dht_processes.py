@@ -6,9 +6,9 @@ import pytest
 
 from kizuna import net
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import anchors, dna
-from services.common.hashing import blake2b_256
-from services.group_dht.placement import quorum
+from kizuna_node.common import anchors, dna
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht.placement import quorum
 from tests.helpers import Agent, eventually
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def three_nodes(start_process, free_port, tmp_path):
         others = ",".join(a for a in peer_addresses if a != peer_addresses[i])
         processes.append(
             start_process(
-                "services.group_dht.server", "--listen", address, "--data-dir", str(tmp_path / f"dht{i}"),
+                "kizuna_node.group_dht.server", "--listen", address, "--data-dir", str(tmp_path / f"dht{i}"),
                 "--peer-listen", peer_addresses[i], "--tls-dir", str(tmp_path / f"tls{i}"),
                 "--bootstrap", others, "--node-secret-file", str(tmp_path / "node.secret"),
                 address=address, name=f"dht{i}",

@@ -44,10 +44,10 @@ def make_node_services(start_process, free_port, tmp_path):
         dht = f"unix:{node_dir / 'run' / 'dht.sock'}"
         conductor = f"unix:{node_dir / 'run' / 'conductor.sock'}"
         secret_file = str(node_dir / "node.secret")
-        start_process("services.group_dht.server", "--listen", dht, "--node-secret-file", secret_file,
+        start_process("kizuna_node.group_dht.server", "--listen", dht, "--node-secret-file", secret_file,
                       "--peer-listen", f"127.0.0.1:{free_port()}", "--tls-dir", str(node_dir / "tls"),
                       "--data-dir", str(node_dir / "group_dht"), address=dht, name=f"{name}-group_dht")
-        start_process("services.conductor.server", "--listen", conductor,
+        start_process("kizuna_node.conductor.server", "--listen", conductor,
                       "--data-dir", str(node_dir / "conductor"), "--dht", dht, "--node-secret-file", secret_file,
                       address=conductor, name=f"{name}-conductor")
         secret = (node_dir / "node.secret").read_text().strip()
@@ -149,7 +149,7 @@ def test_grpcurl_reaches_the_peer_ports_over_tls_with_the_node_certificate_and_n
             plaintext = grpcurl_status(address, "list")
             assert plaintext.returncode != 0, plaintext.stdout
         other = tmp_path / "other"
-        subprocess.run([sys.executable, "-c", f"from services.common import tls; tls.load_or_create({str(other)!r})"],
+        subprocess.run([sys.executable, "-c", f"from kizuna_node.common import tls; tls.load_or_create({str(other)!r})"],
                        check=True, timeout=60)
         wrong = grpcurl_status(node["lobby_advertise"], "list",
                                transport=("-cacert", str(other / "node.crt"), "-servername", "kizuna.node"))

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna import net
 from kizuna.v1 import group_dht_pb2, group_dht_pb2_grpc
-from services.common import anchors, dna, space_claims, tls
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht import callers, peers
+from kizuna_node.common import anchors, dna, space_claims, tls
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht import callers, peers
 from tests.helpers import Agent, eventually, run
 from tests.integration.network import (create_group, make_clients, make_network, outcomes_by_name, peer_channel,
                                        status_name, stop_node)

@@ -6,7 +6,9 @@ import importlib.metadata
 import json
 import shutil
 import subprocess
+import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from tests.integration.network import make_network
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NODE_ONLY = ("plyvel", "tenacity", "vodozemac", "grpc_tools", "services")
+NODE_ONLY = ("plyvel", "tenacity", "vodozemac", "grpc_tools", "kizuna_node", "services")
 CHECK = f"""
 import importlib.util, json, pathlib
 import kizuna.client, kizuna.v1.lobby_pb2_grpc
@@ -67,3 +69,17 @@ def test_the_client_alone_talks_to_a_real_node(client_venv, tmp_path):
         listed = subprocess.run([client_venv / "kizuna", "--dir", str(network.directory), "--as", "alice", "--json",
                                  "groups"], capture_output=True, text=True, timeout=60, cwd=client_venv)
         assert [g["name"] for g in json.loads(listed.stdout)["details"]] == ["Solo"]
+
+
+def test_the_whole_nodes_wheel_ships_the_services_as_kizuna_node_beside_the_client(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(REPO_ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.egg-info", "build", "net", "results"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "wheels"), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    [wheel] = (tmp_path / "wheels").glob("kizuna-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names if "/" in name and ".dist-info" not in name} == {"kizuna", "kizuna_node"}
+    assert {"kizuna_node/lobby/server.py", "kizuna_node/group_dht/server.py", "kizuna_node/conductor/server.py",
+            "kizuna/py.typed", "kizuna/protos/lobby.proto", "kizuna/v1/lobby_pb2_grpc.pyi"} <= set(names)

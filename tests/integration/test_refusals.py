@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kizuna import cli
 from kizuna.client import Client, ClientError
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc, lobby_pb2, lobby_pb2_grpc
-from services.common import dna
-from services.common.hashing import blake2b_256, now_micros
+from kizuna_node.common import dna
+from kizuna_node.common.hashing import blake2b_256, now_micros
 from tests.helpers import run
 from tests.integration.network import create_group, make_clients, make_network, peer_channel, wait_until
 

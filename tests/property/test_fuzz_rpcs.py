@@ -48,8 +48,8 @@ from kizuna.v1 import (
     lobby_pb2,
     lobby_pb2_grpc,
 )
-from services.common import anchors, dna
-from services.common.sealing import seal, sealed_aad
+from kizuna_node.common import anchors, dna
+from kizuna_node.common.sealing import seal, sealed_aad
 from tests.integration.network import make_network, peer_channel
 
 pytestmark = pytest.mark.integration

@@ -9,12 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kizuna.v1 import common_pb2, conductor_pb2, conductor_pb2_grpc
-from services.common.errors import Unavailable
-from services.conductor.conductor import Conductor
-from services.conductor.ports import Spaces
-from services.conductor.servicer import ConductorServicer
-from services.conductor.store import ConductorStore
-from services.lobby.ports import ConductorPort
+from kizuna_node.common.errors import Unavailable
+from kizuna_node.conductor.conductor import Conductor
+from kizuna_node.conductor.ports import Spaces
+from kizuna_node.conductor.servicer import ConductorServicer
+from kizuna_node.conductor.store import ConductorStore
+from kizuna_node.lobby.ports import ConductorPort
 from tests.helpers import run
 
 

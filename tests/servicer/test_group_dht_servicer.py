@@ -8,17 +8,17 @@ import grpc
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2, group_dht_pb2_grpc
-from services.common import dna, group_state, tls
-from services.common.channels import ChannelPool
-from services.common.errors import PermissionDenied
-from services.common.hashing import blake2b_256
-from services.group_dht import callers
-from services.group_dht.dht import GroupDhtNode
-from services.group_dht.identity import NodeIdentity
-from services.group_dht.ports import Endpoint, GrpcTransport
-from services.group_dht.server import bootstrap_addresses
-from services.group_dht.servicer import GroupDhtServicer
-from services.group_dht.store import DhtStore
+from kizuna_node.common import dna, group_state, tls
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.errors import PermissionDenied
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht import callers
+from kizuna_node.group_dht.dht import GroupDhtNode
+from kizuna_node.group_dht.identity import NodeIdentity
+from kizuna_node.group_dht.ports import Endpoint, GrpcTransport
+from kizuna_node.group_dht.server import bootstrap_addresses
+from kizuna_node.group_dht.servicer import GroupDhtServicer
+from kizuna_node.group_dht.store import DhtStore
 from tests.helpers import Agent, async_test
 
 SECRET = "test-node-secret"

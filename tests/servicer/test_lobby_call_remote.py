@@ -11,13 +11,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2, group_dht_pb2, lobby_pb2, lobby_pb2_grpc
-from services.common import anchors, tls
-from services.common.channels import ChannelPool
-from services.common.retry import RetryPolicy
-from services.lobby.directory import Directory
-from services.lobby.lobby import Lobby
-from services.lobby.ports import RemoteLobbies
-from services.lobby.store import LobbyStore
+from kizuna_node.common import anchors, tls
+from kizuna_node.common.channels import ChannelPool
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.lobby.directory import Directory
+from kizuna_node.lobby.lobby import Lobby
+from kizuna_node.lobby.ports import RemoteLobbies
+from kizuna_node.lobby.store import LobbyStore
 from tests.helpers import async_test
 from tests.unit.lobby_fakes import FakeConductor, FakeDht, NodeConductor
 

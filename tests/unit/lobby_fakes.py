@@ -10,16 +10,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, conductor_pb2, group_dht_pb2, lobby_pb2
-from services.common import dna
-from services.common.errors import FailedPrecondition, Unauthenticated, Unavailable, error_for
-from services.common.hashing import blake2b_256
-from services.common.retry import RetryPolicy
-from services.common.sealing import open_sealed
-from services.conductor.e2e import GroupCrypto
-from services.conductor.store import ConductorStore
-from services.lobby import ports
-from services.lobby.lobby import Lobby
-from services.lobby.store import LobbyStore
+from kizuna_node.common import dna
+from kizuna_node.common.errors import FailedPrecondition, Unauthenticated, Unavailable, error_for
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.common.sealing import open_sealed
+from kizuna_node.conductor.e2e import GroupCrypto
+from kizuna_node.conductor.store import ConductorStore
+from kizuna_node.lobby import ports
+from kizuna_node.lobby.lobby import Lobby
+from kizuna_node.lobby.store import LobbyStore
 
 
 class FakeConductor(ports.Conductor):

@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2
-from services.common import dna
-from services.common.errors import (
+from kizuna_node.common import dna
+from kizuna_node.common.errors import (
     DataLoss,
     InvalidArgument,
     KizunaError,
@@ -19,10 +19,10 @@ from services.common.errors import (
     Unavailable,
     error_for,
 )
-from services.common.keys import check_agent_key, verify_signed
-from services.common.retry import RetryPolicy, call_with_policy, is_transient
-from services.common.server import ParsingServer
-from services.common.store import Store, from_u64, u64
+from kizuna_node.common.keys import check_agent_key, verify_signed
+from kizuna_node.common.retry import RetryPolicy, call_with_policy, is_transient
+from kizuna_node.common.server import ParsingServer
+from kizuna_node.common.store import Store, from_u64, u64
 from tests.helpers import run
 
 # ---- Store -------------------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_a_damaged_store_found_by_a_call_is_data_loss_and_tells_the_server_once(
 
     import plyvel
 
-    from services.common import rpc
+    from kizuna_node.common import rpc
 
     told = []
 

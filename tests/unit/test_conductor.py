@@ -6,17 +6,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kizuna.v1 import common_pb2
-from services.common import dna
-from services.common.errors import (
+from kizuna_node.common import dna
+from kizuna_node.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unauthenticated,
     Unavailable,
 )
-from services.conductor.conductor import Conductor
-from services.conductor.ports import Spaces
-from services.conductor.store import ConductorStore
+from kizuna_node.conductor.conductor import Conductor
+from kizuna_node.conductor.ports import Spaces
+from kizuna_node.conductor.store import ConductorStore
 from tests.helpers import run
 
 
@@ -223,8 +223,8 @@ def test_agents_cells_tokens_and_keys_survive_reopening_the_store(make_conductor
 
 
 def test_decrypt_opens_a_box_sealed_to_the_agent_and_refuses_a_tampered_one(make_conductor):
-    from services.common.errors import PermissionDenied as Denied
-    from services.common.sealing import seal, sealed_aad
+    from kizuna_node.common.errors import PermissionDenied as Denied
+    from kizuna_node.common.sealing import seal, sealed_aad
 
     conductor, _, _ = make_conductor()
     agent, _, _ = conductor.create_agent("bobby")
@@ -257,7 +257,7 @@ def test_sign_batch_signs_each_item_in_order_and_refuses_too_many(make_conductor
 
 def test_decrypt_batch_opens_each_box_and_says_why_one_does_not(make_conductor):
     from kizuna.v1 import conductor_pb2
-    from services.common.sealing import seal, sealed_aad
+    from kizuna_node.common.sealing import seal, sealed_aad
 
     conductor, _, _ = make_conductor()
     bobby, _, _ = conductor.create_agent("bobby")

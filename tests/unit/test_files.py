@@ -7,11 +7,11 @@ import os
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2, lobby_pb2
-from services.common import dna, file_chunks
-from services.common.errors import DataLoss, InvalidArgument, PermissionDenied
-from services.group_dht.store import DhtStore
-from services.group_dht.validation import validate_op
-from services.lobby.store import LobbyStore
+from kizuna_node.common import dna, file_chunks
+from kizuna_node.common.errors import DataLoss, InvalidArgument, PermissionDenied
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.validation import validate_op
+from kizuna_node.lobby.store import LobbyStore
 from tests.helpers import Agent, run
 from tests.unit.lobby_fakes import make_lobbies
 

@@ -1,12 +1,12 @@
-"""The keystore's end-to-end encryption (services.conductor.e2e) on temporary LevelDBs:
+"""The keystore's end-to-end encryption (kizuna_node.conductor.e2e) on temporary LevelDBs:
 two nodes' conductors, each with its own store, exchanging what their lobbies would carry."""
 
 import pytest
 
 from kizuna.v1 import common_pb2, conductor_pb2
-from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.conductor.conductor import Conductor
-from services.conductor.store import ConductorStore
+from kizuna_node.common.errors import InvalidArgument, NotFound, PermissionDenied
+from kizuna_node.conductor.conductor import Conductor
+from kizuna_node.conductor.store import ConductorStore
 
 
 async def _no_join(*_):

@@ -5,11 +5,11 @@ that node and space), who counts in placement, and the caller proofs a read carr
 import pytest
 
 from kizuna.v1 import group_dht_pb2
-from services.common import anchors, dna, group_state, space_claims
-from services.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht import callers
-from services.group_dht.callers import Callers, caller_metadata
+from kizuna_node.common import anchors, dna, group_state, space_claims
+from kizuna_node.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht import callers
+from kizuna_node.group_dht.callers import Callers, caller_metadata
 from tests.helpers import Agent, async_test
 from tests.unit.test_group_dht_nodes import (  # noqa: F401 - fixtures
     agents, connect, group, join_all, make_node, network)

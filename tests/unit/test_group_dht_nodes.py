@@ -7,12 +7,12 @@ import inspect
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna
-from services.common.errors import FailedPrecondition, ResourceExhausted, Unavailable
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht.dht import GroupDhtNode
-from services.group_dht.ports import Endpoint, GrpcTransport, Transport
-from services.group_dht.store import DhtStore
+from kizuna_node.common import anchors, dna
+from kizuna_node.common.errors import FailedPrecondition, ResourceExhausted, Unavailable
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht.dht import GroupDhtNode
+from kizuna_node.group_dht.ports import Endpoint, GrpcTransport, Transport
+from kizuna_node.group_dht.store import DhtStore
 from tests.helpers import Agent, async_test, eventually
 
 
@@ -464,7 +464,7 @@ async def test_an_op_sent_to_a_node_that_is_not_its_holder_is_handed_on_to_the_h
 @async_test
 async def test_an_empty_inbox_read_asks_only_its_holders_once_the_space_has_settled(make_node, network, agents, group,
                                                                                    monkeypatch):
-    from services.group_dht import read
+    from kizuna_node.group_dht import read
     nodes = [make_node(f"n{i}") for i in range(4)] + [make_node(f"x{i}") for i in range(4)]
     await join_all(nodes, agents * 2, group)
     space, base = group[0], anchors.inbox_anchor(agents[2].public)

@@ -5,13 +5,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors
-from services.common.errors import PermissionDenied
-from services.common.hashing import blake2b_256, now_micros
-from services.group_dht.dht import GroupDhtNode
-from services.group_dht.peers import PeerTable, check_node_info, signing_bytes
-from services.group_dht.read import believed_deletes
-from services.group_dht.store import DhtStore
+from kizuna_node.common import anchors
+from kizuna_node.common.errors import PermissionDenied
+from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.group_dht.dht import GroupDhtNode
+from kizuna_node.group_dht.peers import PeerTable, check_node_info, signing_bytes
+from kizuna_node.group_dht.read import believed_deletes
+from kizuna_node.group_dht.store import DhtStore
 
 
 def _key():

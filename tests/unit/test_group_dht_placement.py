@@ -2,8 +2,8 @@
 
 import os
 
-from services.common.hashing import blake2b_256
-from services.group_dht import placement
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht import placement
 
 
 def test_holders_are_the_top_scores_and_do_not_depend_on_input_order():

@@ -6,9 +6,9 @@ unreachable peer does not hold a round up."""
 import asyncio
 
 from kizuna.v1 import group_dht_pb2
-from services.common.hashing import blake2b_256
-from services.group_dht.sync import DIGEST_LEN, SLICES, Summary
-from services.common.errors import InvalidArgument
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.group_dht.sync import DIGEST_LEN, SLICES, Summary
+from kizuna_node.common.errors import InvalidArgument
 from tests.helpers import Agent, async_test
 from tests.unit.test_group_dht_nodes import (  # noqa: F401 - fixtures
     agents, entry_op, group, holds_entry, join_all, make_node, network)

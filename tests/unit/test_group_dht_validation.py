@@ -3,11 +3,11 @@
 import pytest
 
 from kizuna.v1 import common_pb2, group_dht_pb2
-from services.common import anchors, dna
-from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.hashing import now_micros
-from services.group_dht.store import DhtStore
-from services.group_dht.validation import MAX_OP_BYTES, op_hash, validate_op
+from kizuna_node.common import anchors, dna
+from kizuna_node.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from kizuna_node.common.hashing import now_micros
+from kizuna_node.group_dht.store import DhtStore
+from kizuna_node.group_dht.validation import MAX_OP_BYTES, op_hash, validate_op
 from tests.helpers import Agent
 
 

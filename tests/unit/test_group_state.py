@@ -6,10 +6,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kizuna.v1 import common_pb2
-from services.common import group_state
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.group_state import GroupState, apply_chain, apply_update, next_update
-from services.common.hashing import blake2b_256
+from kizuna_node.common import group_state
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from kizuna_node.common.group_state import GroupState, apply_chain, apply_update, next_update
+from kizuna_node.common.hashing import blake2b_256
 
 T = 1_700_000_000_000_000
 

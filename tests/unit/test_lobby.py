@@ -3,13 +3,13 @@
 import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common import anchors
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from services.common.hashing import blake2b_256
-from services.common.retry import RetryPolicy
-from services.lobby.lobby import Lobby
-from services.lobby.servicer import Authenticator
-from services.lobby.store import LobbyStore
+from kizuna_node.common import anchors
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.retry import RetryPolicy
+from kizuna_node.lobby.lobby import Lobby
+from kizuna_node.lobby.servicer import Authenticator
+from kizuna_node.lobby.store import LobbyStore
 from tests.helpers import eventually, run
 from tests.unit.lobby_fakes import FAST_POLICY, drain, encrypted_message, make_lobbies
 

@@ -7,7 +7,7 @@ import base64
 import uuid
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import PermissionDenied
+from kizuna_node.common.errors import PermissionDenied
 from tests.helpers import run
 from tests.unit.lobby_fakes import drain, make_lobbies
 

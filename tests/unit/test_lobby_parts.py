@@ -5,14 +5,14 @@ a node's many agents, and source chains of many agents committed in one write.""
 import pytest
 
 from kizuna.v1 import common_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
-from services.common.hashing import blake2b_256
-from services.common.keys import verify_signed
-from services.common.retry import RetryPolicy, keep_trying
-from services.lobby.catch_up import CatchUp
-from services.lobby.history import PageToken
-from services.lobby.source_chain import SourceChain
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from kizuna_node.common.hashing import blake2b_256
+from kizuna_node.common.keys import verify_signed
+from kizuna_node.common.retry import RetryPolicy, keep_trying
+from kizuna_node.lobby.catch_up import CatchUp
+from kizuna_node.lobby.history import PageToken
+from kizuna_node.lobby.source_chain import SourceChain
+from kizuna_node.lobby.store import LobbyStore
 from tests.helpers import run
 from tests.unit.lobby_fakes import FakeConductor
 

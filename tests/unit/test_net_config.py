@@ -89,7 +89,7 @@ def test_command_lines_wire_each_node_to_its_own_services(tmp_path):
     alice = network.nodes["alice"]
 
     dht = net.service_command(network, "alice", "group_dht")
-    assert dht[:3] == [sys.executable, "-m", "services.group_dht.server"]
+    assert dht[:3] == [sys.executable, "-m", "kizuna_node.group_dht.server"]
     assert dht[dht.index("--listen") + 1] == alice["group_dht"]
     bootstrap = dht[dht.index("--bootstrap") + 1].split(",")
     assert sorted(bootstrap) == sorted(f"{network.nodes[n]['dht_advertise']}#{network.nodes[n]['fingerprint']}"

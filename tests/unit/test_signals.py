@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from kizuna.v1 import common_pb2, lobby_pb2
-from services.common.errors import InvalidArgument
-from services.lobby import signals as signals_module
-from services.lobby.signals import SignalHub
-from services.lobby.store import LobbyStore
+from kizuna_node.common.errors import InvalidArgument
+from kizuna_node.lobby import signals as signals_module
+from kizuna_node.lobby.signals import SignalHub
+from kizuna_node.lobby.store import LobbyStore
 from tests.helpers import run
 from tests.unit.lobby_fakes import drain, make_lobbies
 
