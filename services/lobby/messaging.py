@@ -98,7 +98,8 @@ class Messaging:
         signed = signed_as(agent, body, signature)
         record = lobby_pb2.MessageRecord(entry=entry, message_hash=blake2b_256(body))
         items = [[lobby_pb2.OutboxItem(author=agent, receiver=receiver, kind="message", signed=signed,
-                                       group_uuid=group_uuid, space=info.dna_hash) for receiver in receivers]
+                                       signed_hash=record.message_hash, group_uuid=group_uuid, space=info.dna_hash)
+                  for receiver in receivers]
                  for receivers in [here, *by_lobby]]
         key_items = self._group_keys.key_items(agent, group_uuid, info.dna_hash, shares)
         for item in key_items:  # queued just before the message: should both wait, the key goes first

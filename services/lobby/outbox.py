@@ -13,7 +13,7 @@ import collections
 import logging
 
 from kizuna.v1 import lobby_pb2
-from kizuna_node.common.hashing import blake2b_256, now_micros
+from kizuna_node.common.hashing import now_micros
 from kizuna_node.common import metrics
 from kizuna_node.common.background import round_failed
 from kizuna_node.common.retry import RetryPolicy
@@ -47,8 +47,8 @@ class Outbox:
         for item in items:
             item.queued_at = item.queued_at or queued_at
             item.next_attempt = item.next_attempt or item.queued_at
-            self._store.put_outbox_item(item, batch)
             self._in_flight.add(outbox_key(item))
+        self._store.put_outbox_items(items, batch)
 
     async def track(self, items: list[lobby_pb2.OutboxItem], delivering) -> list[lobby_pb2.DeliveryOutcome]:
         """Awaits `delivering` (the outcome of each item written by `in_flight`, in order) and
@@ -79,8 +79,8 @@ class Outbox:
         """Makes the queued items with that hash and receiver (empty: any) due now and wakes
         the loop; how many. Items in flight are left to the send carrying them."""
         now, retried = now_micros(), 0
-        for item in self.pending():
-            if self.is_in_flight(item) or (item_hash and blake2b_256(item.signed.body) != item_hash) \
+        for item in self.pending(in_flight=False):
+            if (item_hash and item.signed_hash != item_hash) \
                     or (receiver and item.receiver != receiver):
                 continue
             item.next_attempt = now
@@ -102,9 +102,9 @@ class Outbox:
         self._store.put_outbox_item(item)
         self._wake.set()
 
-    def pending(self) -> list[lobby_pb2.OutboxItem]:
-        """Every waiting item, oldest first."""
-        return self._store.outbox_items()
+    def pending(self, in_flight: bool = True) -> list[lobby_pb2.OutboxItem]:
+        """Every waiting item, oldest first; without those in flight unless `in_flight`."""
+        return self._store.outbox_items() if in_flight else self._store.outbox_items(skip=self._in_flight)
 
     def __len__(self) -> int:
         return self._store.outbox_count()
@@ -128,9 +128,7 @@ class Outbox:
         now = now_micros()
         by_receiver: dict[bytes, list] = collections.defaultdict(list)
         waiting: set[bytes] = set()
-        for item in self.pending():
-            if self._in_flight and outbox_key(item) in self._in_flight:
-                continue
+        for item in self.pending(in_flight=False):
             if item.receiver in waiting:
                 continue  # an older item for this receiver is backing off: keep the order
             if item.next_attempt > now:

@@ -9,10 +9,13 @@ written together.
 """
 
 import collections
+import logging
 
 from kizuna.v1 import common_pb2, lobby_pb2
 from kizuna_node.common.hashing import blake2b_256
 from kizuna_node.common.store import Store, from_u64, u64
+
+log = logging.getLogger("kizuna.lobby.store")
 
 # A position in a group's history: (time_sent, message hash), the order history sorts in.
 # A hash of b"" sorts before every message sent at that time, LAST_HASH after every one.
@@ -25,7 +28,9 @@ def _group_key(group_uuid: str) -> bytes:
 
 
 def outbox_key(item: lobby_pb2.OutboxItem) -> bytes:
-    return u64(item.queued_at) + item.receiver + blake2b_256(item.signed.body)[:16]
+    if not item.signed_hash:
+        item.signed_hash = blake2b_256(item.signed.body)
+    return u64(item.queued_at) + item.receiver + item.signed_hash[:16]
 
 
 def _position_key(position: tuple[int, bytes]) -> bytes:
@@ -54,7 +59,12 @@ class LobbyStore:
         self._updates = self._store.table(b"gupdate:")  # agent + group key + u64 seq -> Signed{GroupUpdate}
         self._read = self._store.table(b"read:")  # agent + message hash -> b"" (a read receipt went out)
         self._nonces = self._store.table(b"nonce:")  # envelope nonce -> u64 timestamp
-        self._outbox = self._store.table(b"outbox:")  # u64 queued_at + receiver + hash prefix -> OutboxItem
+        # u64 queued_at + receiver + hash prefix -> OutboxItem without its `signed`, which is
+        # kept once for every item carrying it: signed hash -> Signed, and its items
+        # referenced by signed hash + outbox key -> b""
+        self._outbox = self._store.table(b"outbox:")
+        self._outbox_signed = self._store.table(b"outboxsig:")
+        self._outbox_refs = self._store.table(b"outboxref:")
         self._due_receipts = self._store.table(b"rcptdue:")  # agent + message hash + kind -> DueReceipt
         # agent + session key + message hash -> Signed{MessageEntry}: a message received
         # before the key of its Megolm session, held (encrypted) until the key comes
@@ -63,6 +73,7 @@ class LobbyStore:
         self._signal_seqs = self._store.table(b"sigseq:")  # agent -> u64 the last seq given to its signals
         # agent + transaction key -> SendGroupMessageResponse: a send's first answer
         self._transactions = self._store.table(b"txn:")
+        self.sweep_outbox()
 
     def batch(self, sync: bool = True):
         return self._store.batch(sync)
@@ -258,27 +269,84 @@ class LobbyStore:
     def put_outbox_item(self, item: lobby_pb2.OutboxItem, batch=None) -> None:
         """Queues an item, or writes back one already queued (a new attempt time); synced,
         or in `batch`."""
-        if batch is not None:
-            batch.put(self._outbox, outbox_key(item), item.SerializeToString())
-        else:
-            self._outbox.put(outbox_key(item), item.SerializeToString())
+        self.put_outbox_items([item], batch)
+
+    def put_outbox_items(self, items: list[lobby_pb2.OutboxItem], batch=None) -> None:
+        """put_outbox_item for each item, what they carry written once per distinct body."""
+        if batch is None:
+            with self.batch() as batch:
+                return self.put_outbox_items(items, batch)
+        written = set()
+        for item in items:
+            key = outbox_key(item)  # sets signed_hash
+            stored = lobby_pb2.OutboxItem()
+            stored.CopyFrom(item)
+            stored.ClearField("signed")
+            batch.put(self._outbox, key, stored.SerializeToString())
+            batch.put(self._outbox_refs, item.signed_hash + key, b"")
+            if item.signed_hash not in written:
+                written.add(item.signed_hash)
+                batch.put(self._outbox_signed, item.signed_hash, item.signed.SerializeToString())
 
     def remove_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
-        self._outbox.delete(outbox_key(item))
+        self.remove_outbox_items([item])
 
     def remove_outbox_items(self, items: list[lobby_pb2.OutboxItem], sync: bool = True) -> None:
+        """The items gone from the outbox, and what they carried once no item refers to it."""
+        hashes = set()
         with self.batch(sync=sync) as batch:
             for item in items:
-                batch.delete(self._outbox, outbox_key(item))
+                key = outbox_key(item)
+                batch.delete(self._outbox, key)
+                batch.delete(self._outbox_refs, item.signed_hash + key)
+                hashes.add(item.signed_hash)
+        self._drop_unreferenced(hashes, sync)
 
-    def outbox_items(self) -> list[lobby_pb2.OutboxItem]:
-        """Every queued item, oldest first."""
-        return [lobby_pb2.OutboxItem.FromString(v) for _, v in self._outbox.items()]
+    def _drop_unreferenced(self, hashes, sync: bool = True) -> None:
+        with self.batch(sync=sync) as batch:
+            for signed_hash in hashes:
+                if next(iter(self._outbox_refs.keys(signed_hash)), None) is None:
+                    batch.delete(self._outbox_signed, signed_hash)
+
+    def sweep_outbox(self) -> int:
+        """Drops what no queued item refers to any more (a stop between an item's removal
+        and its body's); how many. Run at start."""
+        orphans = [key for key in self._outbox_signed.keys() if next(iter(self._outbox_refs.keys(key)), None) is None]
+        self._drop_unreferenced(orphans)
+        return len(orphans)
+
+    def outbox_items(self, skip: set | frozenset = frozenset()) -> list[lobby_pb2.OutboxItem]:
+        """Every queued item, oldest first, with what it carries; those whose outbox key is in
+        `skip` left out (and not read)."""
+        signed: dict[bytes, bytes | None] = {}
+        items = []
+        for key, value in self._outbox.items():
+            if key in skip:
+                continue
+            item = self._outbox_item(value, signed)
+            if item is not None:
+                items.append(item)
+        return items
 
     def oldest_outbox_item(self) -> lobby_pb2.OutboxItem | None:
         for _, value in self._outbox.items():
-            return lobby_pb2.OutboxItem.FromString(value)
+            return lobby_pb2.OutboxItem.FromString(value)  # its queued_at; not what it carries
         return None
+
+    def _outbox_item(self, value: bytes, signed: dict) -> lobby_pb2.OutboxItem | None:
+        item = lobby_pb2.OutboxItem.FromString(value)
+        if item.HasField("signed"):  # written whole, before items shared what they carry
+            item.signed_hash = item.signed_hash or blake2b_256(item.signed.body)
+            return item
+        if item.signed_hash not in signed:
+            signed[item.signed_hash] = self._outbox_signed.get(item.signed_hash)
+        body = signed[item.signed_hash]
+        if body is None:
+            log.error("an outbox item for %s refers to a body the store does not hold: skipped",
+                      item.receiver.hex()[:16])
+            return None
+        item.signed.ParseFromString(body)
+        return item
 
     def outbox_count(self) -> int:
         return self._outbox.count()

@@ -420,7 +420,7 @@ class DueReceipt(_message.Message):
     def __init__(self, author: _Optional[bytes] = ..., space: _Optional[bytes] = ..., receipt: _Optional[_Union[_common_pb2.Receipt, _Mapping]] = ...) -> None: ...
 
 class OutboxItem(_message.Message):
-    __slots__ = ("author", "receiver", "kind", "signed", "group_uuid", "space", "attempts", "queued_at", "next_attempt")
+    __slots__ = ("author", "receiver", "kind", "signed", "group_uuid", "space", "attempts", "queued_at", "next_attempt", "signed_hash")
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
     RECEIVER_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -430,6 +430,7 @@ class OutboxItem(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_AT_FIELD_NUMBER: _ClassVar[int]
     NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_HASH_FIELD_NUMBER: _ClassVar[int]
     author: bytes
     receiver: bytes
     kind: str
@@ -439,7 +440,8 @@ class OutboxItem(_message.Message):
     attempts: int
     queued_at: int
     next_attempt: int
-    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ...) -> None: ...
+    signed_hash: bytes
+    def __init__(self, author: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., kind: _Optional[str] = ..., signed: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ..., group_uuid: _Optional[str] = ..., space: _Optional[bytes] = ..., attempts: _Optional[int] = ..., queued_at: _Optional[int] = ..., next_attempt: _Optional[int] = ..., signed_hash: _Optional[bytes] = ...) -> None: ...
 
 class SendFileRequest(_message.Message):
     __slots__ = ("header", "data")
