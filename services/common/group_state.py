@@ -7,6 +7,7 @@ the state it follows (seq and prev), so every holder reaches the same state or r
 """
 
 import dataclasses
+import functools
 
 from kizuna.v1 import common_pb2
 from kizuna_node.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied, parse
@@ -37,8 +38,12 @@ class GroupState:
         return cls(properties.group_uuid, 0, b"", tuple(properties.initial_members), (properties.creator,),
                    properties.name)
 
+    @functools.cached_property
+    def member_set(self) -> frozenset[bytes]:
+        return frozenset(self.members)
+
     def is_member(self, agent: bytes) -> bool:
-        return agent in self.members
+        return agent in self.member_set
 
 
 def check_name(name: str) -> str:

@@ -18,7 +18,7 @@ def members_of(record: group_dht_pb2.Space | None) -> frozenset[bytes] | None:
     """The members of a group space as this node holds it; None for the Lobby space or a space not held here."""
     if record is None or record.template != dna.GROUP_TEMPLATE:
         return None
-    return frozenset(state_of(record).members)
+    return state_of(record).member_set
 
 
 @dataclasses.dataclass

@@ -158,9 +158,10 @@ class GroupDhtNode:
         return await self._reader.get(space, address, local_only)
 
     async def get_links(
-        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False, with_targets: bool = False
+        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False, with_targets: bool = False,
+        holders_only: bool = False,
     ) -> group_dht_pb2.GetLinksResponse:
-        return await self._reader.get_links(space, base, tag_prefix, local_only, with_targets)
+        return await self._reader.get_links(space, base, tag_prefix, local_only, with_targets, holders_only)
 
     async def refresh_group_state(self, space: bytes) -> bool:
         return await self._catch_up.refresh_group_state(space)

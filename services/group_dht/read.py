@@ -124,20 +124,21 @@ class Reader:
         return creates, self._store.deleted_links(space, base)
 
     async def get_links(
-        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False, with_targets: bool = False
+        self, space: bytes, base: bytes, tag_prefix: bytes = b"", local_only: bool = False, with_targets: bool = False,
+        holders_only: bool = False,
     ) -> group_dht_pb2.GetLinksResponse:
         """The live links under a base: the creates this node and every holder know of,
         minus the deletes any of them know of, ordered by (timestamp, address).
 
         The holders are asked in parallel; those the peer table marks down are asked only
         when none of the others answered, and the rest of the space when no holder knew
-        of any link."""
+        of any link (unless `holders_only`)."""
         check_hash(space, "space")
         check_hash(base, "base")
         creates, deleted = self._local_links(space, base, tag_prefix)
         targets: dict[bytes, common_pb2.Signed] = {}
         if not local_only:
-            answered = await self._ask_for_links(space, base, tag_prefix, with_targets, bool(creates))
+            answered = await self._ask_for_links(space, base, tag_prefix, with_targets, bool(creates) or holders_only)
             for answer in answered:
                 for link in answer.links:
                     if link.address not in creates and believe_link(link, space, base, tag_prefix):

@@ -37,7 +37,7 @@ class GroupDhtServicer(group_dht_pb2_grpc.GroupDhtServicer):
     async def GetLinks(self, request, context):
         self._check_read(context, "GetLinks", request.space, base=request.base)
         return await self._node.get_links(request.space, request.base, request.tag_prefix, request.local_only,
-                                          request.with_targets)
+                                          request.with_targets, request.holders_only)
 
     @rpc_method
     async def JoinSpace(self, request, context):

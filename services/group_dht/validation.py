@@ -1,5 +1,7 @@
 """Validating ops: what every node checks before it stores or believes a signed op."""
 
+import collections
+
 from google.protobuf.message import DecodeError
 
 from kizuna.v1 import common_pb2, group_dht_pb2
@@ -79,7 +81,24 @@ def check_op(signed: common_pb2.Signed, space: bytes | None = None, now: int | N
 
 def state_of(space_record: group_dht_pb2.Space) -> group_state.GroupState:
     """A group space's state as this node holds it: the properties' initial members, as
-    changed by the updates it stored."""
+    changed by the updates it stored. Every read and write of the space asks for it, so
+    it is kept per (space, update seq, update head): what a state follows from alone (the
+    space is the hash of its properties, the head that of the last update)."""
+    key = (space_record.space, space_record.update_seq, space_record.update_head)
+    state = _STATES.get(key)
+    if state is None:
+        state = _state_of(space_record)
+        if len(_STATES) >= MAX_KEPT_STATES:
+            _STATES.popitem(last=False)
+        _STATES[key] = state
+    return state
+
+
+MAX_KEPT_STATES = 1024
+_STATES: "collections.OrderedDict[tuple, group_state.GroupState]" = collections.OrderedDict()
+
+
+def _state_of(space_record: group_dht_pb2.Space) -> group_state.GroupState:
     initial = group_state.GroupState.initial(space_record.properties)
     if not space_record.update_seq:
         return initial

@@ -36,16 +36,17 @@ class CatchUp:
         self._locks: dict[bytes, asyncio.Lock] = {}
         self._cursor = 0  # where the next partial round of sync_all starts
 
-    async def sync_inbox(self, agent: bytes) -> tuple[int, int]:
+    async def sync_inbox(self, agent: bytes, polling: bool = False) -> tuple[int, int]:
         """Fetches what waits in the agent's inboxes (invites first, then each group's
         updates, receipts, and messages in time_sent order), applies the receive rules, and
-        retires the links. Returns how many invites and messages were new."""
+        retires the links. Returns how many invites and messages were new. A periodic poll
+        (`polling`) reads the inboxes' holders only (see GetLinksRequest.holders_only)."""
         async with self._locks.setdefault(agent, asyncio.Lock()):
-            invites = await self._invites.take_invites(agent)
+            invites = await self._invites.take_invites(agent, polling)
             spaces = [g.dna_hash for g in self._store.list_group_info(agent) if not g.departed]
             updates = []
             for space in spaces:
-                updates += await self._inbox.fetch_inbox(agent, "group_update", space)
+                updates += await self._inbox.fetch_inbox(agent, "group_update", space, polling)
             updates.sort(key=lambda pair: SORT_KEYS["group_update"](pair[0].body))
             retired = []  # links go once every signal is out
             for signed, retire in updates:
@@ -53,13 +54,13 @@ class CatchUp:
                 if await apply_from_inbox("group update", applying) is not None:
                     retired.append(retire)
             for space in spaces:  # keys before the messages they open
-                for signed, retire in await self._inbox.fetch_inbox(agent, "group_key", space):
+                for signed, retire in await self._inbox.fetch_inbox(agent, "group_key", space, polling):
                     if await apply_from_inbox("group key", self._group_keys.import_keys(agent, [signed])) is not None:
                         retired.append(retire)
             fetched, receipts = [], []
             for space in spaces:
-                fetched += await self._inbox.fetch_inbox(agent, "message", space)
-                receipts += await self._inbox.fetch_inbox(agent, "receipt", space)
+                fetched += await self._inbox.fetch_inbox(agent, "message", space, polling)
+                receipts += await self._inbox.fetch_inbox(agent, "receipt", space, polling)
             fetched.sort(key=lambda pair: SORT_KEYS["message"](pair[0].body))
             for signed, retire in receipts:
                 if await apply_from_inbox("receipt", self._receipts.receive_receipts(agent, signed)) is not None:
@@ -80,8 +81,8 @@ class CatchUp:
     async def sync_all(self, at_most: int | None = None) -> None:
         """`sync_inbox` for every hosted agent, or (`at_most`) for that many of them, the
         next ones in turn after the last call's: a node hosting many agents spreads their
-        catch-ups over several rounds, so a round's cost does not grow with them. One
-        agent's failure does not stop the rest."""
+        catch-ups over several rounds, so a round's cost does not grow with them; those
+        rounds are polls (see sync_inbox). One agent's failure does not stop the rest."""
         agents = self._hosting.agents()
         if at_most is not None and len(agents) > at_most:
             start = self._cursor % len(agents)
@@ -89,6 +90,6 @@ class CatchUp:
             self._cursor = start + at_most
         for agent in agents:
             try:
-                await self.sync_inbox(agent)
+                await self.sync_inbox(agent, polling=at_most is not None)
             except KizunaError as exc:
                 log.info("catch-up for %s failed: %s %s", short(agent), exc.code, exc.message)

@@ -24,8 +24,9 @@ log = logging.getLogger("kizuna.lobby")
 # check and a copy per receiver (a few ms each there); an invite a clone cell per invitee,
 # the chain commits of all of them going in one write (some 0.15 s each when every
 # invitee had a commit of its own).
-# A batch of receipts is a signature to check per agent and a receipt to keep per message.
-BATCH_SECONDS = {"message": 0.04, "invite": 0.3, "receipt": 0.01}
+# A batch of receipts is a signature to check per agent and a receipt to keep per message;
+# one of key shares an Olm session for the conductor to open per receiver.
+BATCH_SECONDS = {"message": 0.04, "invite": 0.3, "receipt": 0.01, "group_key": 0.05}
 
 
 class Delivery:

@@ -13,7 +13,10 @@ from kizuna_node.common.keys import is_valid_signature, sign_into
 
 AGENT_INFO_TAG = b"agent_info"
 AGENT_INFO_TTL_MICROS = 3600 * 1_000_000
-CACHE_SECONDS = 5.0
+# An agent info younger than this answers without a look-up; an older one still answers
+# while it is looked up again in the background. A call that fails looks it up at once
+# (see OutgoingCalls), so an agent whose node moved is found on the next try, not after this.
+CACHE_SECONDS = 60.0
 
 
 def op_of(signed) -> group_dht_pb2.Op:

@@ -69,17 +69,19 @@ class GroupKeys:
         for the sessions they bring are received then."""
         if len(shares) != len(to_agents):
             raise InvalidArgument("one key share per receiver")
-        outcomes = []
-        for agent, share in zip(to_agents, shares):
+        async def one(agent, share):
             try:
                 await self._hosting.require_hosted(agent)
                 if caller is not None and share.author != caller:
                     raise PermissionDenied("a key share comes from its sender")
                 await self.import_keys(agent, [share])
-                outcomes.append((True, None))
+                return True, None
             except KizunaError as exc:
-                outcomes.append((False, exc))
-        return outcomes
+                return False, exc
+
+        # each agent's share on its own, all at once: fifty receivers at one lobby wait on
+        # the conductor's work, not on fifty calls in turn
+        return list(await asyncio.gather(*(one(agent, share) for agent, share in zip(to_agents, shares))))
 
     async def import_keys(self, agent: bytes, shares) -> bool:
         """Opens the shares (PermissionDenied naming why, when one does not open) and

@@ -72,13 +72,13 @@ class Inbox:
                                            item.kind.encode())
         return address
 
-    async def fetch_inbox(self, agent: bytes, kind: str, space: bytes) -> list:
+    async def fetch_inbox(self, agent: bytes, kind: str, space: bytes, holders_only: bool = False) -> list:
         """(Signed, retire) for each item linked from the agent's inbox of this kind in the
         space, in order: entries fetched with the links (the rest concurrently), opened in
         batches by the conductor. `retire()` is a coroutine that retires the item's link.
         An item that cannot be read is dropped, and its link retired."""
         base = inbox_anchor(kind, agent)
-        links, targets = await self._dht.get_links_with_targets(space, base, kind.encode())
+        links, targets = await self._dht.get_links_with_targets(space, base, kind.encode(), holders_only)
         gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
         async def stored_entry(link):

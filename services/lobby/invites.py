@@ -186,11 +186,11 @@ class Invites:
             raise PermissionDenied("the inviter is not a member of the group")
         return body, invite, current
 
-    async def take_invites(self, agent: bytes) -> int:
+    async def take_invites(self, agent: bytes, holders_only: bool = False) -> int:
         """Applies the invites waiting in the agent's inbox in the Lobby space; how many
         were new. The inbox not answering is an error (Unavailable, say)."""
         taken = 0
-        for signed, retire in await self._inbox.fetch_inbox(agent, "invite", dna.LOBBY_DNA_HASH):
+        for signed, retire in await self._inbox.fetch_inbox(agent, "invite", dna.LOBBY_DNA_HASH, holders_only):
             applied = await apply_from_inbox("invite", self.receive_invite(agent, signed))
             if applied is not None:
                 taken += applied

@@ -35,6 +35,11 @@ class Outbox:
         self.retry = retry
         self._wake = asyncio.Event()
         self._in_flight: set[bytes] = set()  # keys of items being sent now, not the loop's to try
+        # False once a round found nothing for the loop (every item on disk in flight): the
+        # next rounds read nothing until an item becomes the loop's (queued, released, or
+        # left by a send), so a send in flight to a thousand receivers is not read four
+        # times a second
+        self._maybe_due = True
 
     def oldest_seconds(self) -> float:
         oldest = self._store.oldest_outbox_item()
@@ -69,6 +74,7 @@ class Outbox:
                 done.append(item)
         self._store.remove_outbox_items(done, sync=False)
         if len(done) < len(items):
+            self._maybe_due = True
             self._wake.set()
         return outcomes
 
@@ -86,6 +92,7 @@ class Outbox:
             item.next_attempt = now
             self._store.put_outbox_item(item)
             retried += 1
+        self._maybe_due = True
         self._wake.set()
         return retried
 
@@ -94,12 +101,14 @@ class Outbox:
         known: the loop tries them as it tries any queued item."""
         for item in items:
             self._in_flight.discard(outbox_key(item))
+        self._maybe_due = True
         self._wake.set()
 
     def enqueue(self, item: lobby_pb2.OutboxItem) -> None:
         item.queued_at = item.queued_at or now_micros()
         item.next_attempt = item.next_attempt or item.queued_at
         self._store.put_outbox_item(item)
+        self._maybe_due = True
         self._wake.set()
 
     def pending(self, in_flight: bool = True) -> list[lobby_pb2.OutboxItem]:
@@ -125,10 +134,16 @@ class Outbox:
                 pass
 
     async def work_once(self, deliver, on_outcome) -> int:
+        if not self._maybe_due:
+            return 0
+        self._maybe_due = False  # before the read: an item queued during the round sets it again
         now = now_micros()
         by_receiver: dict[bytes, list] = collections.defaultdict(list)
         waiting: set[bytes] = set()
-        for item in self.pending(in_flight=False):
+        pending = self.pending(in_flight=False)
+        if pending:
+            self._maybe_due = True  # what is tried now, or waits for its backoff, is read again
+        for item in pending:
             if item.receiver in waiting:
                 continue  # an older item for this receiver is backing off: keep the order
             if item.next_attempt > now:

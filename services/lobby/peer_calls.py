@@ -39,13 +39,17 @@ class OutgoingCalls:
             raise Unavailable(f"{short(to_agent)} cannot be reached: {exc.message}") from None
         presigned = [first] if first is not None else []
 
+        tries = 0
+
         async def attempt(timeout):
-            nonlocal info
+            nonlocal info, tries
+            tries += 1
             if presigned:
                 call = presigned.pop()
             else:
-                with contextlib.suppress(NotFound):  # a retry goes where the agent is now
-                    info = await self._directory.agent_info(to_agent)
+                if tries > 1:  # a retry goes where the agent is now (or, not found, where it was)
+                    with contextlib.suppress(KizunaError):
+                        info = await self._directory.agent_info(to_agent, fresh=True)
                 envelope = seal_envelope(method, request, to_agent).SerializeToString()
                 call = lobby_pb2.RemoteCall(envelope=await sign_into(self._conductor.sign, caller, envelope))
             return await self._remote.call(info.lobby_address, info.tls_certificate, method, call, timeout)

@@ -77,7 +77,8 @@ class Dht(Protocol):
 
     async def get_links(self, space: bytes, base: bytes, tag_prefix: bytes = b"") -> list[group_dht_pb2.Link]: ...
 
-    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b""): ...
+    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b"",
+                                     holders_only: bool = False): ...
 
     async def join_space(self, space: bytes, agent: bytes, template: str, properties=None) -> None: ...
 
@@ -177,9 +178,12 @@ class DhtPort(Dht):
         request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix)
         return list((await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT, self._metadata)).links)
 
-    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b""):
-        """The live links and, by address, the target entries the DHT could send along."""
-        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, with_targets=True)
+    async def get_links_with_targets(self, space: bytes, base: bytes, tag_prefix: bytes = b"",
+                                     holders_only: bool = False):
+        """The live links and, by address, the target entries the DHT could send along
+        (from the holders only, with `holders_only`: see GetLinksRequest)."""
+        request = group_dht_pb2.GetLinksRequest(space=space, base=base, tag_prefix=tag_prefix, with_targets=True,
+                                                holders_only=holders_only)
         response = await _call(self._stub.GetLinks, request, LOCAL_TIMEOUT, self._metadata)
         targets = {}
         for signed in response.targets:

@@ -164,6 +164,7 @@ class Receipts:
         updated: dict[bytes, lobby_pb2.MessageRecord] = {}
         records: dict[bytes, lobby_pb2.MessageRecord | None] = {}
         indexes: dict[bytes, dict] = {}  # message hash -> receiver -> its receipt on the record
+        addressed: dict[bytes, set] = {}  # message hash -> the receivers it was sent to
         signalled = []
         for receipt in received:
             if receipt.message_hash not in records:  # the batch may hold several receipts for one message
@@ -171,7 +172,9 @@ class Receipts:
             record = records[receipt.message_hash]
             if record is None:
                 continue  # a message this agent no longer keeps
-            if record.entry.author != to_agent or receipt.receiver not in record.entry.receiver:
+            if receipt.message_hash not in addressed:
+                addressed[receipt.message_hash] = set(record.entry.receiver)
+            if record.entry.author != to_agent or receipt.receiver not in addressed[receipt.message_hash]:
                 raise PermissionDenied("a receipt is for a message its sender did not send to it")
             by_receiver = indexes.get(receipt.message_hash)
             if by_receiver is None:

@@ -76,6 +76,9 @@ class SignalHub:
         self._subscribers: dict[bytes, set[Subscription]] = collections.defaultdict(set)
         self._last_seq = store.signal_seqs()
         self._kept = collections.Counter(store.kept_signal_counts())
+        # agent -> the seq its UI acked through, plus one: an ack reads the store from there,
+        # not through the ones dropped before
+        self._acked_below: dict[bytes, int] = {}
 
     def last_seq(self, agent: bytes) -> int:
         return self._last_seq.get(agent, 0)
@@ -155,7 +158,11 @@ class SignalHub:
         are still kept."""
         if seq > self.last_seq(agent):
             raise InvalidArgument(f"seq {seq} is past this agent's last signal ({self.last_seq(agent)})")
-        self._kept[agent] -= self._store.drop_signals(agent, through=seq)
+        start = self._acked_below.get(agent, 0)
+        if seq >= start:
+            if self._kept[agent] > 0:
+                self._kept[agent] -= self._store.drop_signals(agent, through=seq, start=start)
+            self._acked_below[agent] = seq + 1
         return self._kept[agent]
 
     def expire(self) -> int:

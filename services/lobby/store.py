@@ -279,9 +279,7 @@ class LobbyStore:
         written = set()
         for item in items:
             key = outbox_key(item)  # sets signed_hash
-            stored = lobby_pb2.OutboxItem()
-            stored.CopyFrom(item)
-            stored.ClearField("signed")
+            stored = lobby_pb2.OutboxItem(**{f.name: v for f, v in item.ListFields() if f.name != "signed"})
             batch.put(self._outbox, key, stored.SerializeToString())
             batch.put(self._outbox_refs, item.signed_hash + key, b"")
             if item.signed_hash not in written:
@@ -393,13 +391,14 @@ class LobbyStore:
             return True
         return False
 
-    def drop_signals(self, agent: bytes, through: int = 2**64 - 2, emitted_before: int | None = None) -> int:
-        """Drops the agent's kept signals up to seq `through`, or the oldest of them that were
-        emitted before `emitted_before`; how many. Not synced: a drop lost in a crash only
+    def drop_signals(self, agent: bytes, through: int = 2**64 - 2, emitted_before: int | None = None,
+                     start: int = 0) -> int:
+        """Drops the agent's kept signals from seq `start` up to seq `through`, or the oldest of
+        them that were emitted before `emitted_before`; how many. Not synced: a drop lost in a crash only
         means signals the UI saw already are replayed, and it skips them by their seq."""
         dropped = 0
         with self.batch(sync=False) as batch:
-            for key, value in self._signals.items(start=agent + u64(0), stop=agent + u64(through + 1)):
+            for key, value in self._signals.items(start=agent + u64(start), stop=agent + u64(through + 1)):
                 if emitted_before is not None and lobby_pb2.Signal.FromString(value).emitted_at >= emitted_before:
                     break
                 batch.delete(self._signals, key)

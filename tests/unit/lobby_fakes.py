@@ -132,7 +132,7 @@ class FakeDht(ports.Dht):
     async def get_links(self, space, base, tag_prefix=b""):
         return [l for l in self.links[base] if group_dht_pb2.Op.FromString(l.create.body).tag.startswith(tag_prefix)]
 
-    async def get_links_with_targets(self, space, base, tag_prefix=b""):
+    async def get_links_with_targets(self, space, base, tag_prefix=b"", holders_only=False):
         links = await self.get_links(space, base, tag_prefix)
         targets = {}
         for link in links:

@@ -481,3 +481,15 @@ async def test_an_empty_inbox_read_asks_only_its_holders_once_the_space_has_sett
 
     assert unsettled == len(nodes) - 1  # just after the join: every other node of the space
     assert settled == 3  # afterwards: the holders alone
+
+
+@async_test
+async def test_a_poll_asks_only_the_holders_even_while_the_space_is_settling(make_node, network, agents, group):
+    nodes = [make_node(f"n{i}") for i in range(4)] + [make_node(f"x{i}") for i in range(4)]
+    await join_all(nodes, agents * 2, group)
+    space, base = group[0], anchors.inbox_anchor(agents[2].public)
+    reader = next(n for n in nodes if n.node_id not in nodes[0].holders(space, base))
+
+    network.calls.clear()
+    assert not (await reader.get_links(space, base, holders_only=True)).links
+    assert sum(1 for method, _ in network.calls if method == "get_links") == 3

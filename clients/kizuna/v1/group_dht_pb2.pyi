@@ -162,18 +162,20 @@ class GetResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., op: _Optional[_Union[_common_pb2.Signed, _Mapping]] = ...) -> None: ...
 
 class GetLinksRequest(_message.Message):
-    __slots__ = ("space", "base", "tag_prefix", "local_only", "with_targets")
+    __slots__ = ("space", "base", "tag_prefix", "local_only", "with_targets", "holders_only")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     BASE_FIELD_NUMBER: _ClassVar[int]
     TAG_PREFIX_FIELD_NUMBER: _ClassVar[int]
     LOCAL_ONLY_FIELD_NUMBER: _ClassVar[int]
     WITH_TARGETS_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_ONLY_FIELD_NUMBER: _ClassVar[int]
     space: bytes
     base: bytes
     tag_prefix: bytes
     local_only: bool
     with_targets: bool
-    def __init__(self, space: _Optional[bytes] = ..., base: _Optional[bytes] = ..., tag_prefix: _Optional[bytes] = ..., local_only: _Optional[bool] = ..., with_targets: _Optional[bool] = ...) -> None: ...
+    holders_only: bool
+    def __init__(self, space: _Optional[bytes] = ..., base: _Optional[bytes] = ..., tag_prefix: _Optional[bytes] = ..., local_only: _Optional[bool] = ..., with_targets: _Optional[bool] = ..., holders_only: _Optional[bool] = ...) -> None: ...
 
 class GetLinksResponse(_message.Message):
     __slots__ = ("links", "deleted", "deletes", "targets")
