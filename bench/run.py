@@ -340,20 +340,27 @@ class Tap:
         self._acked_at = time.monotonic()
         self._acking: asyncio.Task | None = None
 
-    async def start(self, timeout: float = 15.0) -> None:
+    async def start(self, timeout: float = 15.0, since: int | None = None) -> None:
+        """Opens the stream. Without `since`, what the lobby kept from before is replayed
+        first and skipped (not this run's); with it, the stream resumes after that seq, as a
+        UI that was away does, and what is replayed counts."""
         deadline = time.monotonic() + timeout
+        replayed = []
         while True:
             self._channel = self._shared or grpc.aio.insecure_channel(self.address)
             stub = lobby_pb2_grpc.LobbyStub(self._channel)
-            self._stream = stub.Signals(lobby_pb2.SignalsRequest(), metadata=(("authorization", f"Bearer {self.token}"),))
+            self._stream = stub.Signals(lobby_pb2.SignalsRequest(since=since or 0),
+                                        metadata=(("authorization", f"Bearer {self.token}"),))
             try:
-                while True:  # what the lobby kept from before is replayed first: not this run's
+                while True:
                     first = await asyncio.wait_for(self._stream.read(), max(0.5, deadline - time.monotonic()))
                     if first is grpc.aio.EOF:
                         raise RuntimeError(f"{self.name}'s signal stream ended before ready")
                     self._seq = max(self._seq, first.seq)
                     if first.WhichOneof("signal") == "ready":
                         break
+                    if since is not None:
+                        replayed.append(first)
                 break
             except (grpc.aio.AioRpcError, asyncio.TimeoutError) as exc:
                 self._stream.cancel()
@@ -362,6 +369,9 @@ class Tap:
                 if time.monotonic() >= deadline:
                     raise RuntimeError(f"cannot open {self.name}'s signal stream: {exc}") from None
                 await asyncio.sleep(0.05)
+                replayed.clear()
+        for signal in replayed:
+            self._take(signal)
         self._task = asyncio.create_task(self._read())
 
     async def _ack(self, seq: int) -> None:
@@ -380,22 +390,30 @@ class Tap:
                 if self._seq > self._acked and time.monotonic() - self._acked_at >= ACK_SECONDS:
                     self._acked, self._acked_at = self._seq, time.monotonic()
                     self._acking = asyncio.create_task(self._ack(self._seq))
-                if signal.WhichOneof("signal") != "message":
-                    continue
-                now = time.perf_counter()
-                text = signal.message.message.entry.payload
-                if text in self.arrivals:
-                    self.duplicates += 1
-                    continue
-                self.arrivals[text] = now
-                tag = tag_of(text)
-                self.counts[tag] = self.counts.get(tag, 0) + 1
-                self._changed.set()
+                self._take(signal)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
             self.error = f"{exc.code().name}: {exc.details()}"
         self._changed.set()
+
+    def _take(self, signal) -> None:
+        if signal.WhichOneof("signal") != "message":
+            return
+        now = time.perf_counter()
+        text = signal.message.message.entry.payload
+        if text in self.arrivals:
+            self.duplicates += 1
+            return
+        self.arrivals[text] = now
+        tag = tag_of(text)
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        self._changed.set()
+
+    @property
+    def last_seq(self) -> int:
+        """The last seq this stream read: where a stream opened later resumes."""
+        return self._seq
 
     async def wait_until(self, predicate, timeout: float = WAIT) -> bool:
         deadline = time.monotonic() + timeout
@@ -669,10 +687,11 @@ async def offline_decision(directory: str, alice: Agent, bobby_tap: Tap, charlie
 
 
 async def catch_up(directory: str, alice: Agent, bobby_tap: Tap, charlie: Agent, group: str,
-                   away_total: int, already_missed: int, inflight: int) -> dict:
+                   away_total: int, already_missed: int, inflight: int, since: int = 0) -> dict:
     """Charlie's node is down and has missed `already_missed` messages; alice sends the rest
     up to `away_total`; then charlie's node starts and the clock runs until every one of them
-    is on charlie's signal stream."""
+    is on charlie's signal stream, opened as his UI would after being away: resuming after
+    `since`, the last seq it had read (what the lobby caught up before it opened is replayed)."""
     more = max(0, away_total - already_missed)
     statuses: dict[str, int] = {}
     queue = list(range(more))
@@ -697,7 +716,7 @@ async def catch_up(directory: str, alice: Agent, bobby_tap: Tap, charlie: Agent,
     await asyncio.to_thread(net.start_node, directory, charlie.node)
     t_healthy = time.perf_counter()
     tap = charlie.tap()
-    await tap.start()
+    await tap.start(since=since)
     t_stream = time.perf_counter()
     missed = lambda: tap.counts.get("off", 0) + tap.counts.get("cu", 0)  # noqa: E731
     complete = await tap.wait_until(lambda: missed() >= expected, timeout=max(WAIT, 120.0))
@@ -949,6 +968,7 @@ async def run(args, results: dict, directory: str) -> None:
 
         # 5. offline decision
         progress(f"5. offline decision: charlie's node killed; {args.offline_rounds} round(s) x {args.offline_sends} sends")
+        charlie_seen = taps["charlie"].last_seq
         await taps.pop("charlie").close()
         off, missed = await offline_decision(directory, alice, taps["bobby"], charlie, group,
                                              args.offline_rounds, args.offline_sends)
@@ -957,7 +977,8 @@ async def run(args, results: dict, directory: str) -> None:
         # 6. catch-up (and LevelDB bytes per message via the DHT path)
         progress(f"6. catch-up: charlie away for {args.catchup} messages, then back")
         before = data_bytes(network)
-        cu, charlie_tap = await catch_up(directory, alice, taps["bobby"], charlie, group, args.catchup, missed, 8)
+        cu, charlie_tap = await catch_up(directory, alice, taps["bobby"], charlie, group, args.catchup, missed, 8,
+                                         since=charlie_seen)
         taps["charlie"] = charlie_tap
         results["catch_up"] = cu
         leveldb_offline = per_10k(before, data_bytes(network), max(0, args.catchup - missed))
