@@ -66,13 +66,18 @@ class Outbox:
         except BaseException:
             self.release(items)
             raise
-        done = []
+        done, done_keys = [], []
+        tally: collections.Counter = collections.Counter()  # counted once per kind and status, not per item
         for item, outcome in zip(items, outcomes):
-            self._in_flight.discard(outbox_key(item))
-            metrics.DELIVERIES.labels(item.kind, lobby_pb2.DeliveryStatus.Name(outcome.status)).inc()
+            key = outbox_key(item)
+            self._in_flight.discard(key)
+            tally[(item.kind, outcome.status)] += 1
             if outcome.status != lobby_pb2.QUEUED:
                 done.append(item)
-        self._store.remove_outbox_items(done, sync=False)
+                done_keys.append(key)
+        for (kind, status), count in tally.items():
+            metrics.DELIVERIES.labels(kind, lobby_pb2.DeliveryStatus.Name(status)).inc(count)
+        self._store.remove_outbox_items(done, sync=False, keys=done_keys)
         if len(done) < len(items):
             self._maybe_due = True
             self._wake.set()

@@ -289,12 +289,13 @@ class LobbyStore:
     def remove_outbox_item(self, item: lobby_pb2.OutboxItem) -> None:
         self.remove_outbox_items([item])
 
-    def remove_outbox_items(self, items: list[lobby_pb2.OutboxItem], sync: bool = True) -> None:
-        """The items gone from the outbox, and what they carried once no item refers to it."""
+    def remove_outbox_items(self, items: list[lobby_pb2.OutboxItem], sync: bool = True, keys=None) -> None:
+        """The items gone from the outbox, and what they carried once no item refers to it;
+        `keys`, when given, their outbox keys."""
         hashes = set()
         with self.batch(sync=sync) as batch:
-            for item in items:
-                key = outbox_key(item)
+            for i, item in enumerate(items):
+                key = keys[i] if keys is not None else outbox_key(item)
                 batch.delete(self._outbox, key)
                 batch.delete(self._outbox_refs, item.signed_hash + key)
                 hashes.add(item.signed_hash)
