@@ -69,14 +69,16 @@ class Streams:
             self.channels[address] = grpc.aio.insecure_channel(address)
         return self.channels[address]
 
-    async def open(self, names: list[str]) -> list[Tap]:
+    async def open(self, names: list[str], since: dict[str, int] | None = None) -> list[Tap]:
+        """Streams of these agents; those in `since` resume after the seq given there, as a
+        UI that was away does (what was kept meanwhile is replayed and counts)."""
         sem = asyncio.Semaphore(TAP_START_PARALLEL)
 
         async def one(name):
             async with sem:
                 address = self.network.lobby_address(name)
                 tap = Tap(name, address, self.network.token(name), channel=self.channel(address))
-                await tap.start(timeout=60)
+                await tap.start(timeout=60, since=(since or {}).get(name))
                 self.taps[name] = tap
                 return tap
 
@@ -188,6 +190,7 @@ async def away_node_catch_up(directory: str, network: net.Network, creator: Agen
     again; the clock runs until every member it hosts has every one of them."""
     away = [n for n in receivers if network.agent(n)["node"] == node]
     online = [n for n in receivers if n not in away]
+    seen = {n: streams.taps[n].last_seq for n in away if n in streams.taps}  # where their UIs resume
     await streams.close(away)
     await streams.close_channels(network.nodes[node]["lobby"])
     await asyncio.to_thread(net.stop_node, directory, node, kill=True)
@@ -211,7 +214,7 @@ async def away_node_catch_up(directory: str, network: net.Network, creator: Agen
     t_start = time.perf_counter()
     await asyncio.to_thread(net.start_node, directory, node)
     t_healthy = time.perf_counter()
-    taps = await streams.open(away)
+    taps = await streams.open(away, since=seen)
     complete = all(await asyncio.gather(*(t.wait_count("away", messages, timeout=max(WAIT, 180.0)) for t in taps)))
     t_done = time.perf_counter()
     arrivals = [t.arrivals[x] for t in taps for x in texts if x in t.arrivals]
