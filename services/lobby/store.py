@@ -292,26 +292,24 @@ class LobbyStore:
     def remove_outbox_items(self, items: list[lobby_pb2.OutboxItem], sync: bool = True, keys=None) -> None:
         """The items gone from the outbox, and what they carried once no item refers to it;
         `keys`, when given, their outbox keys."""
-        hashes = set()
+        removed: dict[bytes, set] = {}  # signed hash -> the references this write deletes
         with self.batch(sync=sync) as batch:
             for i, item in enumerate(items):
                 key = keys[i] if keys is not None else outbox_key(item)
                 batch.delete(self._outbox, key)
                 batch.delete(self._outbox_refs, item.signed_hash + key)
-                hashes.add(item.signed_hash)
-        self._drop_unreferenced(hashes, sync)
-
-    def _drop_unreferenced(self, hashes, sync: bool = True) -> None:
-        with self.batch(sync=sync) as batch:
-            for signed_hash in hashes:
-                if next(iter(self._outbox_refs.keys(signed_hash)), None) is None:
+                removed.setdefault(item.signed_hash, set()).add(item.signed_hash + key)
+            for signed_hash, refs in removed.items():  # in the same write as the items it goes with
+                if all(ref in refs for ref in self._outbox_refs.keys(signed_hash)):
                     batch.delete(self._outbox_signed, signed_hash)
 
     def sweep_outbox(self) -> int:
-        """Drops what no queued item refers to any more (a stop between an item's removal
-        and its body's); how many. Run at start."""
+        """Drops what no queued item refers to (a body left by damage, or by a lobby whose
+        write of it and of its items was not one); how many. Run at start."""
         orphans = [key for key in self._outbox_signed.keys() if next(iter(self._outbox_refs.keys(key)), None) is None]
-        self._drop_unreferenced(orphans)
+        with self.batch() as batch:
+            for signed_hash in orphans:
+                batch.delete(self._outbox_signed, signed_hash)
         return len(orphans)
 
     def outbox_items(self, skip: set | frozenset = frozenset()) -> list[lobby_pb2.OutboxItem]:

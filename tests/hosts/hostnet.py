@@ -121,13 +121,13 @@ class HostNet:
 
     def shape(self, name: str, delay_ms: int = 0, loss_percent: float = 0.0) -> None:
         """Latency and loss on everything host `name` sends (tc netem)."""
-        result = subprocess.run(
-            ["ip", "netns", "exec", self.namespace[name], "tc", "qdisc", "replace", "dev", "eth0", "root", "netem",
-             "delay", f"{delay_ms}ms", "loss", f"{loss_percent}%"], capture_output=True, text=True, timeout=30)
-        if result.returncode != 0:
-            if "unknown" in result.stderr.lower():
-                raise NetemUnavailable(f"tc netem is not available on this kernel: {result.stderr.strip()}")
-            raise RuntimeError(f"tc netem on {name}: {result.stderr.strip()}")
+        try:
+            self._tc(name, "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", f"{delay_ms}ms",
+                     "loss", f"{loss_percent}%")
+        except RuntimeError as exc:
+            if "unknown" in str(exc).lower():
+                raise NetemUnavailable(f"tc netem is not available on this kernel: {exc}") from None
+            raise
 
     def congest(self, name: str, rate_kbit: int, queue_ms: int) -> None:
         """A slow link out of host `name` (tc tbf, in every kernel that has tc): what it sends
