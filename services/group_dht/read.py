@@ -138,7 +138,7 @@ class Reader:
         creates, deleted = self._local_links(space, base, tag_prefix)
         targets: dict[bytes, common_pb2.Signed] = {}
         if not local_only:
-            answered = await self._ask_for_links(space, base, tag_prefix, with_targets, bool(creates) or holders_only)
+            answered = await self._ask_for_links(space, base, tag_prefix, with_targets, bool(creates), holders_only)
             for answer in answered:
                 for link in answer.links:
                     if link.address not in creates and believe_link(link, space, base, tag_prefix):
@@ -160,9 +160,10 @@ class Reader:
         )
 
     async def _ask_for_links(self, space: bytes, base: bytes, tag_prefix: bytes, with_targets: bool,
-                             held_here: bool) -> list[group_dht_pb2.GetLinksResponse]:
+                             held_here: bool, holders_only: bool = False) -> list[group_dht_pb2.GetLinksResponse]:
         """The answers of the holders (those marked down only when no other answered), and of
-        the rest of the space's live nodes when neither this node nor a holder knew of a link."""
+        the rest of the space's live nodes when neither this node nor a holder knew of a link
+        (never with `holders_only`)."""
         calls, peers_table = self._ctx.calls, self._ctx.peers
         holder_ids = set(self._ctx.holders(space, base))
         peers = [p for p in self._others_to_ask(space, base) if p.node_id in holder_ids]
@@ -177,7 +178,7 @@ class Reader:
         answers = await ask(live)
         if down and not any(isinstance(a, group_dht_pb2.GetLinksResponse) for a in answers):
             answers += await ask(down)
-        if (not held_here and not any(isinstance(a, group_dht_pb2.GetLinksResponse) and a.links for a in answers)
+        if (not held_here and not holders_only and not any(isinstance(a, group_dht_pb2.GetLinksResponse) and a.links for a in answers)
                 and self._unsettled(space)):
             # Nothing at the holders while the space's nodes were changing: links published
             # while the writer saw other nodes of the space may sit elsewhere, so ask the rest
